@@ -1,0 +1,141 @@
+"""Reading labelled text data: local TSV files (both ChnSentiCorp layouts) or PaddleNLP's download.
+
+Every row is validated; a bad row is an error naming the file and line, or, when the caller asks for it,
+a counted skip that is reported. Nothing is dropped silently.
+"""
+import os
+import threading
+from dataclasses import dataclass
+
+from .log import logger
+
+# Label set and names per task. Labels are the strings found in the data files.
+TASKS = {
+    "chnsenticorp": {"labels": ["0", "1"], "label_names": ["negative", "positive"]},
+}
+SPLIT_FILES = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file, the line and what to do."""
+
+
+@dataclass
+class Example:
+    text: str
+    label: int  # index into the task's label list; -1 when the split carries no labels
+    source: str = ""  # "file:line", for messages
+
+
+def task_spec(task_name):
+    key = task_name.lower()
+    if key not in TASKS:
+        raise DataError(f"unknown --task_name {task_name!r}; choose one of: {', '.join(sorted(TASKS))}")
+    return TASKS[key]
+
+
+def read_tsv(path, labels, skip_invalid=False, require_labels=True):
+    """Read a TSV with a header row: `label\\ttext_a` (ERNIE task data) or `qid\\tlabel\\ttext_a` (PaddleNLP).
+
+    Returns (examples, skipped) where skipped lists "file:line: reason" strings (empty unless skip_invalid).
+    """
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: file not found")
+    label_index = {label: i for i, label in enumerate(labels)}
+    examples, skipped = [], []
+    with open(path, "rb") as f:
+        raw_lines = f.read().split(b"\n")
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()
+    if not raw_lines:
+        raise DataError(f"{path}: the file is empty; expected a header row such as 'label\\ttext_a'")
+    header = _decode(raw_lines[0], path, 1).lstrip("\ufeff").rstrip("\r").split("\t")
+    if "text_a" not in header:
+        raise DataError(
+            f"{path}:1: header {header!r} has no 'text_a' column; expected 'label\\ttext_a' or 'qid\\tlabel\\ttext_a'"
+        )
+    if require_labels and "label" not in header:
+        raise DataError(f"{path}:1: header {header!r} has no 'label' column, but this split needs labels")
+    text_col, label_col = header.index("text_a"), header.index("label") if "label" in header else None
+
+    for lineno, raw in enumerate(raw_lines[1:], start=2):
+        where = f"{path}:{lineno}"
+        try:
+            line = _decode(raw, path, lineno).rstrip("\r")
+            fields = line.split("\t")
+            if len(fields) != len(header):
+                raise DataError(
+                    f"{where}: expected {len(header)} tab-separated fields ({', '.join(header)}), found {len(fields)}"
+                )
+            text = fields[text_col].strip()
+            if not text:
+                raise DataError(f"{where}: empty text_a")
+            label = -1
+            if label_col is not None:
+                value = fields[label_col].strip()
+                if value not in label_index:
+                    raise DataError(f"{where}: label {value!r} is not one of {labels}")
+                label = label_index[value]
+            examples.append(Example(text, label, where))
+        except DataError as err:
+            if not skip_invalid:
+                raise DataError(f"{err} (fix the row, or pass --skip_invalid to skip and count such rows)") from None
+            skipped.append(str(err))
+    if skipped:
+        logger.warning("%s: skipped %d invalid row(s); first: %s", path, len(skipped), skipped[0])
+    return examples, skipped
+
+
+def _decode(raw, path, lineno):
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}:{lineno}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
+
+
+def load_splits(task_name, data_dir=None, splits=("train", "dev"), skip_invalid=False, download_timeout=120):
+    """Load the named splits as lists of Examples, from `data_dir` when given, else from PaddleNLP's download."""
+    labels = task_spec(task_name)["labels"]
+    if data_dir:
+        result = {}
+        for split in splits:
+            path = os.path.join(data_dir, SPLIT_FILES[split])
+            if split == "test" and not os.path.isfile(path):
+                continue
+            if not os.path.isfile(path):
+                raise DataError(f"--data_dir {data_dir}: missing {SPLIT_FILES[split]} (needed for the {split} split)")
+            result[split], _ = read_tsv(path, labels, skip_invalid, require_labels=split != "test")
+            if not result[split]:
+                raise DataError(f"{path}: no usable rows")
+        return result
+    return _download_splits(task_name, splits, labels, download_timeout)
+
+
+def _download_splits(task_name, splits, labels, timeout):
+    """PaddleNLP's `load_dataset`, bounded in time: its download has no timeout and can hang behind a silent proxy."""
+    outcome = {}
+
+    def target():
+        try:
+            from paddlenlp.datasets import load_dataset
+
+            outcome["data"] = load_dataset(task_name.lower(), splits=list(splits), lazy=False)
+        except BaseException as err:  # reported to the caller below
+            outcome["error"] = err
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    hint = "Download the data by hand, or point --data_dir at a folder with train.tsv and dev.tsv (header 'label\\ttext_a')."
+    if worker.is_alive():
+        raise DataError(f"downloading dataset {task_name!r} did not finish within {timeout} s (offline?). {hint}")
+    if "error" in outcome:
+        raise DataError(f"downloading dataset {task_name!r} failed: {outcome['error']}. {hint}")
+    result = {}
+    for split, dataset in zip(splits, outcome["data"]):
+        rows = [Example(row["text"], int(row.get("label", -1)), f"{task_name}:{split}:{i}") for i, row in enumerate(dataset)]
+        bad = [r.source for r in rows if split != "test" and not 0 <= r.label < len(labels)]
+        if bad:
+            raise DataError(f"downloaded {split} split has labels outside {labels}, first at {bad[0]}")
+        result[split] = rows
+    return result

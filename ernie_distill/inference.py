@@ -1,0 +1,188 @@
+"""Serving an exported deployment directory: raw text in, {"text", "label", "score"} out.
+
+Loads only the exported program, its .pdiparams (or the ONNX file) and the vocabulary: never a pickle.
+One Predictor backs predict.py, serve.py and the benchmark, so tokenization and inference exist once.
+"""
+import hashlib
+import os
+import time
+
+import numpy as np
+
+from .io import read_json
+from .vocab import Vocab, pad_ids, tokenize
+
+MANIFEST = "manifest.json"
+MODEL_PREFIX = "inference"  # inference.json (Paddle 3 PIR) or inference.pdmodel (older Paddle), inference.pdiparams
+ONNX_FILE = "inference.onnx"
+FORMAT_VERSION = 1
+
+
+class ExportError(ValueError):
+    """A directory that is not a usable exported model; the message says what is wrong and what to do."""
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def program_file(model_dir):
+    """The exported program: the PIR .json of Paddle 3, else the .pdmodel of older Paddle."""
+    for ext in (".json", ".pdmodel"):
+        path = os.path.join(model_dir, MODEL_PREFIX + ext)
+        if os.path.isfile(path):
+            return path
+    raise ExportError(f"{model_dir} has no {MODEL_PREFIX}.json or {MODEL_PREFIX}.pdmodel; export it with export_model.py")
+
+
+def read_manifest(model_dir):
+    path = os.path.join(model_dir, MANIFEST)
+    if not os.path.isdir(model_dir):
+        raise ExportError(f"{model_dir} does not exist")
+    if not os.path.isfile(path):
+        raise ExportError(f"{model_dir} is not an exported model (no {MANIFEST}); export one with "
+                          f"`python export_model.py --model_dir BEST_MODEL --output_path {model_dir}`")
+    manifest = read_json(path)
+    if manifest.get("format_version", 0) > FORMAT_VERSION:
+        raise ExportError(f"{model_dir} was exported by a newer version of this project (format "
+                          f"{manifest['format_version']}); update the code or re-export")
+    import paddle
+
+    exported_major, installed_major = int(manifest["paddle_version"].split(".")[0]), int(paddle.__version__.split(".")[0])
+    if exported_major > installed_major and installed_major != 0:  # 0.0.0 is a develop build
+        raise ExportError(f"{model_dir} was exported by Paddle {manifest['paddle_version']}, newer than the installed "
+                          f"Paddle {paddle.__version__}: install paddlepaddle>={exported_major} or re-export")
+    return manifest
+
+
+class StudentEncoder:
+    """jieba words -> vocabulary ids; inputs input_ids [batch, seq] and seq_len [batch]."""
+
+    def __init__(self, model_dir, max_seq_length):
+        self.vocab, self.max_seq_length = Vocab.load(os.path.join(model_dir, "vocab.txt")), max_seq_length
+
+    def encode(self, texts):
+        return [self.vocab.encode(tokenize(text), self.max_seq_length) for text in texts]
+
+    @staticmethod
+    def length(encoded):
+        return len(encoded)
+
+    def batch(self, encoded):
+        input_ids, seq_len = pad_ids(encoded)
+        return {"input_ids": input_ids, "seq_len": seq_len}
+
+
+class TeacherEncoder:
+    """The transformer's own tokenizer; inputs input_ids and token_type_ids [batch, seq]."""
+
+    def __init__(self, model_dir, max_seq_length, model_type):
+        from .teacher import encode, model_classes, pad_batch  # PaddleNLP is only imported for a teacher
+
+        self._encode, self._pad = encode, pad_batch
+        self.tokenizer = model_classes(model_type)[1].from_pretrained(model_dir)
+        self.max_seq_length = max_seq_length
+
+    def encode(self, texts):
+        return self._encode(self.tokenizer, texts, self.max_seq_length)
+
+    @staticmethod
+    def length(encoded):
+        return len(encoded[0])
+
+    def batch(self, encoded):
+        input_ids, token_type_ids = self._pad(encoded, self.tokenizer.pad_token_id)
+        return {"input_ids": input_ids, "token_type_ids": token_type_ids}
+
+
+class PaddleRunner:
+    def __init__(self, model_dir, device, cpu_threads, use_mkldnn):
+        import paddle.inference as paddle_infer
+
+        config = paddle_infer.Config(program_file(model_dir), os.path.join(model_dir, MODEL_PREFIX + ".pdiparams"))
+        config.disable_glog_info()
+        if device == "gpu":
+            config.enable_use_gpu(256, 0)
+        else:
+            config.disable_gpu()
+            config.set_cpu_math_library_num_threads(cpu_threads)
+            config.enable_mkldnn() if use_mkldnn else config.disable_mkldnn()
+        self.predictor = paddle_infer.create_predictor(config)
+        self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+
+    def __call__(self, inputs):
+        for name in self.predictor.get_input_names():
+            self.predictor.get_input_handle(name).copy_from_cpu(inputs[name])
+        self.predictor.run()
+        return self.output.copy_to_cpu()
+
+
+class OnnxRunner:
+    def __init__(self, model_dir, device, cpu_threads):
+        import onnxruntime as ort
+
+        path = os.path.join(model_dir, ONNX_FILE)
+        if not os.path.isfile(path):
+            raise ExportError(f"{model_dir} has no {ONNX_FILE}; re-export with `export_model.py ... --onnx`")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = cpu_threads, 1
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "gpu" else ["CPUExecutionProvider"]
+        self.session = ort.InferenceSession(path, options, providers=providers)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, inputs):
+        return self.session.run(None, {name: inputs[name] for name in self.input_names})[0]
+
+
+class Predictor:
+    """Batched prediction over an exported directory; texts are sorted by length inside each window."""
+
+    def __init__(self, model_dir, backend="paddle", device="cpu", cpu_threads=2, batch_size=32, max_seq_length=None,
+                 use_mkldnn=None):
+        self.manifest = manifest = read_manifest(model_dir)
+        self.max_seq_length = max_seq_length or manifest["max_seq_length"]
+        self.batch_size, self.label_names = batch_size, manifest["label_names"]
+        if manifest["kind"] == "student":
+            self.encoder = StudentEncoder(model_dir, self.max_seq_length)
+        else:
+            self.encoder = TeacherEncoder(model_dir, self.max_seq_length, manifest["model_type"])
+        if use_mkldnn is None:  # oneDNN speeds up the transformer a lot, and does nothing for the LSTM
+            use_mkldnn = manifest["kind"] == "teacher"
+        if backend == "onnx":
+            self.runner = OnnxRunner(model_dir, device, cpu_threads)
+        elif backend == "paddle":
+            self.runner = PaddleRunner(model_dir, device, cpu_threads, use_mkldnn)
+        else:
+            raise ValueError(f"unknown backend {backend!r}; choose paddle or onnx")
+        self.model_seconds = 0.0  # time spent in the model alone, for the benchmark
+
+    def logits(self, texts, window=None):
+        """Logits in input order. Texts are grouped by length inside windows of `window` texts to cut padding."""
+        encoded = self.encoder.encode(texts)
+        window = window or self.batch_size * 16
+        logits = []
+        for start in range(0, len(encoded), window):
+            chunk = encoded[start : start + window]
+            order = np.argsort([self.encoder.length(e) for e in chunk], kind="stable")
+            chunk_logits = np.zeros((len(chunk), len(self.label_names)), dtype="float32")
+            for b in range(0, len(order), self.batch_size):
+                rows = order[b : b + self.batch_size]
+                inputs = self.encoder.batch([chunk[i] for i in rows])
+                began = time.perf_counter()
+                chunk_logits[rows] = self.runner(inputs)
+                self.model_seconds += time.perf_counter() - began
+            logits.append(chunk_logits)
+        return np.concatenate(logits) if logits else np.zeros((0, len(self.label_names)), dtype="float32")
+
+    def predict(self, texts):
+        """[{"text", "label", "score"}] with the softmax probability of the predicted label as score."""
+        logits = self.logits(texts)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        best = probs.argmax(axis=1)
+        return [{"text": t, "label": self.label_names[i], "score": round(float(p[i]), 6)}
+                for t, i, p in zip(texts, best, probs)]

@@ -1,0 +1,79 @@
+"""Word-level tokenization for the student: jieba segmentation and a vocabulary built from the training texts.
+
+A word missing from the vocabulary falls back to its characters (most single characters are frequent enough to be
+in it), so rare words and names still carry signal instead of all becoming [UNK].
+"""
+import logging
+from collections import Counter
+
+import jieba
+import numpy as np
+
+jieba.setLogLevel(logging.WARNING)
+
+PAD, UNK, MASK = "[PAD]", "[UNK]", "[MASK]"
+SPECIAL_TOKENS = (PAD, UNK, MASK)  # ids 0, 1, 2
+
+
+def tokenize(text):
+    """jieba words of the lower-cased text, whitespace dropped."""
+    return [w for w in jieba.lcut(text.lower()) if not w.isspace()]
+
+
+def detokenize(words):
+    """Words back to text for the teacher: Chinese joins without spaces, adjacent Latin words keep one."""
+    out = []
+    for word in words:
+        if out and out[-1][-1:].isascii() and out[-1][-1:].isalnum() and word[:1].isascii() and word[:1].isalnum():
+            out.append(" ")
+        out.append(word)
+    return "".join(out)
+
+
+class Vocab:
+    def __init__(self, tokens):
+        if tuple(tokens[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
+            raise ValueError(f"a vocabulary must start with {SPECIAL_TOKENS}")
+        self.tokens = list(tokens)
+        self.index = {token: i for i, token in enumerate(self.tokens)}
+        self.unk_id, self.mask_id = self.index[UNK], self.index[MASK]
+
+    @classmethod
+    def build(cls, token_lists, min_freq=2, max_size=30000):
+        """Most frequent words (count >= min_freq), at most max_size entries including the special tokens."""
+        counts = Counter(w for words in token_lists for w in words if w not in SPECIAL_TOKENS)
+        ranked = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
+        return cls(list(SPECIAL_TOKENS) + ranked[: max_size - len(SPECIAL_TOKENS)])
+
+    @classmethod
+    def load(cls, path):
+        with open(path, encoding="utf-8") as f:
+            return cls(f.read().split("\n")[:-1])
+
+    def save(self, path):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(self.tokens) + "\n")
+
+    def __len__(self):
+        return len(self.tokens)
+
+    def encode(self, words, max_len):
+        """Ids for a word list, unknown words spelled out in characters; never empty (an empty text gives [UNK])."""
+        ids = []
+        for word in words:
+            if word in self.index:
+                ids.append(self.index[word])
+            else:
+                ids.extend(self.index.get(ch, self.unk_id) for ch in word)
+            if len(ids) >= max_len:
+                break
+        return ids[:max_len] or [self.unk_id]
+
+
+def pad_ids(id_lists):
+    """Right-pad id lists with [PAD]=0 into int64 `input_ids` [batch, width] and `seq_len` [batch]."""
+    seq_len = np.array([len(ids) for ids in id_lists], dtype="int64")
+    input_ids = np.zeros((len(id_lists), int(seq_len.max())), dtype="int64")
+    for row, ids in enumerate(id_lists):
+        input_ids[row, : len(ids)] = ids
+    return input_ids, seq_len

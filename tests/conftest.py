@@ -1,0 +1,58 @@
+"""Shared fixtures: a tiny random-init ERNIE-Gram, fine-tuned on the easy fixture, and a tiny student.
+
+Everything runs offline on CPU with small configs; the expensive pieces are built once per test session.
+"""
+import os
+import sys
+import warnings
+
+import pytest
+
+warnings.filterwarnings("ignore", message="No ccache found")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+FIXTURE_DIR = os.path.join(ROOT, "tests", "fixtures", "easy")
+SHARED_DATA = os.path.join(ROOT, "..", "shared", "data", "chnsenticorp")
+TINY_STUDENT = ["--embedding_dim", "32", "--hidden_size", "32", "--batch_size", "16", "--learning_rate", "5e-3",
+                "--vocab_min_freq", "1", "--device", "cpu"]
+
+
+def fixture_texts():
+    from ernie_distill.data import load_splits
+
+    return [e.text for e in load_splits("chnsenticorp", FIXTURE_DIR, ("train",))["train"]]
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_init(tmp_path_factory):
+    from ernie_distill.teacher import make_tiny_model_dir
+
+    return make_tiny_model_dir(fixture_texts(), str(tmp_path_factory.mktemp("tiny-init")), hidden_size=32)
+
+
+def glue_args(model_dir, output_dir, *extra):
+    return ["--model_type", "ernie-gram", "--model_name_or_path", model_dir, "--task_name", "ChnSentiCorp",
+            "--data_dir", FIXTURE_DIR, "--max_seq_length", "32", "--batch_size", "16", "--learning_rate", "3e-3",
+            "--logging_steps", "5", "--save_steps", "15", "--output_dir", output_dir, "--device", "cpu", *extra]
+
+
+@pytest.fixture(scope="session")
+def trained_teacher(tiny_teacher_init, tmp_path_factory):
+    """run_glue.py's output dir after 6 epochs (90 steps) on the easy fixture."""
+    import run_glue
+
+    output_dir = str(tmp_path_factory.mktemp("teacher"))
+    run_glue.main(glue_args(tiny_teacher_init, output_dir, "--num_train_epochs", "6"))
+    return output_dir
+
+
+@pytest.fixture(scope="session")
+def trained_student(tmp_path_factory):
+    """distill_lstm.py's output dir: a tiny student on hard labels."""
+    import distill_lstm
+
+    output_dir = str(tmp_path_factory.mktemp("student"))
+    distill_lstm.main(["--data_dir", FIXTURE_DIR, "--output_dir", output_dir, "--num_epochs", "4", *TINY_STUDENT])
+    return output_dir

@@ -1,0 +1,98 @@
+import json
+import os
+
+import numpy as np
+import paddle
+import pytest
+
+import run_glue
+from conftest import glue_args
+from ernie_distill.teacher import ModelError, TEACHER_INFO, load_teacher, predict_logits
+
+
+def read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def test_fine_tuning_learns_and_keeps_best_model(trained_teacher):
+    metrics = read(os.path.join(trained_teacher, "train_metrics.json"))
+    losses = [loss for _, loss in metrics["loss_history"]]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.1
+    assert metrics["best_dev_accuracy"] > 0.8  # an easy fixture: chance is 0.5
+    info = read(os.path.join(trained_teacher, "best_model", TEACHER_INFO))
+    assert info["dev_accuracy"] == metrics["best_dev_accuracy"] and info["step"] == metrics["best_step"]
+    assert info["pretrained"] is False and info["labels"] == ["0", "1"] and info["model_type"] == "ernie-gram"
+    assert os.path.isfile(os.path.join(trained_teacher, "best_model", "random_init.json"))
+
+
+def test_best_model_reloads_with_same_logits(trained_teacher):
+    from paddlenlp.transformers import ErnieGramForSequenceClassification, ErnieGramTokenizer
+
+    best = os.path.join(trained_teacher, "best_model")
+    model, tokenizer, _ = load_teacher(best)
+    texts = ["酒店很好", "房间非常脏，住了两晚"]
+    first = predict_logits(model, tokenizer, texts, 32)
+    again = predict_logits(ErnieGramForSequenceClassification.from_pretrained(best),
+                           ErnieGramTokenizer.from_pretrained(best), texts, 32)
+    np.testing.assert_allclose(first, again, atol=1e-6)
+    assert (first.argmax(1) == [1, 0]).all()
+
+
+def test_resume_after_a_crash_matches_an_uninterrupted_run(tiny_teacher_init, tmp_path, monkeypatch):
+    straight, crashed = str(tmp_path / "straight"), str(tmp_path / "crashed")
+    common = ["--max_steps", "30", "--save_steps", "10"]
+    run_glue.main(glue_args(tiny_teacher_init, straight, *common))
+
+    real_evaluate, calls = run_glue.evaluate, []
+
+    def crash_on_second_evaluation(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # dies at step 20; the checkpoint holds step 10
+        return real_evaluate(*args)
+
+    monkeypatch.setattr(run_glue, "evaluate", crash_on_second_evaluation)
+    with pytest.raises(KeyboardInterrupt):
+        run_glue.main(glue_args(tiny_teacher_init, crashed, *common))
+    monkeypatch.setattr(run_glue, "evaluate", real_evaluate)
+    assert read(os.path.join(crashed, "checkpoint", "trainer_state.json"))["global_step"] == 10
+
+    state = run_glue.main(glue_args(tiny_teacher_init, crashed, *common, "--resume"))
+    assert state["global_step"] == 30
+    weights = [paddle.load(os.path.join(d, "checkpoint", "model_state.pdparams")) for d in (straight, crashed)]
+    for name, value in weights[0].items():
+        np.testing.assert_allclose(value.numpy(), weights[1][name].numpy(), atol=1e-6, err_msg=name)
+
+
+def test_unknown_model_type_lists_choices(capsys):
+    with pytest.raises(SystemExit):
+        run_glue.parse_args(["--model_type", "gpt", "--model_name_or_path", "x", "--output_dir", "o"])
+    assert "ernie-gram" in capsys.readouterr().err
+
+
+def test_task_name_is_case_insensitive_and_unknown_lists_choices():
+    base = ["--model_type", "ernie-gram", "--model_name_or_path", "x", "--output_dir", "o"]
+    assert run_glue.parse_args(base + ["--task_name", "CHNSENTICORP"]).task_name == "chnsenticorp"
+    with pytest.raises(ValueError, match="choose one of: chnsenticorp"):
+        run_glue.parse_args(base + ["--task_name", "sst-2"])
+
+
+@pytest.mark.parametrize("remove, message", [
+    ("model_state.pdparams", "missing model_state.pdparams or model.safetensors"),
+    ("vocab.txt", "missing vocab.txt"),
+    ("config.json", "missing config.json"),
+])
+def test_incomplete_local_model_dir_names_missing_file(tiny_teacher_init, tmp_path, remove, message):
+    import shutil
+
+    broken = tmp_path / "model"
+    shutil.copytree(tiny_teacher_init, broken)
+    os.remove(broken / remove)
+    with pytest.raises(ModelError, match=message):
+        run_glue.main(glue_args(str(broken), str(tmp_path / "out")))
+
+
+def test_missing_model_dir(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        run_glue.main(glue_args(str(tmp_path / "nothing"), str(tmp_path / "out")))
