@@ -80,7 +80,8 @@ def main(argv=None):
     max_seq_length = args.max_seq_length or info["max_seq_length"]
 
     def write(out):
-        paddle.jit.save(paddle.jit.to_static(model, input_spec=input_spec), os.path.join(out, MODEL_PREFIX))
+        paddle.jit.save(paddle.jit.to_static(model, input_spec=input_spec, full_graph=True),
+                       os.path.join(out, MODEL_PREFIX))
         save_vocab(out)
         manifest = {
             "format_version": FORMAT_VERSION, "kind": kind, "model_type": info.get("model_type", "bilstm"),

@@ -41,27 +41,47 @@ def read_tsv(path, labels, skip_invalid=False, require_labels=True):
     """
     if not os.path.isfile(path):
         raise DataError(f"{path}: file not found")
+    with open(path, "rb") as f:
+        return parse_tsv(f.read(), path, labels, skip_invalid, require_labels)
+
+
+def split_lines(raw):
+    """Bytes -> lines (bytes), a last line without newline included, a trailing empty line dropped."""
+    lines = raw.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+def tsv_header(first_line):
+    """The column names if the line is a TSV header with a text_a column, else None."""
+    try:
+        columns = first_line.decode("utf-8").lstrip("\ufeff").rstrip("\r").split("\t")
+    except UnicodeDecodeError:
+        return None
+    return columns if "text_a" in columns else None
+
+
+def parse_tsv(raw, name, labels, skip_invalid=False, require_labels=True):
+    """read_tsv on bytes already read; `name` stands for the file in messages."""
     label_index = {label: i for i, label in enumerate(labels)}
     examples, skipped = [], []
-    with open(path, "rb") as f:
-        raw_lines = f.read().split(b"\n")
-    if raw_lines and raw_lines[-1] == b"":
-        raw_lines.pop()
+    raw_lines = split_lines(raw)
     if not raw_lines:
-        raise DataError(f"{path}: the file is empty; expected a header row such as 'label\\ttext_a'")
-    header = _decode(raw_lines[0], path, 1).lstrip("\ufeff").rstrip("\r").split("\t")
+        raise DataError(f"{name}: the file is empty; expected a header row such as 'label\\ttext_a'")
+    header = _decode(raw_lines[0], name, 1).lstrip("\ufeff").rstrip("\r").split("\t")
     if "text_a" not in header:
         raise DataError(
-            f"{path}:1: header {header!r} has no 'text_a' column; expected 'label\\ttext_a' or 'qid\\tlabel\\ttext_a'"
+            f"{name}:1: header {header!r} has no 'text_a' column; expected 'label\\ttext_a' or 'qid\\tlabel\\ttext_a'"
         )
     if require_labels and "label" not in header:
-        raise DataError(f"{path}:1: header {header!r} has no 'label' column, but this split needs labels")
+        raise DataError(f"{name}:1: header {header!r} has no 'label' column, but this split needs labels")
     text_col, label_col = header.index("text_a"), header.index("label") if "label" in header else None
 
-    for lineno, raw in enumerate(raw_lines[1:], start=2):
-        where = f"{path}:{lineno}"
+    for lineno, raw_line in enumerate(raw_lines[1:], start=2):
+        where = f"{name}:{lineno}"
         try:
-            line = _decode(raw, path, lineno).rstrip("\r")
+            line = _decode(raw_line, name, lineno).rstrip("\r")
             fields = line.split("\t")
             if len(fields) != len(header):
                 raise DataError(
@@ -82,7 +102,7 @@ def read_tsv(path, labels, skip_invalid=False, require_labels=True):
                 raise DataError(f"{err} (fix the row, or pass --skip_invalid to skip and count such rows)") from None
             skipped.append(str(err))
     if skipped:
-        logger.warning("%s: skipped %d invalid row(s); first: %s", path, len(skipped), skipped[0])
+        logger.warning("%s: skipped %d invalid row(s); first: %s", name, len(skipped), skipped[0])
     return examples, skipped
 
 

@@ -18,8 +18,22 @@ ONNX_FILE = "inference.onnx"
 FORMAT_VERSION = 1
 
 
+DEFAULT_MAX_CHARS = 2000  # longer inputs are refused: predict.py, serve.py and the benchmark share the limit
+
+
 class ExportError(ValueError):
     """A directory that is not a usable exported model; the message says what is wrong and what to do."""
+
+
+def text_problem(text, max_chars=DEFAULT_MAX_CHARS):
+    """Why a text cannot be predicted (a short message), or None when it can."""
+    if not isinstance(text, str):
+        return f"expected a string, got {type(text).__name__}"
+    if not text.strip():
+        return "empty or whitespace-only text"
+    if len(text) > max_chars:
+        return f"text has {len(text)} characters, over the limit of {max_chars}"
+    return None
 
 
 def sha256_of(path):
@@ -130,6 +144,7 @@ class OnnxRunner:
             raise ExportError(f"{model_dir} has no {ONNX_FILE}; re-export with `export_model.py ... --onnx`")
         options = ort.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = cpu_threads, 1
+        options.log_severity_level = 3  # errors only: paddle2onnx leaves harmless unused-initializer warnings
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "gpu" else ["CPUExecutionProvider"]
         self.session = ort.InferenceSession(path, options, providers=providers)
         self.input_names = [i.name for i in self.session.get_inputs()]

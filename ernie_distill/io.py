@@ -22,6 +22,9 @@ def save_dir_atomically(final_dir, write_into):
     parent = os.path.dirname(os.path.abspath(final_dir))
     os.makedirs(parent, exist_ok=True)
     tmp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(final_dir)}.", dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_dir, 0o777 & ~umask)  # mkdtemp makes it private; the final directory should not be
     try:
         write_into(tmp_dir)
         old = None

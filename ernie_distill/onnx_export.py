@@ -3,12 +3,15 @@
 paddle2onnx writes the LSTM node with an empty `sequence_lens` input, so on a padded batch the LSTM runs over the
 padding and short rows get wrong logits. fix_lstm_sequence_lens feeds the model's `seq_len` input (cast to int32,
 as ONNX requires) into every LSTM node.
+
+It also writes the embedding's padding_idx as `Mul(weights, mask)` of two full-size constants, which doubles the
+file: fold_constant_products stores the product once.
 """
 import os
 import tempfile
 
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 LSTM_SEQUENCE_LENS_INPUT = 4  # X, W, R, B, sequence_lens, initial_h, initial_c, P
 
@@ -24,6 +27,7 @@ def paddle_to_onnx(program_path, params_path, onnx_path, opset_version=11):
         model = onnx.load(raw_path)
     if any(node.op_type == "LSTM" for node in model.graph.node):
         fix_lstm_sequence_lens(model)
+    fold_constant_products(model)
     onnx.checker.check_model(model)
     onnx.save(model, onnx_path)
 
@@ -41,4 +45,22 @@ def fix_lstm_sequence_lens(model, seq_len_input="seq_len"):
             inputs[LSTM_SEQUENCE_LENS_INPUT] = cast_output
             del node.input[:]
             node.input.extend(inputs)
+    return model
+
+
+def fold_constant_products(model):
+    """Replace each Mul of two Constant nodes by one Constant holding the product; drop constants left unused."""
+    graph = model.graph
+    constants = {node.output[0]: node for node in graph.node if node.op_type == "Constant"}
+    for node in list(graph.node):
+        if node.op_type == "Mul" and all(name in constants for name in node.input):
+            a, b = (numpy_helper.to_array(constants[name].attribute[0].t) for name in node.input)
+            folded = helper.make_node("Constant", [], [node.output[0]], name=f"{node.output[0]}_folded",
+                                      value=numpy_helper.from_array(a * b, node.output[0]))
+            graph.node.insert(list(graph.node).index(node), folded)
+            graph.node.remove(node)
+    used = {name for node in graph.node for name in node.input} | {out.name for out in graph.output}
+    for node in list(graph.node):
+        if node.op_type == "Constant" and node.output[0] not in used:
+            graph.node.remove(node)
     return model

@@ -56,3 +56,22 @@ def trained_student(tmp_path_factory):
     output_dir = str(tmp_path_factory.mktemp("student"))
     distill_lstm.main(["--data_dir", FIXTURE_DIR, "--output_dir", output_dir, "--num_epochs", "4", *TINY_STUDENT])
     return output_dir
+
+
+def export(model_dir, output_path, *extra):
+    import export_model
+
+    export_model.main(["--model_dir", model_dir, "--output_path", output_path, *extra])
+    return output_path
+
+
+@pytest.fixture(scope="session")
+def exported_student(trained_student, tmp_path_factory):
+    """The tiny student exported for Paddle Inference and ONNX Runtime."""
+    return export(os.path.join(trained_student, "best_model"), str(tmp_path_factory.mktemp("export") / "student"),
+                  "--onnx")
+
+
+@pytest.fixture(scope="session")
+def exported_teacher(trained_teacher, tmp_path_factory):
+    return export(os.path.join(trained_teacher, "best_model"), str(tmp_path_factory.mktemp("export") / "teacher"))

@@ -1,0 +1,104 @@
+"""Predict sentiment with an exported model (export_model.py's output) on Paddle Inference or ONNX Runtime.
+
+    python predict.py --model_dir tmp/export/student --text "这家酒店服务很好" --text "太差了"
+    python predict.py --model_dir tmp/export/student --input_file texts.txt      # one text per line
+    python predict.py --model_dir tmp/export/student --input_file dev.tsv        # labelled TSV: accuracy too
+    cat texts.txt | python predict.py --model_dir tmp/export/student --backend onnx
+
+Prints one JSON line per input, {"text", "label", "score"} (as PaddleNLP Taskflow does). A bad line (empty,
+invalid UTF-8, too long) is reported on stderr with its line number, the other lines are still predicted, and the
+exit status is 1 at the end. With a labelled TSV the accuracy goes to stderr.
+"""
+import argparse
+import json
+import sys
+
+from ernie_distill.data import DataError, parse_tsv, split_lines, tsv_header
+from ernie_distill.inference import DEFAULT_MAX_CHARS, ExportError, Predictor, text_problem
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_dir", required=True, help="a directory written by export_model.py")
+    source = parser.add_argument_group("input (default: stdin)")
+    source.add_argument("--text", action="append", help="a text to classify; repeatable")
+    source.add_argument("--input_file", help="one text per line, or a TSV with a header (label\\ttext_a)")
+    source.add_argument("--max_chars", type=int, default=DEFAULT_MAX_CHARS, help="longer lines are refused")
+    runtime = parser.add_argument_group("runtime")
+    runtime.add_argument("--backend", choices=["paddle", "onnx"], default="paddle")
+    runtime.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    runtime.add_argument("--cpu_threads", type=int, default=2)
+    runtime.add_argument("--batch_size", type=int, default=32)
+    runtime.add_argument("--max_seq_length", type=int, help="truncate longer inputs (default: the exported length)")
+    args = parser.parse_args(argv)
+    if args.text and args.input_file:
+        parser.error("give --text or --input_file, not both")
+    return args
+
+
+def read_inputs(args, labels):
+    """([(where, text, gold label index or -1)], [problems]) from --text, --input_file or stdin."""
+    if args.text:
+        items = [(f"--text #{i}", text, -1) for i, text in enumerate(args.text, start=1)]
+        return _checked(items, args.max_chars, [])
+    name = args.input_file or "<stdin>"
+    if args.input_file:
+        with open(args.input_file, "rb") as f:
+            raw = f.read()
+    else:
+        raw = sys.stdin.buffer.read()
+    lines = split_lines(raw)
+    if lines and tsv_header(lines[0]):  # a labelled (or qid/text) TSV: validated row by row, bad rows reported
+        examples, problems = parse_tsv(raw, name, labels, skip_invalid=True, require_labels=False)
+        return _checked([(e.source, e.text, e.label) for e in examples], args.max_chars, problems)
+    items, problems = [], []
+    for lineno, line in enumerate(lines, start=1):
+        try:
+            items.append((f"{name}:{lineno}", line.decode("utf-8").rstrip("\r"), -1))
+        except UnicodeDecodeError as err:
+            problems.append(f"{name}:{lineno}: not valid UTF-8 ({err.reason} at byte {err.start})")
+    return _checked(items, args.max_chars, problems)
+
+
+def _checked(items, max_chars, problems):
+    good = []
+    for where, text, label in items:
+        problem = text_problem(text, max_chars)
+        if problem:
+            problems.append(f"{where}: {problem}")
+        else:
+            good.append((where, text, label))
+    return good, problems
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        predictor = Predictor(args.model_dir, args.backend, args.device, args.cpu_threads, args.batch_size,
+                              args.max_seq_length)
+        items, problems = read_inputs(args, predictor.manifest["labels"])
+    except (ExportError, DataError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(f"skipped {problem}", file=sys.stderr)
+
+    results = predictor.predict([text for _, text, _ in items])
+    for result in results:
+        print(json.dumps(result, ensure_ascii=False))
+    gold = [(label, result) for (_, _, label), result in zip(items, results) if label >= 0]
+    if gold:
+        correct = sum(predictor.label_names[label] == result["label"] for label, result in gold)
+        print(f"accuracy {correct / len(gold):.4f} ({correct}/{len(gold)} labelled rows)", file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} input(s) could not be predicted (see above); {len(results)} predicted",
+              file=sys.stderr)
+        return 1
+    if not results:
+        print("error: no input text (give --text, --input_file, or lines on stdin)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
