@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from .log import logger
 
 # Label set and names per task. Labels are the strings found in the data files.
+# download_dir: where PaddleNLP's load_dataset leaves the files, under its DATA_HOME.
 TASKS = {
-    "chnsenticorp": {"labels": ["0", "1"], "label_names": ["negative", "positive"]},
+    "chnsenticorp": {"labels": ["0", "1"], "label_names": ["negative", "positive"],
+                     "download_dir": os.path.join("ChnSentiCorp", "ChnSentiCorp")},
 }
 SPLIT_FILES = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
 
@@ -129,6 +131,14 @@ def load_splits(task_name, data_dir=None, splits=("train", "dev"), skip_invalid=
                 raise DataError(f"{path}: no usable rows")
         return result
     return _download_splits(task_name, splits, labels, download_timeout)
+
+
+def download_data_dir(task_name, timeout=120):
+    """Download the task with PaddleNLP (bounded in time) and return the folder with its train.tsv and dev.tsv."""
+    _download_splits(task_name, ("train", "dev"), task_spec(task_name)["labels"], timeout)
+    from paddlenlp.utils.env import DATA_HOME
+
+    return os.path.join(DATA_HOME, task_spec(task_name)["download_dir"])
 
 
 def _download_splits(task_name, splits, labels, timeout):

@@ -18,6 +18,7 @@ from paddlenlp.transformers import (  # noqa: E402
 )
 from paddlenlp.utils.log import logger as paddlenlp_logger  # noqa: E402
 
+from .data import task_spec  # noqa: E402
 from .io import read_json, write_json  # noqa: E402
 
 paddlenlp_logger.set_level("WARNING")
@@ -96,13 +97,26 @@ def load_teacher(model_dir):
     return model, tokenizer_class.from_pretrained(model_dir), info
 
 
-def make_tiny_model_dir(texts, output_dir, hidden_size=64, num_layers=2, num_heads=2, max_seq_length=128, seed=42):
+# Shapes for random-init teachers: "tiny" for tests and quick runs, "base" = ernie-gram-zh's architecture (99.9M
+# parameters), whose speed and size are those of the real teacher, for benchmarks without the pretrained download.
+RANDOM_TEACHER_SIZES = {
+    "tiny": dict(hidden_size=64, num_layers=2, num_heads=2, vocab_size=None),
+    "base": dict(hidden_size=768, num_layers=12, num_heads=12, vocab_size=18018),
+}
+
+
+def make_random_teacher(texts, output_dir, hidden_size=64, num_layers=2, num_heads=2, vocab_size=None,
+                        max_seq_length=128, seed=42, task_name="chnsenticorp"):
     """Write a random-init ERNIE-Gram with a character vocabulary built from `texts`, for offline runs and tests.
 
-    It is marked with RANDOM_INIT_MARKER so every later step can say loudly that the teacher was never pretrained.
+    vocab_size pads the vocabulary with [unused] tokens to that size. The directory is marked with RANDOM_INIT_MARKER
+    so every later step says loudly that the teacher was never pretrained; its teacher_info.json lets export_model.py
+    take it as it is (for speed benchmarks).
     """
+    spec = task_spec(task_name)
     chars = sorted({ch for text in texts for ch in text.lower() if not ch.isspace()})
     vocab = ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"] + chars
+    vocab += [f"[unused{i}]" for i in range(max(0, (vocab_size or 0) - len(vocab)))]
     os.makedirs(output_dir, exist_ok=True)
     vocab_file = os.path.join(output_dir, "vocab.txt")
     with open(vocab_file, "w", encoding="utf-8") as f:
@@ -115,8 +129,8 @@ def make_tiny_model_dir(texts, output_dir, hidden_size=64, num_layers=2, num_hea
         num_hidden_layers=num_layers,
         num_attention_heads=num_heads,
         intermediate_size=4 * hidden_size,
-        max_position_embeddings=max(max_seq_length, 128) + 2,
-        num_labels=2,
+        max_position_embeddings=512 if hidden_size >= 768 else max(max_seq_length, 128) + 2,
+        num_labels=len(spec["labels"]),
     )
     ErnieGramForSequenceClassification(config).save_pretrained(output_dir)
     ErnieGramTokenizer(vocab_file=vocab_file).save_pretrained(output_dir)
@@ -124,6 +138,11 @@ def make_tiny_model_dir(texts, output_dir, hidden_size=64, num_layers=2, num_hea
         os.path.join(output_dir, RANDOM_INIT_MARKER),
         {"note": "random weights, not pretrained: accuracy says nothing about ERNIE-Gram", "vocab_size": len(vocab)},
     )
+    write_json(os.path.join(output_dir, TEACHER_INFO), {
+        "model_type": "ernie-gram", "init_from": "random", "pretrained": False, "task_name": task_name.lower(),
+        "labels": spec["labels"], "label_names": spec["label_names"], "max_seq_length": max_seq_length,
+        "dev_accuracy": None,
+    })
     return output_dir
 
 

@@ -1,9 +1,10 @@
-"""Write a tiny random-init ERNIE-Gram (character vocabulary from the training texts) for offline runs and tests.
+"""Write a random-init ERNIE-Gram (character vocabulary from the training texts) for offline runs, tests, benchmarks.
 
     python scripts/make_tiny_teacher.py --data_dir ../shared/data/chnsenticorp --output_dir tmp/tiny-ernie-gram
     python run_glue.py --model_type ernie-gram --model_name_or_path tmp/tiny-ernie-gram ...
+    python scripts/make_tiny_teacher.py --size base ...   # ernie-gram-zh's shape (99.9M parameters), for speed
 
-The directory is marked as random-init: run_glue.py and the report say loudly that such a teacher is untrained.
+The directory is marked as random-init: run_glue.py, distillation and the report say loudly that it is untrained.
 """
 import argparse
 import os
@@ -13,7 +14,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ernie_distill.data import load_splits  # noqa: E402
 from ernie_distill.log import logger  # noqa: E402
-from ernie_distill.teacher import make_tiny_model_dir  # noqa: E402
+from ernie_distill.student import num_parameters  # noqa: E402
+from ernie_distill.teacher import RANDOM_TEACHER_SIZES, make_random_teacher  # noqa: E402
 
 
 def main():
@@ -21,14 +23,18 @@ def main():
     parser.add_argument("--data_dir", required=True, help="folder with train.tsv (the vocabulary's source)")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--task_name", default="ChnSentiCorp")
-    parser.add_argument("--hidden_size", type=int, default=64)
-    parser.add_argument("--num_layers", type=int, default=2)
-    parser.add_argument("--num_heads", type=int, default=2)
+    parser.add_argument("--size", choices=list(RANDOM_TEACHER_SIZES), default="tiny")
+    parser.add_argument("--max_seq_length", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     texts = [e.text for e in load_splits(args.task_name, args.data_dir, ("train",))["train"]]
-    make_tiny_model_dir(texts, args.output_dir, args.hidden_size, args.num_layers, args.num_heads, seed=args.seed)
-    logger.info("wrote a RANDOM-INIT (untrained) ERNIE-Gram to %s", args.output_dir)
+    make_random_teacher(texts, args.output_dir, **RANDOM_TEACHER_SIZES[args.size], max_seq_length=args.max_seq_length,
+                        seed=args.seed, task_name=args.task_name)
+    from paddlenlp.transformers import ErnieGramForSequenceClassification
+
+    n_params = num_parameters(ErnieGramForSequenceClassification.from_pretrained(args.output_dir))
+    logger.info("wrote a RANDOM-INIT (untrained) %s ERNIE-Gram, %.1fM parameters, to %s", args.size, n_params / 1e6,
+                args.output_dir)
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ def fixture_texts():
 
 @pytest.fixture(scope="session")
 def tiny_teacher_init(tmp_path_factory):
-    from ernie_distill.teacher import make_tiny_model_dir
+    from ernie_distill.teacher import make_random_teacher
 
-    return make_tiny_model_dir(fixture_texts(), str(tmp_path_factory.mktemp("tiny-init")), hidden_size=32)
+    return make_random_teacher(fixture_texts(), str(tmp_path_factory.mktemp("tiny-init")), hidden_size=32)
 
 
 def glue_args(model_dir, output_dir, *extra):

@@ -1,0 +1,279 @@
+"""Benchmark exported models side by side on one machine: latency, throughput, memory, size, accuracy.
+
+    python scripts/benchmark.py --model teacher=tmp/export/teacher --model student=tmp/export/student \
+        --input_file ../shared/data/chnsenticorp/dev.tsv --output_dir tmp/benchmark
+
+Each (model, backend) pair runs in a fresh process (so peak memory is its own), on CPU with --cpu_threads threads:
+  - batch 1: latency p50/p90/p99 of one text end to end (tokenization included), over --latency_texts texts;
+  - batch 32: latency p50/p90/p99 of consecutive 32-text requests, and sentences/s over all texts as predict.py
+    runs them (end to end, and in the model alone);
+  - peak resident memory of the process, parameters, size on disk of what the backend loads, accuracy (with labels).
+Backends: Paddle Inference (oneDNN on for the transformer, off for the LSTM, where it does not help) and ONNX Runtime
+when the export has inference.onnx. --serve_clients also measures the first student behind serve.py, with
+concurrent HTTP clients on loopback. Writes benchmark.md, benchmark.json and benchmark.png to --output_dir.
+"""
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from ernie_distill.data import parse_tsv, split_lines, tsv_header  # noqa: E402
+from ernie_distill.inference import MODEL_PREFIX, ONNX_FILE, Predictor, program_file, read_manifest  # noqa: E402
+from ernie_distill.io import write_json  # noqa: E402
+from ernie_distill.log import logger  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", required=True, metavar="NAME=DIR",
+                        help="an exported model to measure; repeatable, e.g. teacher=tmp/export/teacher")
+    parser.add_argument("--input_file", default=os.path.join(ROOT, "..", "shared", "data", "chnsenticorp", "dev.tsv"),
+                        help="labelled TSV (accuracy too) or one text per line")
+    parser.add_argument("--output_dir", default=os.path.join(ROOT, "tmp", "benchmark"))
+    parser.add_argument("--max_texts", type=int, default=0, help="use only the first N texts (0: all)")
+    parser.add_argument("--latency_texts", type=int, default=0, help="texts timed one by one (0: all)")
+    parser.add_argument("--backends", default="paddle,onnx", help="onnx is skipped for exports without it")
+    parser.add_argument("--cpu_threads", type=int, default=2)
+    parser.add_argument("--serve_clients", type=int, default=8, help="concurrent HTTP clients (0: skip serving)")
+    parser.add_argument("--serve_requests", type=int, default=400)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: measure one (model, backend) in this process
+    return parser.parse_args(argv)
+
+
+def read_texts(path, max_texts, label_set=("0", "1")):
+    """(texts, gold label indices or None) from a labelled TSV or a plain text file."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    lines = split_lines(raw)
+    if lines and tsv_header(lines[0]):
+        examples, _ = parse_tsv(raw, path, list(label_set), skip_invalid=True, require_labels=False)
+        texts, labels = [e.text for e in examples], [e.label for e in examples]
+        labels = labels if min(labels, default=-1) >= 0 else None
+    else:
+        texts, labels = [line.decode("utf-8").strip() for line in lines if line.strip()], None
+    n = max_texts or len(texts)
+    return texts[:n], (labels[:n] if labels else None)
+
+
+def percentiles_ms(seconds):
+    return {f"p{q}": round(float(np.percentile(seconds, q)) * 1000, 2) for q in (50, 90, 99)}
+
+
+def timed(fn, *args):
+    began = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - began
+
+
+def measure(model_dir, backend, texts, labels, latency_texts, cpu_threads):
+    """All figures for one (model, backend), measured in this process."""
+    predictor = Predictor(model_dir, backend, "cpu", cpu_threads, batch_size=32)
+    predictor.predict(texts[:64])  # warm-up: first runs allocate and pick kernels
+    single = texts[: latency_texts or len(texts)]
+    batch1 = [timed(predictor.logits, [t]) for t in single]
+    batch32 = [timed(predictor.logits, texts[i : i + 32]) for i in range(0, len(single), 32)]
+    predictor.model_seconds = 0.0
+    began = time.perf_counter()
+    results = predictor.predict(texts)
+    wall = time.perf_counter() - began
+    manifest = predictor.manifest
+    loaded = ([program_file(model_dir), os.path.join(model_dir, MODEL_PREFIX + ".pdiparams")] if backend == "paddle"
+              else [os.path.join(model_dir, ONNX_FILE)]) + [os.path.join(model_dir, "vocab.txt")]
+    size = sum(os.path.getsize(path) for path in loaded)
+    accuracy = None
+    if labels is not None:
+        accuracy = float(np.mean([r["label"] == manifest["label_names"][g] for r, g in zip(results, labels)]))
+    return {
+        "kind": manifest["kind"], "model_type": manifest["model_type"], "backend": backend,
+        "pretrained": manifest.get("pretrained"), "mode": manifest.get("mode"),
+        "num_parameters": manifest["num_parameters"], "size_mb": round(size / 2**20, 1),
+        "accuracy": accuracy, "texts": len(texts), "latency_texts": len(single),
+        "batch1_ms": percentiles_ms(batch1), "batch32_ms": percentiles_ms(batch32),
+        "batch32_sentences_per_s": round(len(texts) / wall, 1),
+        "batch32_model_only_sentences_per_s": round(len(texts) / predictor.model_seconds, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def run_worker(spec, args):
+    """Measure one (model, backend) in a fresh process; its last stdout line is the JSON result."""
+    command = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(spec), "--model", "unused=.",
+               "--input_file", args.input_file, "--max_texts", str(args.max_texts),
+               "--latency_texts", str(args.latency_texts), "--cpu_threads", str(args.cpu_threads)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark of {spec} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def measure_serving(model_dir, backend, texts, clients, n_requests, cpu_threads):
+    """Sentences/s and request latency of serve.py under `clients` concurrent one-text requests on loopback."""
+    import requests
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), "--model_dir", model_dir,
+                               "--port", str(port), "--backend", backend, "--cpu_threads", str(cpu_threads)],
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                if requests.get(f"{url}/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                if server.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("serve.py did not start") from None
+                time.sleep(0.2)
+        session_texts = [texts[i % len(texts)] for i in range(n_requests)]
+
+        def call(text):
+            began = time.perf_counter()
+            response = requests.post(f"{url}/predict", json={"texts": [text]}, timeout=60)
+            response.raise_for_status()
+            return time.perf_counter() - began
+
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(call, session_texts[: clients * 2]))  # warm-up
+            began = time.perf_counter()
+            latencies = list(pool.map(call, session_texts))
+            wall = time.perf_counter() - began
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {"backend": backend, "clients": clients, "requests": n_requests, "texts_per_request": 1,
+            "sentences_per_s": round(n_requests / wall, 1), "latency_ms": percentiles_ms(latencies)}
+
+
+def model_label(name, row):
+    untrained = " (untrained)" if row["pretrained"] is False and row["kind"] == "teacher" else ""
+    return f"{name}{untrained}"
+
+
+def markdown(rows, serving, args, n_texts):
+    lines = [
+        f"Texts: {n_texts} from `{os.path.relpath(args.input_file, ROOT)}`, CPU, {args.cpu_threads} threads. "
+        "Latency in ms (end to end: tokenization + model); throughput in sentences/s at batch 32.",
+        "",
+        "| model | backend | dev accuracy | parameters | size on disk | batch 1 p50 / p90 / p99 | "
+        "batch 32 p50 / p90 / p99 | sent/s end to end | sent/s model only | peak memory |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in rows:
+        accuracy = "n/a" if row["accuracy"] is None else f"{row['accuracy'] * 100:.2f}%"
+        if row["pretrained"] is False and row["kind"] == "teacher" and row["accuracy"] is not None:
+            accuracy += " (untrained)"
+        b1, b32 = row["batch1_ms"], row["batch32_ms"]
+        lines.append(
+            f"| {name} | {row['backend']} | {accuracy} | {row['num_parameters'] / 1e6:.1f}M | {row['size_mb']:.1f} MB "
+            f"| {b1['p50']} / {b1['p90']} / {b1['p99']} | {b32['p50']} / {b32['p90']} / {b32['p99']} "
+            f"| {row['batch32_sentences_per_s']:.0f} | {row['batch32_model_only_sentences_per_s']:.0f} "
+            f"| {row['peak_rss_mb']} MB |")
+    teachers = [row for _, row in rows if row["kind"] == "teacher"]
+    students = [(name, row) for name, row in rows if row["kind"] == "student"]
+    if teachers and students:
+        best_teacher = max(teachers, key=lambda r: r["batch32_sentences_per_s"])
+        name, best_student = max(students, key=lambda nr: nr[1]["batch32_sentences_per_s"])
+        speedup = best_student["batch32_sentences_per_s"] / best_teacher["batch32_sentences_per_s"]
+        lines += ["", f"Student ({name}, {best_student['backend']}) vs teacher ({best_teacher['backend']}), each at "
+                  f"its best: end-to-end throughput at batch 32 **{speedup:.1f}x** the teacher's; teacher/student "
+                  f"parameters **{best_teacher['num_parameters'] / best_student['num_parameters']:.1f}x**; best "
+                  f"student batch-1 p99 **{min(r['batch1_ms']['p99'] for _, r in students):.2f} ms**."]
+    if serving:
+        lines += ["", f"Served by `serve.py` ({serving['name']}, {serving['backend']}): {serving['clients']} concurrent "
+                  f"clients on loopback, {serving['requests']} one-text requests: **{serving['sentences_per_s']:.0f} "
+                  f"sentences/s**, request latency p50 {serving['latency_ms']['p50']} ms, "
+                  f"p99 {serving['latency_ms']['p99']} ms."]
+    return "\n".join(lines) + "\n"
+
+
+def chart(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    labels = [f"{model_label(name, row)}\n{row['backend']}" for name, row in rows]
+    colors = ["tab:red" if row["kind"] == "teacher" else "tab:blue" for _, row in rows]
+    right.bar(range(len(rows)), [row["batch32_sentences_per_s"] for _, row in rows], color=colors)
+    right.set_xticks(range(len(rows)), labels, fontsize=8)
+    right.set_yscale("log")
+    right.set_ylabel("sentences/s, batch 32, end to end (log)")
+    right.set_title("Throughput")
+    for (name, row), color in zip(rows, colors):
+        if row["accuracy"] is not None:
+            left.scatter(row["batch1_ms"]["p50"], row["accuracy"] * 100, color=color, s=60)
+            left.annotate(f"{model_label(name, row)} ({row['backend']})", (row["batch1_ms"]["p50"], row["accuracy"] * 100),
+                          fontsize=8, xytext=(5, 5), textcoords="offset points")
+    left.set_xscale("log")
+    left.set_xlabel("batch-1 latency p50, ms (log)")
+    left.set_ylabel("dev accuracy, %")
+    left.set_title("Accuracy vs latency")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        spec = json.loads(args.worker)
+        texts, labels = read_texts(args.input_file, args.max_texts, read_manifest(spec["model_dir"])["labels"])
+        print(json.dumps(measure(spec["model_dir"], spec["backend"], texts, labels, args.latency_texts,
+                                 args.cpu_threads)))
+        return
+    models = [item.split("=", 1) for item in args.model]
+    for name_dir in models:
+        if len(name_dir) != 2:
+            raise SystemExit(f"--model takes NAME=DIR, got {'='.join(name_dir)!r}")
+        read_manifest(name_dir[1])  # fails early, with a clear message, on a directory that is not an export
+    texts, _ = read_texts(args.input_file, args.max_texts)
+    os.makedirs(args.output_dir, exist_ok=True)
+
+    rows = []
+    for name, model_dir in models:
+        for backend in args.backends.split(","):
+            if backend == "onnx" and not os.path.isfile(os.path.join(model_dir, ONNX_FILE)):
+                logger.info("%s: no %s, skipping ONNX Runtime", name, ONNX_FILE)
+                continue
+            logger.info("measuring %s on %s (%d texts)", name, backend, len(texts))
+            rows.append((name, run_worker({"model_dir": model_dir, "backend": backend}, args)))
+            logger.info("%s", rows[-1][1])
+
+    serving = None
+    students = [(name, row) for name, row in rows if row["kind"] == "student"]
+    if args.serve_clients and students:  # the first student, on its faster backend
+        name, fastest = min((nr for nr in students if nr[0] == students[0][0]), key=lambda nr: nr[1]["batch1_ms"]["p50"])
+        logger.info("measuring serve.py with %s on %s, %d clients", name, fastest["backend"], args.serve_clients)
+        serving = {"name": name, **measure_serving(dict(models)[name], fastest["backend"], texts, args.serve_clients,
+                                                   args.serve_requests, args.cpu_threads)}
+
+    table = markdown(rows, serving, args, len(texts))
+    with open(os.path.join(args.output_dir, "benchmark.md"), "w", encoding="utf-8") as f:
+        f.write(table)
+    write_json(os.path.join(args.output_dir, "benchmark.json"),
+               {"rows": [{"name": name, **row} for name, row in rows], "serving": serving,
+                "settings": {k: v for k, v in vars(args).items() if k != "worker"}})
+    chart(rows, os.path.join(args.output_dir, "benchmark.png"))
+    print(table)
+    logger.info("wrote benchmark.md, benchmark.json and benchmark.png to %s", args.output_dir)
+
+
+if __name__ == "__main__":
+    main()

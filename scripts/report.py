@@ -1,0 +1,120 @@
+"""Write OUTPUT_DIR/report.md from what run_all.sh's steps wrote: every figure is read from a metrics file.
+
+    python scripts/report.py --output_dir tmp/ChnSentiCorp
+
+Reads train_metrics.json and best_model/teacher_info.json (teacher), student-hard/metrics.json and
+student-distill/metrics.json (students), export/*/manifest.json, benchmark/benchmark.json and logs/predict.log.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from ernie_distill.io import read_json  # noqa: E402
+
+MODELS = [  # (name in the benchmark, label, metrics file, accuracy key, note when the teacher is untrained)
+    ("teacher", "Teacher: {model_type} (`{init_from}`)", "train_metrics.json", "best_dev_accuracy", " (untrained)"),
+    ("student-hard", "Student: Bi-LSTM on hard labels", "student-hard/metrics.json", "dev_accuracy", ""),
+    ("student-distill", "Student: Bi-LSTM distilled from the teacher", "student-distill/metrics.json", "dev_accuracy",
+     " (untrained teacher)"),
+]
+
+
+def load(path):
+    return read_json(path) if os.path.isfile(path) else None
+
+
+def best_backend(rows, name):
+    """The benchmark row of `name` with the highest batch-32 throughput, or None."""
+    candidates = [row for row in rows if row["name"] == name]
+    return max(candidates, key=lambda r: r["batch32_sentences_per_s"]) if candidates else None
+
+
+def fmt(value, pattern):
+    return "n/a" if value is None else pattern.format(value)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--device", default="", help="the training device, for the settings section")
+    parser.add_argument("--data_dir", default="", help="the data used, for the settings section")
+    args = parser.parse_args()
+    out = args.output_dir
+
+    teacher_metrics = load(os.path.join(out, "train_metrics.json")) or {}
+    teacher_info = load(os.path.join(out, "best_model", "teacher_info.json")) or {}
+    benchmark = load(os.path.join(out, "benchmark", "benchmark.json")) or {"rows": [], "serving": None}
+    untrained = teacher_info.get("pretrained") is False
+
+    lines = ["# ernie-gram-distill report", "", f"Written {time.strftime('%Y-%m-%d %H:%M')} from `{out}`.", ""]
+    if untrained:
+        lines += ["> **The teacher was fine-tuned from RANDOM weights (quick or offline mode), not from pretrained "
+                  "ERNIE-Gram.** Its accuracy, and the distilled student's, say nothing about the real method; this "
+                  "run checks that the chain works. Speeds and sizes are real for the shapes used.", ""]
+
+    lines += ["| model | dev accuracy | parameters | size on disk | backend | batch-1 latency p50 / p99 | "
+              "sentences/s (batch 32) |", "|---|---|---|---|---|---|---|"]
+    for name, label, metrics_file, accuracy_key, untrained_note in MODELS:
+        metrics = load(os.path.join(out, metrics_file))
+        if metrics is None:
+            continue
+        manifest = load(os.path.join(out, "export", name, "manifest.json")) or {}
+        speed = best_backend(benchmark["rows"], name)
+        label = label.format(model_type=teacher_info.get("model_type", "?"), init_from=teacher_info.get("init_from", "?"))
+        accuracy = fmt(metrics.get(accuracy_key), "{:.2%}") + (untrained_note if untrained else "")
+        parameters = manifest.get("num_parameters") or metrics.get("num_parameters")
+        lines.append(
+            f"| {label} | {accuracy} | {fmt(parameters and parameters / 1e6, '{:.1f}M')} "
+            f"| {fmt(speed and speed['size_mb'], '{:.1f} MB')} | {speed['backend'] if speed else 'n/a'} "
+            f"| {(str(speed['batch1_ms']['p50']) + ' / ' + str(speed['batch1_ms']['p99']) + ' ms') if speed else 'n/a'} "
+            f"| {fmt(speed and speed['batch32_sentences_per_s'], '{:.0f}')} |")
+
+    if benchmark["rows"]:
+        settings = benchmark["settings"]
+        lines += ["", f"Speeds: CPU, {settings['cpu_threads']} threads, on "
+                  f"`{os.path.relpath(settings['input_file'])}`, tokenization included, each model on its fastest "
+                  "backend. All backends:", ""]
+        with open(os.path.join(out, "benchmark", "benchmark.md"), encoding="utf-8") as f:
+            lines += [f.read().rstrip(), "", "![benchmark](benchmark/benchmark.png)"]
+
+    predictions = os.path.join(out, "logs", "predict.log")
+    if os.path.isfile(predictions):
+        with open(predictions, encoding="utf-8") as f:
+            samples = [json.loads(line) for line in f if line.startswith("{")]
+        lines += ["", "## Sample predictions (distilled student, Paddle Inference)", "", "| text | label | score |",
+                  "|---|---|---|"] + [f"| {s['text']} | {s['label']} | {s['score']:.4f} |" for s in samples]
+
+    lines += ["", "## Settings", ""]
+    teacher_args = teacher_metrics.get("args", {})
+    if teacher_args:
+        lines.append(f"- Teacher: `{teacher_args['model_type']}` from `{teacher_args['model_name_or_path']}`, task "
+                     f"{teacher_args['task_name']}, max length {teacher_args['max_seq_length']}, batch "
+                     f"{teacher_args['batch_size']}, learning rate {teacher_args['learning_rate']}, "
+                     f"{teacher_args['num_train_epochs']} epoch(s), best at step {teacher_metrics['best_step']} of "
+                     f"{teacher_metrics['steps']}, {teacher_metrics['wall_time_s']} s.")
+    for name, _, metrics_file, _, _ in MODELS[1:]:
+        metrics = load(os.path.join(out, metrics_file))
+        if metrics:
+            a = metrics["args"]
+            distill = (f", transfer set {metrics['train_examples']} texts (n_iter {a['n_iter']}, p_mask {a['p_mask']}, "
+                       f"p_pos {a['p_pos']}, p_ng {a['p_ng']}), loss {a['distill_loss']} alpha {a['alpha']}"
+                       if metrics["mode"] == "distill" else "")
+            lines.append(f"- {name}: embedding {a['embedding_dim']}, hidden {a['hidden_size']}, {a['num_layers']} "
+                         f"layer(s), vocabulary {metrics['vocab_size']}, {a['num_epochs']} epoch(s) (best "
+                         f"{metrics['best_epoch']}), batch {a['batch_size']}, lr {a['learning_rate']}{distill}, "
+                         f"{metrics['wall_time_s']} s.")
+    lines.append(f"- Device for training: {args.device or 'n/a'}; data: `{args.data_dir or 'n/a'}`.")
+
+    path = os.path.join(out, "report.md")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The whole chain in QUICK mode (offline, CPU): the notebook's cells, then run_all.sh over the same outputs."""
+import os
+import re
+import subprocess
+
+import nbformat
+import pytest
+
+from conftest import FIXTURE_DIR, ROOT
+
+
+def run_all(env_extra, *steps, check=True):
+    env = {**os.environ, "QUICK": "1", "DATA_DIR": FIXTURE_DIR, "TRAIN_ROWS": "120", "DEV_ROWS": "40", **env_extra}
+    done = subprocess.run(["bash", os.path.join(ROOT, "scripts", "run_all.sh"), *steps], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    if check:
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def run_notebook_cells(path, env):
+    """Run each code cell as Jupyter would: `!` lines in a shell, the rest as Python in one namespace."""
+    namespace = {}
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.source.startswith("!"):
+            done = subprocess.run(cell.source[1:], shell=True, env={**os.environ, **env}, cwd=ROOT,
+                                  capture_output=True, text=True, timeout=600, executable="/bin/bash")
+            assert done.returncode == 0, f"cell {cell.source!r} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        else:
+            os.environ.update(env)
+            exec(compile(cell.source, path, "exec"), namespace)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    output_dir = str(tmp_path_factory.mktemp("quick") / "run")
+    env = {"QUICK": "1", "DATA_DIR": FIXTURE_DIR, "OUTPUT_DIR": output_dir, "TRAIN_ROWS": "120", "DEV_ROWS": "40"}
+    saved = dict(os.environ)
+    try:
+        run_notebook_cells(os.path.join(ROOT, "run_all.ipynb"), env)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return output_dir
+
+
+def read_json(path):
+    import json
+
+    with open(path) as f:
+        return json.load(f)
+
+
+def test_notebook_is_valid():
+    nbformat.validate(nbformat.read(os.path.join(ROOT, "run_all.ipynb"), as_version=4))
+
+
+def test_quick_mode_writes_every_artifact(quick_run):
+    for path in ["best_model/teacher_info.json", "train_metrics.json", "student-hard/best_model/vocab.txt",
+                 "student-hard/metrics.json", "student-distill/metrics.json", "export/teacher/inference.onnx",
+                 "export/student-hard/inference.pdiparams", "export/student-distill/manifest.json",
+                 "logs/predict.log", "benchmark/benchmark.md", "benchmark/benchmark.png", "report.md"]:
+        assert os.path.isfile(os.path.join(quick_run, path)), path
+
+
+def test_report_figures_come_from_the_metrics_files(quick_run):
+    with open(os.path.join(quick_run, "report.md"), encoding="utf-8") as f:
+        report = f.read()
+    assert "RANDOM weights" in report  # the untrained quick teacher is named as such
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+            for line in report.splitlines() if line.startswith("| Teacher") or line.startswith("| Student")}
+    expected = {
+        "Teacher": read_json(os.path.join(quick_run, "train_metrics.json"))["best_dev_accuracy"],
+        "Student: Bi-LSTM on hard labels": read_json(os.path.join(quick_run, "student-hard/metrics.json"))["dev_accuracy"],
+        "Student: Bi-LSTM distilled": read_json(os.path.join(quick_run, "student-distill/metrics.json"))["dev_accuracy"],
+    }
+    benchmark = read_json(os.path.join(quick_run, "benchmark", "benchmark.json"))["rows"]
+    for prefix, accuracy in expected.items():
+        (label, cells), = [(k, v) for k, v in rows.items() if k.startswith(prefix)]
+        assert cells[0].startswith(f"{accuracy:.2%}"), (label, cells)
+        name = {"Teacher": "teacher", "Student: Bi-LSTM on hard labels": "student-hard"}.get(prefix, "student-distill")
+        best = max((r for r in benchmark if r["name"] == name), key=lambda r: r["batch32_sentences_per_s"])
+        manifest = read_json(os.path.join(quick_run, "export", name, "manifest.json"))
+        assert cells[1] == f"{manifest['num_parameters'] / 1e6:.1f}M" and cells[3] == best["backend"]
+        assert cells[5] == f"{best['batch32_sentences_per_s']:.0f}"
+    samples = re.findall(r"^\| (这家酒店|书的纸张|屏幕很漂亮).*\| (positive|negative) \|", report, re.M)
+    assert len(samples) == 3
+
+
+def test_rerun_skips_finished_steps(quick_run):
+    done = run_all({"OUTPUT_DIR": quick_run})
+    skipped = re.findall(r"^== (\S+): already done", done.stdout, re.M)
+    assert skipped == ["data", "tiny-teacher", "teacher", "student", "distill", "export-teacher", "export-student",
+                       "export-distill", "predict", "benchmark"]
+    assert "== report: python scripts/report.py" in done.stdout  # the report is always rewritten (cheap)
+
+
+def test_a_failing_step_stops_the_script_and_names_its_log(tmp_path):
+    done = run_all({"OUTPUT_DIR": str(tmp_path), "MODEL_TYPE": "gpt"}, check=False)
+    log = os.path.join(str(tmp_path), "logs", "teacher.log")
+    assert done.returncode != 0 and f"step 'teacher' failed (exit 2); see {log}" in done.stderr
+    assert "invalid choice: 'gpt'" in open(log).read()
+    assert "== student" not in done.stdout and not os.path.exists(os.path.join(str(tmp_path), "student-hard"))
+
+
+def test_quick_mode_without_local_data_says_what_to_set(tmp_path):
+    if os.path.isdir(os.path.join(ROOT, "..", "shared", "data", "chnsenticorp")):
+        pytest.skip("../shared/data is present here, so DATA_DIR falls back to it")
+    done = run_all({"OUTPUT_DIR": str(tmp_path), "DATA_DIR": ""}, check=False)
+    assert done.returncode == 2 and "needs DATA_DIR" in done.stderr
