@@ -10,11 +10,13 @@ the dygraph model on a mixed-length batch; the export fails if they disagree.
 import argparse
 import os
 import platform
+import sys
 
 import numpy as np
 import paddle
 
 from ernie_distill.inference import FORMAT_VERSION, MANIFEST, MODEL_PREFIX, ONNX_FILE, Predictor, program_file, sha256_of
+from ernie_distill.errors import run_cli
 from ernie_distill.io import save_dir_atomically, write_json
 from ernie_distill.log import logger
 from ernie_distill.student import is_student_dir, load_student, num_parameters
@@ -119,4 +121,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

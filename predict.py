@@ -11,10 +11,12 @@ exit status is 1 at the end. With a labelled TSV the accuracy goes to stderr.
 """
 import argparse
 import json
+import os
 import sys
 
 from ernie_distill.data import DataError, parse_tsv, split_lines, tsv_header
-from ernie_distill.inference import DEFAULT_MAX_CHARS, ExportError, Predictor, text_problem
+from ernie_distill.errors import run_cli
+from ernie_distill.inference import DEFAULT_MAX_CHARS, Predictor, add_runtime_arguments, text_problem
 
 
 def parse_args(argv=None):
@@ -24,12 +26,7 @@ def parse_args(argv=None):
     source.add_argument("--text", action="append", help="a text to classify; repeatable")
     source.add_argument("--input_file", help="one text per line, or a TSV with a header (label\\ttext_a)")
     source.add_argument("--max_chars", type=int, default=DEFAULT_MAX_CHARS, help="longer lines are refused")
-    runtime = parser.add_argument_group("runtime")
-    runtime.add_argument("--backend", choices=["paddle", "onnx"], default="paddle")
-    runtime.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    runtime.add_argument("--cpu_threads", type=int, default=2)
-    runtime.add_argument("--batch_size", type=int, default=32)
-    runtime.add_argument("--max_seq_length", type=int, help="truncate longer inputs (default: the exported length)")
+    add_runtime_arguments(parser)
     args = parser.parse_args(argv)
     if args.text and args.input_file:
         parser.error("give --text or --input_file, not both")
@@ -43,6 +40,8 @@ def read_inputs(args, labels):
         return _checked(items, args.max_chars, [])
     name = args.input_file or "<stdin>"
     if args.input_file:
+        if not os.path.isfile(args.input_file):
+            raise DataError(f"--input_file {args.input_file}: file not found")
         with open(args.input_file, "rb") as f:
             raw = f.read()
     else:
@@ -73,13 +72,8 @@ def _checked(items, max_chars, problems):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        predictor = Predictor(args.model_dir, args.backend, args.device, args.cpu_threads, args.batch_size,
-                              args.max_seq_length)
-        items, problems = read_inputs(args, predictor.manifest["labels"])
-    except (ExportError, DataError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    predictor = Predictor.from_args(args)
+    items, problems = read_inputs(args, predictor.manifest["labels"])
     for problem in problems:
         print(f"skipped {problem}", file=sys.stderr)
 
@@ -101,4 +95,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import time
+import sys
 
 import numpy as np
 import paddle
@@ -20,6 +21,7 @@ from paddlenlp.transformers import LinearDecayWithWarmup
 
 from ernie_distill.checkpoint import load_checkpoint, save_checkpoint, set_seed
 from ernie_distill.data import load_splits, task_spec
+from ernie_distill.errors import run_cli
 from ernie_distill.io import save_dir_atomically, write_json
 from ernie_distill.log import Progress, logger
 from ernie_distill.teacher import (
@@ -122,8 +124,9 @@ def main(argv=None):
     spec = task_spec(args.task_name)
 
     # Data
-    splits = load_splits(args.task_name, args.data_dir, ("train", "dev"), args.skip_invalid, args.download_timeout)
-    logger.info("train %d rows, dev %d rows", len(splits["train"]), len(splits["dev"]))
+    wanted = ("train", "dev", "test") if args.data_dir else ("train", "dev")  # a local test.tsv is used when present
+    splits = load_splits(args.task_name, args.data_dir, wanted, args.skip_invalid, args.download_timeout)
+    logger.info(", ".join(f"{split} {len(rows)} rows" for split, rows in splits.items()))
 
     # Model
     model, tokenizer = load_pretrained(args.model_type, args.model_name_or_path, len(spec["labels"]))
@@ -215,7 +218,14 @@ def main(argv=None):
 
     # Save
     if rank == 0:
+        test_accuracy = None
+        if "test" in splits and min(e.label for e in splits["test"]) >= 0:  # a labelled test split: score best_model
+            best_weights = paddle.load(os.path.join(best_dir, "model_state.pdparams"))
+            (model._layers if isinstance(model, paddle.DataParallel) else model).set_state_dict(best_weights)
+            test_accuracy = evaluate(model, loader("test", False), metric)
+            logger.info("best model (step %d): test accuracy %.4f", state["best_step"], test_accuracy)
         metrics = {"best_dev_accuracy": state["best_accuracy"], "best_step": state["best_step"],
+                   "test_accuracy": test_accuracy,
                    "steps": global_step, "loss_history": state["loss_history"], "wall_time_s": round(time.time() - start_time, 1),
                    "pretrained": not random_init, "args": vars(args)}
         write_json(os.path.join(args.output_dir, "train_metrics.json"), metrics)
@@ -225,4 +235,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from ernie_distill.inference import DEFAULT_MAX_CHARS, Predictor, text_problem
+from ernie_distill.inference import DEFAULT_MAX_CHARS, Predictor, add_runtime_arguments, text_problem
 from ernie_distill.log import logger
 
 
@@ -29,11 +29,7 @@ def parse_args(argv=None):
     limits = parser.add_argument_group("request limits")
     limits.add_argument("--max_texts", type=int, default=256, help="texts per request")
     limits.add_argument("--max_chars", type=int, default=DEFAULT_MAX_CHARS, help="characters per text")
-    runtime = parser.add_argument_group("runtime")
-    runtime.add_argument("--backend", choices=["paddle", "onnx"], default="paddle")
-    runtime.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    runtime.add_argument("--cpu_threads", type=int, default=2)
-    runtime.add_argument("--batch_size", type=int, default=32)
+    add_runtime_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -103,7 +99,7 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS):
 
 def main(argv=None):
     args = parse_args(argv)
-    predictor = Predictor(args.model_dir, args.backend, args.device, args.cpu_threads, args.batch_size)
+    predictor = Predictor.from_args(args)
     app = create_app(predictor, args.max_texts, args.max_chars)
     logger.info("serving the %s from %s on http://%s:%d (POST /predict, GET /health)", predictor.manifest["kind"],
                 args.model_dir, args.host, args.port)

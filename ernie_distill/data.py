@@ -7,6 +7,7 @@ import os
 import threading
 from dataclasses import dataclass
 
+from .errors import InputError
 from .log import logger
 
 # Label set and names per task. Labels are the strings found in the data files.
@@ -18,7 +19,7 @@ TASKS = {
 SPLIT_FILES = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """Bad input data; the message names the file, the line and what to do."""
 
 
@@ -119,6 +120,8 @@ def load_splits(task_name, data_dir=None, splits=("train", "dev"), skip_invalid=
     """Load the named splits as lists of Examples, from `data_dir` when given, else from PaddleNLP's download."""
     labels = task_spec(task_name)["labels"]
     if data_dir:
+        if not os.path.isdir(data_dir):
+            raise DataError(f"--data_dir {data_dir} does not exist; it should hold train.tsv and dev.tsv")
         result = {}
         for split in splits:
             path = os.path.join(data_dir, SPLIT_FILES[split])

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from .errors import InputError
 from .io import read_json
 from .vocab import Vocab, pad_ids, tokenize
 
@@ -21,7 +22,7 @@ FORMAT_VERSION = 1
 DEFAULT_MAX_CHARS = 2000  # longer inputs are refused: predict.py, serve.py and the benchmark share the limit
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """A directory that is not a usable exported model; the message says what is wrong and what to do."""
 
 
@@ -153,6 +154,16 @@ class OnnxRunner:
         return self.session.run(None, {name: inputs[name] for name in self.input_names})[0]
 
 
+def add_runtime_arguments(parser):
+    """The Predictor's flags, shared by predict.py and serve.py; Predictor.from_args reads them back."""
+    runtime = parser.add_argument_group("runtime")
+    runtime.add_argument("--backend", choices=["paddle", "onnx"], default="paddle")
+    runtime.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    runtime.add_argument("--cpu_threads", type=int, default=2)
+    runtime.add_argument("--batch_size", type=int, default=32)
+    runtime.add_argument("--max_seq_length", type=int, help="truncate longer inputs (default: the exported length)")
+
+
 class Predictor:
     """Batched prediction over an exported directory; texts are sorted by length inside each window."""
 
@@ -174,6 +185,10 @@ class Predictor:
         else:
             raise ValueError(f"unknown backend {backend!r}; choose paddle or onnx")
         self.model_seconds = 0.0  # time spent in the model alone, for the benchmark
+
+    @classmethod
+    def from_args(cls, args):
+        return cls(args.model_dir, args.backend, args.device, args.cpu_threads, args.batch_size, args.max_seq_length)
 
     def logits(self, texts, window=None):
         """Logits in input order. Texts are grouped by length inside windows of `window` texts to cut padding."""

@@ -19,6 +19,7 @@ from paddlenlp.transformers import (  # noqa: E402
 from paddlenlp.utils.log import logger as paddlenlp_logger  # noqa: E402
 
 from .data import task_spec  # noqa: E402
+from .errors import InputError  # noqa: E402
 from .io import read_json, write_json  # noqa: E402
 
 paddlenlp_logger.set_level("WARNING")
@@ -34,7 +35,7 @@ RANDOM_INIT_MARKER = "random_init.json"  # present in a model dir whose weights 
 WEIGHT_FILES = ("model_state.pdparams", "model.safetensors")
 
 
-class ModelError(ValueError):
+class ModelError(InputError):
     """A model directory or model type the scripts cannot use; the message says what is missing."""
 
 

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from ernie_distill.data import parse_tsv, split_lines, tsv_header  # noqa: E402
 from ernie_distill.inference import MODEL_PREFIX, ONNX_FILE, Predictor, program_file, read_manifest  # noqa: E402
 from ernie_distill.io import write_json  # noqa: E402
 from ernie_distill.log import logger  # noqa: E402
+from ernie_distill.server_process import running_server  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -116,31 +116,11 @@ def run_worker(spec, args):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def measure_serving(model_dir, backend, texts, clients, n_requests, cpu_threads):
     """Sentences/s and request latency of serve.py under `clients` concurrent one-text requests on loopback."""
     import requests
 
-    port = free_port()
-    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), "--model_dir", model_dir,
-                               "--port", str(port), "--backend", backend, "--cpu_threads", str(cpu_threads)],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if requests.get(f"{url}/health", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                if server.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("serve.py did not start") from None
-                time.sleep(0.2)
+    with running_server(model_dir, "--backend", backend, "--cpu_threads", str(cpu_threads)) as url:
         session_texts = [texts[i % len(texts)] for i in range(n_requests)]
 
         def call(text):
@@ -154,9 +134,6 @@ def measure_serving(model_dir, backend, texts, clients, n_requests, cpu_threads)
             began = time.perf_counter()
             latencies = list(pool.map(call, session_texts))
             wall = time.perf_counter() - began
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     return {"backend": backend, "clients": clients, "requests": n_requests, "texts_per_request": 1,
             "sentences_per_s": round(n_requests / wall, 1), "latency_ms": percentiles_ms(latencies)}
 

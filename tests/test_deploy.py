@@ -114,9 +114,12 @@ def test_bad_rows_of_a_labelled_tsv_are_reported(exported_student, tmp_path, cap
     assert f"{path}:3: label '7'" in err and f"{path}:4: empty text_a" in err and "accuracy" in err
 
 
-def test_directory_that_is_not_an_export(trained_student, capsys):
-    code, _, err = run_predict(capsys, "--model_dir", os.path.join(trained_student, "best_model"), "--text", "好")
-    assert code == 2 and "is not an exported model" in err and "export_model.py" in err
+def test_directory_that_is_not_an_export_gets_one_clear_line(trained_student):
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "predict.py"), "--model_dir",
+                           os.path.join(trained_student, "best_model"), "--text", "好"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "is not an exported model" in done.stderr and "export_model.py" in done.stderr
 
 
 @pytest.mark.parametrize("change, message", [

@@ -96,3 +96,18 @@ def test_incomplete_local_model_dir_names_missing_file(tiny_teacher_init, tmp_pa
 def test_missing_model_dir(tmp_path):
     with pytest.raises(ModelError, match="does not exist"):
         run_glue.main(glue_args(str(tmp_path / "nothing"), str(tmp_path / "out")))
+
+
+def test_a_labelled_test_split_scores_the_best_model(tiny_teacher_init, tmp_path):
+    import shutil
+
+    from conftest import FIXTURE_DIR
+
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURE_DIR, data)
+    shutil.copy(data / "dev.tsv", data / "test.tsv")  # the same rows: the test score must equal the best dev score
+    args = glue_args(tiny_teacher_init, str(tmp_path / "out"), "--max_steps", "30", "--save_steps", "10")
+    args[args.index("--data_dir") + 1] = str(data)
+    run_glue.main(args)
+    metrics = read(os.path.join(tmp_path, "out", "train_metrics.json"))
+    assert metrics["test_accuracy"] == pytest.approx(metrics["best_dev_accuracy"])

@@ -1,48 +1,20 @@
 """The real server, started on a free loopback port, spoken to over HTTP."""
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from conftest import ROOT
 from ernie_distill.inference import Predictor
+from ernie_distill.server_process import running_server
 
 TEXTS = ["房间很干净，服务也好", "太差了，再也不来", "价格真的棒", "好"]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(exported_student):
-    port = free_port()
-    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), "--model_dir", exported_student,
-                                "--port", str(port), "--max_texts", "8", "--max_chars", "50"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            if requests.get(f"{url}/health", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.time() > deadline:
-            process.kill()
-            pytest.fail("server did not start: " + process.stdout.read().decode())
-        time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with running_server(exported_student, "--max_texts", "8", "--max_chars", "50") as url:
+        yield url
 
 
 def post(url, body, **kwargs):
