@@ -8,6 +8,7 @@ plus augmented copies (masking, POS-guided replacement, n-gram sampling). Writes
 export_model.py takes), OUTPUT_DIR/checkpoint (for --resume) and OUTPUT_DIR/metrics.json.
 """
 import argparse
+import contextlib
 import os
 import time
 import sys
@@ -16,6 +17,7 @@ import numpy as np
 import paddle
 from tqdm import tqdm
 
+from ernie_distill.averaging import WeightAverage
 from ernie_distill.checkpoint import load_checkpoint, save_checkpoint, set_seed
 from ernie_distill.data import DataError, load_splits, task_spec
 from ernie_distill.errors import run_cli
@@ -62,6 +64,8 @@ def parse_args(argv=None):
                        help="linear: decay to zero over the run")
     train.add_argument("--weight_decay", type=float, default=0.01, help="AdamW's decoupled weight decay")
     train.add_argument("--word_dropout", type=float, default=0.1, help="chance a word becomes [UNK] in training")
+    train.add_argument("--ema_decay", type=float, default=0.999,
+                       help="evaluate and save a moving average of the weights (0: the raw weights)")
     train.add_argument("--eval_steps", type=int, default=0, help="also evaluate every N steps (0: once per epoch)")
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--device", choices=["gpu", "cpu"], default="gpu" if paddle.is_compiled_with_cuda() else "cpu")
@@ -143,7 +147,8 @@ def main(argv=None):
     dev_ids = [vocab.encode(tokenize(e.text), args.max_seq_length) for e in splits["dev"]]
     dev_labels = [e.label for e in splits["dev"]]
 
-    # Model
+    # Model (seeded here, so a run that loaded cached logits builds the same student as one that ran the teacher)
+    set_seed(args.seed)
     model = BiLSTMClassifier(len(vocab), len(spec["labels"]), args.embedding_dim, args.hidden_size, args.num_layers,
                              args.dropout)
     n_params = num_parameters(model)
@@ -161,7 +166,8 @@ def main(argv=None):
     # Resume
     ckpt_dir, best_dir = os.path.join(args.output_dir, "checkpoint"), os.path.join(args.output_dir, "best_model")
     state = {"global_step": 0, "best_accuracy": -1.0, "best_epoch": 0, "best_step": 0}
-    resumed = load_checkpoint(ckpt_dir, model, optimizer) if args.resume else None
+    average = WeightAverage(model, args.ema_decay) if args.ema_decay else None
+    resumed = load_checkpoint(ckpt_dir, model, optimizer, average) if args.resume else None
     if resumed:
         state = resumed
         logger.info("resumed from %s at step %d", ckpt_dir, state["global_step"])
@@ -169,16 +175,20 @@ def main(argv=None):
         logger.warning("--resume: no checkpoint in %s, starting from scratch", ckpt_dir)
 
     def evaluate_and_save(epoch):
-        accuracy = evaluate(model, dev_ids, dev_labels)
-        if accuracy > state["best_accuracy"]:
-            state.update(best_accuracy=accuracy, best_epoch=epoch, best_step=state["global_step"])
-            info = {"mode": mode, "task_name": args.task_name.lower(), "labels": spec["labels"],
-                    "label_names": spec["label_names"], "max_seq_length": args.max_seq_length,
-                    "dev_accuracy": accuracy, "epoch": epoch, "step": state["global_step"], "num_parameters": n_params,
-                    "teacher_dir": args.teacher_dir, "teacher": teacher_info}
-            save_dir_atomically(best_dir, lambda tmp_dir: save_student(model, vocab, info, tmp_dir))
+        with average.swapped_in() if average else contextlib.nullcontext():
+            accuracy = evaluate(model, dev_ids, dev_labels)
+            if accuracy > state["best_accuracy"]:
+                save_best(epoch, accuracy)
         logger.info("epoch %d, step %d: dev accuracy %.4f (best %.4f, epoch %d)", epoch, state["global_step"],
                     accuracy, state["best_accuracy"], state["best_epoch"])
+
+    def save_best(epoch, accuracy):
+        state.update(best_accuracy=accuracy, best_epoch=epoch, best_step=state["global_step"])
+        info = {"mode": mode, "task_name": args.task_name.lower(), "labels": spec["labels"],
+                "label_names": spec["label_names"], "max_seq_length": args.max_seq_length,
+                "dev_accuracy": accuracy, "epoch": epoch, "step": state["global_step"], "num_parameters": n_params,
+                "teacher_dir": args.teacher_dir, "teacher": teacher_info}
+        save_dir_atomically(best_dir, lambda tmp_dir: save_student(model, vocab, info, tmp_dir))
 
     # Training loop
     progress, last_loss = Progress(total_steps, state["global_step"]), float("nan")
@@ -205,6 +215,8 @@ def main(argv=None):
             optimizer.clear_grad()
             if args.lr_schedule == "linear":
                 lr_scheduler.step()
+            if average:
+                average.update()
             state["global_step"] += 1
             last_loss = float(loss)
             bar.set_postfix(loss=f"{last_loss:.4f}", refresh=False)
@@ -212,7 +224,7 @@ def main(argv=None):
                 evaluate_and_save(epoch)
         logger.info(progress.line(state["global_step"], epoch, last_loss))
         evaluate_and_save(epoch)
-        save_checkpoint(ckpt_dir, model, optimizer, state)
+        save_checkpoint(ckpt_dir, model, optimizer, state, average)
 
     # Save
     metrics = {"mode": mode, "dev_accuracy": state["best_accuracy"], "best_epoch": state["best_epoch"],
