@@ -8,7 +8,6 @@ plus augmented copies (masking, POS-guided replacement, n-gram sampling). Writes
 export_model.py takes), OUTPUT_DIR/checkpoint (for --resume) and OUTPUT_DIR/metrics.json.
 """
 import argparse
-import contextlib
 import os
 import time
 import sys
@@ -17,7 +16,6 @@ import numpy as np
 import paddle
 from tqdm import tqdm
 
-from ernie_distill.averaging import WeightAverage
 from ernie_distill.checkpoint import load_checkpoint, save_checkpoint, set_seed
 from ernie_distill.data import DataError, load_splits, task_spec
 from ernie_distill.errors import run_cli
@@ -39,8 +37,8 @@ def parse_args(argv=None):
     data.add_argument("--vocab_min_freq", type=int, default=2)
     data.add_argument("--vocab_max_size", type=int, default=30000)
     model = parser.add_argument_group("student model")
-    model.add_argument("--embedding_dim", type=int, default=300)
-    model.add_argument("--hidden_size", type=int, default=300)
+    model.add_argument("--embedding_dim", type=int, default=200)
+    model.add_argument("--hidden_size", type=int, default=200)
     model.add_argument("--num_layers", type=int, default=1)
     model.add_argument("--dropout", type=float, default=0.3)
     distill = parser.add_argument_group("distillation (only with --teacher_dir)")
@@ -56,16 +54,14 @@ def parse_args(argv=None):
     distill.add_argument("--teacher_batch_size", type=int, default=64)
     distill.add_argument("--cache_dir", default="./tmp/cache", help="where transfer sets and teacher logits are kept")
     train = parser.add_argument_group("training")
-    train.add_argument("--batch_size", type=int, default=64)
+    train.add_argument("--batch_size", type=int, default=32)
     train.add_argument("--learning_rate", type=float, default=1e-3)
-    train.add_argument("--num_epochs", type=int, default=8)
+    train.add_argument("--num_epochs", type=int, default=6)
     train.add_argument("--max_grad_norm", type=float, default=5.0)
     train.add_argument("--lr_schedule", choices=["linear", "constant"], default="linear",
                        help="linear: decay to zero over the run")
     train.add_argument("--weight_decay", type=float, default=0.01, help="AdamW's decoupled weight decay")
     train.add_argument("--word_dropout", type=float, default=0.1, help="chance a word becomes [UNK] in training")
-    train.add_argument("--ema_decay", type=float, default=0.999,
-                       help="evaluate and save a moving average of the weights (0: the raw weights)")
     train.add_argument("--eval_steps", type=int, default=0, help="also evaluate every N steps (0: once per epoch)")
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--device", choices=["gpu", "cpu"], default="gpu" if paddle.is_compiled_with_cuda() else "cpu")
@@ -166,8 +162,7 @@ def main(argv=None):
     # Resume
     ckpt_dir, best_dir = os.path.join(args.output_dir, "checkpoint"), os.path.join(args.output_dir, "best_model")
     state = {"global_step": 0, "best_accuracy": -1.0, "best_epoch": 0, "best_step": 0}
-    average = WeightAverage(model, args.ema_decay) if args.ema_decay else None
-    resumed = load_checkpoint(ckpt_dir, model, optimizer, average) if args.resume else None
+    resumed = load_checkpoint(ckpt_dir, model, optimizer) if args.resume else None
     if resumed:
         state = resumed
         logger.info("resumed from %s at step %d", ckpt_dir, state["global_step"])
@@ -175,10 +170,9 @@ def main(argv=None):
         logger.warning("--resume: no checkpoint in %s, starting from scratch", ckpt_dir)
 
     def evaluate_and_save(epoch):
-        with average.swapped_in() if average else contextlib.nullcontext():
-            accuracy = evaluate(model, dev_ids, dev_labels)
-            if accuracy > state["best_accuracy"]:
-                save_best(epoch, accuracy)
+        accuracy = evaluate(model, dev_ids, dev_labels)
+        if accuracy > state["best_accuracy"]:
+            save_best(epoch, accuracy)
         logger.info("epoch %d, step %d: dev accuracy %.4f (best %.4f, epoch %d)", epoch, state["global_step"],
                     accuracy, state["best_accuracy"], state["best_epoch"])
 
@@ -215,8 +209,6 @@ def main(argv=None):
             optimizer.clear_grad()
             if args.lr_schedule == "linear":
                 lr_scheduler.step()
-            if average:
-                average.update()
             state["global_step"] += 1
             last_loss = float(loss)
             bar.set_postfix(loss=f"{last_loss:.4f}", refresh=False)
@@ -224,7 +216,7 @@ def main(argv=None):
                 evaluate_and_save(epoch)
         logger.info(progress.line(state["global_step"], epoch, last_loss))
         evaluate_and_save(epoch)
-        save_checkpoint(ckpt_dir, model, optimizer, state, average)
+        save_checkpoint(ckpt_dir, model, optimizer, state)
 
     # Save
     metrics = {"mode": mode, "dev_accuracy": state["best_accuracy"], "best_epoch": state["best_epoch"],

@@ -12,7 +12,6 @@ import paddle
 from .io import read_json, save_dir_atomically, write_json
 
 TRAINER_STATE = "trainer_state.json"
-AVERAGE_WEIGHTS = "weight_average.pdparams"
 
 
 def set_seed(seed):
@@ -34,8 +33,7 @@ def _renamer(model, to_structured):
     return rename
 
 
-def save_checkpoint(ckpt_dir, model, optimizer, state, average=None):
-    """Everything needed to continue training; `average` is an optional WeightAverage to keep as well."""
+def save_checkpoint(ckpt_dir, model, optimizer, state):
     rename = _renamer(model, to_structured=True)
 
     def write(tmp_dir):
@@ -43,14 +41,12 @@ def save_checkpoint(ckpt_dir, model, optimizer, state, average=None):
         paddle.save({rename(k): v for k, v in optimizer.state_dict().items()}, os.path.join(tmp_dir, "optimizer.pdopt"))
         paddle.save({"paddle": paddle.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
                     os.path.join(tmp_dir, "rng_state.pdstate"))
-        if average is not None:
-            paddle.save({"updates": average.updates, "shadow": average.shadow}, os.path.join(tmp_dir, AVERAGE_WEIGHTS))
         write_json(os.path.join(tmp_dir, TRAINER_STATE), state)
 
     save_dir_atomically(ckpt_dir, write)
 
 
-def load_checkpoint(ckpt_dir, model, optimizer, average=None):
+def load_checkpoint(ckpt_dir, model, optimizer):
     """Restore everything saved by save_checkpoint and return the trainer state, or None if there is none."""
     if not os.path.isfile(os.path.join(ckpt_dir, TRAINER_STATE)):
         return None
@@ -62,7 +58,4 @@ def load_checkpoint(ckpt_dir, model, optimizer, average=None):
     paddle.set_rng_state(rng["paddle"])
     np.random.set_state(rng["numpy"])
     random.setstate(rng["python"])
-    if average is not None and os.path.isfile(os.path.join(ckpt_dir, AVERAGE_WEIGHTS)):
-        saved = paddle.load(os.path.join(ckpt_dir, AVERAGE_WEIGHTS))
-        average.updates, average.shadow = saved["updates"], saved["shadow"]
     return read_json(os.path.join(ckpt_dir, TRAINER_STATE))
