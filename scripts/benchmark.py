@@ -138,9 +138,13 @@ def measure_serving(model_dir, backend, texts, clients, n_requests, cpu_threads)
             "sentences_per_s": round(n_requests / wall, 1), "latency_ms": percentiles_ms(latencies)}
 
 
+def untrained_teacher(row):
+    """A teacher made from random weights (make_tiny_teacher.py): its speed is real, its accuracy means nothing."""
+    return row["kind"] == "teacher" and row["pretrained"] is False
+
+
 def model_label(name, row):
-    untrained = " (untrained)" if row["pretrained"] is False and row["kind"] == "teacher" else ""
-    return f"{name}{untrained}"
+    return f"{name} (untrained)" if untrained_teacher(row) else name
 
 
 def markdown(rows, serving, args, n_texts):
@@ -154,7 +158,7 @@ def markdown(rows, serving, args, n_texts):
     ]
     for name, row in rows:
         accuracy = "n/a" if row["accuracy"] is None else f"{row['accuracy'] * 100:.2f}%"
-        if row["pretrained"] is False and row["kind"] == "teacher" and row["accuracy"] is not None:
+        if untrained_teacher(row) and row["accuracy"] is not None:
             accuracy += " (untrained)"
         b1, b32 = row["batch1_ms"], row["batch32_ms"]
         lines.append(
@@ -187,7 +191,7 @@ def chart(rows, path):
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    labels = [f"{model_label(name, row)}\n{row['backend']}" for name, row in rows]
+    labels = [f"{model_label(name, row).replace(' (', chr(10) + '(')}\n{row['backend']}" for name, row in rows]
     colors = ["tab:red" if row["kind"] == "teacher" else "tab:blue" for _, row in rows]
     right.bar(range(len(rows)), [row["batch32_sentences_per_s"] for _, row in rows], color=colors)
     right.set_xticks(range(len(rows)), labels, fontsize=8)
@@ -195,10 +199,15 @@ def chart(rows, path):
     right.set_ylabel("sentences/s, batch 32, end to end (log)")
     right.set_title("Throughput")
     for (name, row), color in zip(rows, colors):
-        if row["accuracy"] is not None:
-            left.scatter(row["batch1_ms"]["p50"], row["accuracy"] * 100, color=color, s=60)
-            left.annotate(f"{model_label(name, row)} ({row['backend']})", (row["batch1_ms"]["p50"], row["accuracy"] * 100),
-                          fontsize=8, xytext=(5, 5), textcoords="offset points")
+        latency = row["batch1_ms"]["p50"]
+        if untrained_teacher(row):  # show its latency only
+            left.axvline(latency, color=color, linestyle="--", linewidth=1)
+            left.annotate(f"{name} ({row['backend']}): untrained,\naccuracy n/a", (latency, 0.5),
+                          xycoords=("data", "axes fraction"), fontsize=8, rotation=90, ha="right", va="center")
+        elif row["accuracy"] is not None:
+            left.scatter(latency, row["accuracy"] * 100, color=color, s=60)
+            left.annotate(f"{name} ({row['backend']})", (latency, row["accuracy"] * 100), fontsize=8,
+                          xytext=(5, 5), textcoords="offset points")
     left.set_xscale("log")
     left.set_xlabel("batch-1 latency p50, ms (log)")
     left.set_ylabel("dev accuracy, %")
