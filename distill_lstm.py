@@ -38,7 +38,7 @@ def parse_args(argv=None):
     data.add_argument("--vocab_max_size", type=int, default=30000)
     model = parser.add_argument_group("student model")
     model.add_argument("--embedding_dim", type=int, default=200)
-    model.add_argument("--hidden_size", type=int, default=200)
+    model.add_argument("--hidden_size", type=int, default=128)
     model.add_argument("--num_layers", type=int, default=1)
     model.add_argument("--dropout", type=float, default=0.3)
     distill = parser.add_argument_group("distillation (only with --teacher_dir)")
