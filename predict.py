@@ -45,6 +45,9 @@ def read_inputs(args, labels):
         with open(args.input_file, "rb") as f:
             raw = f.read()
     else:
+        if sys.stdin.isatty():
+            print("reading texts from stdin, one per line; end with Ctrl-D (or give --text / --input_file)",
+                  file=sys.stderr)
         raw = sys.stdin.buffer.read()
     lines = split_lines(raw)
     if lines and tsv_header(lines[0]):  # a labelled (or qid/text) TSV: validated row by row, bad rows reported
