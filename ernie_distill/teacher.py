@@ -101,13 +101,13 @@ def load_teacher(model_dir):
 # Shapes for random-init teachers: "tiny" for tests and quick runs, "base" = ernie-gram-zh's architecture (99.9M
 # parameters), whose speed and size are those of the real teacher, for benchmarks without the pretrained download.
 RANDOM_TEACHER_SIZES = {
-    "tiny": dict(hidden_size=64, num_layers=2, num_heads=2, vocab_size=None),
-    "base": dict(hidden_size=768, num_layers=12, num_heads=12, vocab_size=18018),
+    "tiny": dict(hidden_size=64, num_layers=2, num_heads=2, vocab_size=None, max_positions=130),
+    "base": dict(hidden_size=768, num_layers=12, num_heads=12, vocab_size=18018, max_positions=512),
 }
 
 
 def make_random_teacher(texts, output_dir, hidden_size=64, num_layers=2, num_heads=2, vocab_size=None,
-                        max_seq_length=128, seed=42, task_name="chnsenticorp"):
+                        max_positions=130, max_seq_length=128, seed=42, task_name="chnsenticorp"):
     """Write a random-init ERNIE-Gram with a character vocabulary built from `texts`, for offline runs and tests.
 
     vocab_size pads the vocabulary with [unused] tokens to that size. The directory is marked with RANDOM_INIT_MARKER
@@ -130,7 +130,7 @@ def make_random_teacher(texts, output_dir, hidden_size=64, num_layers=2, num_hea
         num_hidden_layers=num_layers,
         num_attention_heads=num_heads,
         intermediate_size=4 * hidden_size,
-        max_position_embeddings=512 if hidden_size >= 768 else max(max_seq_length, 128) + 2,
+        max_position_embeddings=max(max_positions, max_seq_length + 2),
         num_labels=len(spec["labels"]),
     )
     ErnieGramForSequenceClassification(config).save_pretrained(output_dir)
