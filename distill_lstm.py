@@ -9,8 +9,8 @@ export_model.py takes), OUTPUT_DIR/checkpoint (for --resume) and OUTPUT_DIR/metr
 """
 import argparse
 import os
-import time
 import sys
+import time
 
 import numpy as np
 import paddle

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from ernie_distill.data import DataError, parse_tsv, split_lines, tsv_header
+from ernie_distill.data import DataError, Example, read_text_lines
 from ernie_distill.errors import run_cli
 from ernie_distill.inference import DEFAULT_MAX_CHARS, Predictor, add_runtime_arguments, text_problem
 
@@ -34,42 +34,29 @@ def parse_args(argv=None):
 
 
 def read_inputs(args, labels):
-    """([(where, text, gold label index or -1)], [problems]) from --text, --input_file or stdin."""
+    """([Example with gold label index or -1], [problems]) from --text, --input_file or stdin."""
     if args.text:
-        items = [(f"--text #{i}", text, -1) for i, text in enumerate(args.text, start=1)]
-        return _checked(items, args.max_chars, [])
-    name = args.input_file or "<stdin>"
-    if args.input_file:
-        if not os.path.isfile(args.input_file):
-            raise DataError(f"--input_file {args.input_file}: file not found")
-        with open(args.input_file, "rb") as f:
-            raw = f.read()
+        items, problems = [Example(text, -1, f"--text #{i}") for i, text in enumerate(args.text, start=1)], []
     else:
-        if sys.stdin.isatty():
-            print("reading texts from stdin, one per line; end with Ctrl-D (or give --text / --input_file)",
-                  file=sys.stderr)
-        raw = sys.stdin.buffer.read()
-    lines = split_lines(raw)
-    if lines and tsv_header(lines[0]):  # a labelled (or qid/text) TSV: validated row by row, bad rows reported
-        examples, problems = parse_tsv(raw, name, labels, skip_invalid=True, require_labels=False)
-        return _checked([(e.source, e.text, e.label) for e in examples], args.max_chars, problems)
-    items, problems = [], []
-    for lineno, line in enumerate(lines, start=1):
-        try:
-            items.append((f"{name}:{lineno}", line.decode("utf-8").rstrip("\r"), -1))
-        except UnicodeDecodeError as err:
-            problems.append(f"{name}:{lineno}: not valid UTF-8 ({err.reason} at byte {err.start})")
-    return _checked(items, args.max_chars, problems)
-
-
-def _checked(items, max_chars, problems):
-    good = []
-    for where, text, label in items:
-        problem = text_problem(text, max_chars)
-        if problem:
-            problems.append(f"{where}: {problem}")
+        name = args.input_file or "<stdin>"
+        if args.input_file:
+            if not os.path.isfile(args.input_file):
+                raise DataError(f"--input_file {args.input_file}: file not found")
+            with open(args.input_file, "rb") as f:
+                raw = f.read()
         else:
-            good.append((where, text, label))
+            if sys.stdin.isatty():
+                print("reading texts from stdin, one per line; end with Ctrl-D (or give --text / --input_file)",
+                      file=sys.stderr)
+            raw = sys.stdin.buffer.read()
+        items, problems = read_text_lines(raw, name, labels)
+    good = []
+    for item in items:
+        problem = text_problem(item.text, args.max_chars)
+        if problem:
+            problems.append(f"{item.source}: {problem}")
+        else:
+            good.append(item)
     return good, problems
 
 
@@ -80,10 +67,10 @@ def main(argv=None):
     for problem in problems:
         print(f"skipped {problem}", file=sys.stderr)
 
-    results = predictor.predict([text for _, text, _ in items])
+    results = predictor.predict([item.text for item in items])
     for result in results:
         print(json.dumps(result, ensure_ascii=False))
-    gold = [(label, result) for (_, _, label), result in zip(items, results) if label >= 0]
+    gold = [(item.label, result) for item, result in zip(items, results) if item.label >= 0]
     if gold:
         correct = sum(predictor.label_names[label] == result["label"] for label, result in gold)
         print(f"accuracy {correct / len(gold):.4f} ({correct}/{len(gold)} labelled rows)", file=sys.stderr)

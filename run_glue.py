@@ -11,8 +11,8 @@ import argparse
 import math
 import os
 import shutil
-import time
 import sys
+import time
 
 import numpy as np
 import paddle

@@ -56,13 +56,30 @@ def split_lines(raw):
     return lines
 
 
-def tsv_header(first_line):
-    """The column names if the line is a TSV header with a text_a column, else None."""
+def _columns(header_line):
+    return header_line.lstrip("\ufeff").rstrip("\r").split("\t")
+
+
+def read_text_lines(raw, name, labels):
+    """Texts to predict from bytes: a TSV with a header (gold labels when it has them), else one text per line.
+
+    Returns (examples, problems): a malformed row or an undecodable line is a "name:line: reason" problem, reported
+    by the caller, never dropped silently.
+    """
+    lines = split_lines(raw)
     try:
-        columns = first_line.decode("utf-8").lstrip("\ufeff").rstrip("\r").split("\t")
+        is_tsv = bool(lines) and "text_a" in _columns(lines[0].decode("utf-8"))
     except UnicodeDecodeError:
-        return None
-    return columns if "text_a" in columns else None
+        is_tsv = False
+    if is_tsv:
+        return parse_tsv(raw, name, labels, skip_invalid=True, require_labels=False)
+    examples, problems = [], []
+    for lineno, line in enumerate(lines, start=1):
+        try:
+            examples.append(Example(_decode(line, name, lineno).rstrip("\r"), -1, f"{name}:{lineno}"))
+        except DataError as err:
+            problems.append(str(err))
+    return examples, problems
 
 
 def parse_tsv(raw, name, labels, skip_invalid=False, require_labels=True):
@@ -72,7 +89,7 @@ def parse_tsv(raw, name, labels, skip_invalid=False, require_labels=True):
     raw_lines = split_lines(raw)
     if not raw_lines:
         raise DataError(f"{name}: the file is empty; expected a header row such as 'label\\ttext_a'")
-    header = _decode(raw_lines[0], name, 1).lstrip("\ufeff").rstrip("\r").split("\t")
+    header = _columns(_decode(raw_lines[0], name, 1))
     if "text_a" not in header:
         raise DataError(
             f"{name}:1: header {header!r} has no 'text_a' column; expected 'label\\ttext_a' or 'qid\\tlabel\\ttext_a'"

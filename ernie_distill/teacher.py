@@ -21,6 +21,7 @@ from paddlenlp.utils.log import logger as paddlenlp_logger  # noqa: E402
 from .data import task_spec  # noqa: E402
 from .errors import InputError  # noqa: E402
 from .io import read_json, write_json  # noqa: E402
+from .log import logger  # noqa: E402
 
 paddlenlp_logger.set_level("WARNING")
 
@@ -133,7 +134,8 @@ def make_random_teacher(texts, output_dir, hidden_size=64, num_layers=2, num_hea
         max_position_embeddings=max(max_positions, max_seq_length + 2),
         num_labels=len(spec["labels"]),
     )
-    ErnieGramForSequenceClassification(config).save_pretrained(output_dir)
+    model = ErnieGramForSequenceClassification(config)
+    model.save_pretrained(output_dir)
     ErnieGramTokenizer(vocab_file=vocab_file).save_pretrained(output_dir)
     write_json(
         os.path.join(output_dir, RANDOM_INIT_MARKER),
@@ -144,6 +146,8 @@ def make_random_teacher(texts, output_dir, hidden_size=64, num_layers=2, num_hea
         "labels": spec["labels"], "label_names": spec["label_names"], "max_seq_length": max_seq_length,
         "dev_accuracy": None,
     })
+    logger.info("wrote a RANDOM-INIT (untrained) ERNIE-Gram, %.1fM parameters, to %s",
+                sum(p.size for p in model.parameters()) / 1e6, output_dir)
     return output_dir
 
 

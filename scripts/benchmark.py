@@ -26,7 +26,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from ernie_distill.data import parse_tsv, split_lines, tsv_header  # noqa: E402
+from ernie_distill.data import read_text_lines  # noqa: E402
 from ernie_distill.inference import MODEL_PREFIX, ONNX_FILE, Predictor, program_file, read_manifest  # noqa: E402
 from ernie_distill.io import write_json  # noqa: E402
 from ernie_distill.log import logger  # noqa: E402
@@ -51,18 +51,12 @@ def parse_args(argv=None):
 
 
 def read_texts(path, max_texts, label_set=("0", "1")):
-    """(texts, gold label indices or None) from a labelled TSV or a plain text file."""
+    """(texts, gold label indices or None) from a labelled TSV or a plain text file; blank lines are left out."""
     with open(path, "rb") as f:
-        raw = f.read()
-    lines = split_lines(raw)
-    if lines and tsv_header(lines[0]):
-        examples, _ = parse_tsv(raw, path, list(label_set), skip_invalid=True, require_labels=False)
-        texts, labels = [e.text for e in examples], [e.label for e in examples]
-        labels = labels if min(labels, default=-1) >= 0 else None
-    else:
-        texts, labels = [line.decode("utf-8").strip() for line in lines if line.strip()], None
-    n = max_texts or len(texts)
-    return texts[:n], (labels[:n] if labels else None)
+        examples, _ = read_text_lines(f.read(), path, list(label_set))
+    examples = [e for e in examples if e.text.strip()][: max_texts or None]
+    labels = [e.label for e in examples]
+    return [e.text for e in examples], (labels if labels and min(labels) >= 0 else None)
 
 
 def percentiles_ms(seconds):

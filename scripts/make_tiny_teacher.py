@@ -13,8 +13,6 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ernie_distill.data import load_splits  # noqa: E402
-from ernie_distill.log import logger  # noqa: E402
-from ernie_distill.student import num_parameters  # noqa: E402
 from ernie_distill.teacher import RANDOM_TEACHER_SIZES, make_random_teacher  # noqa: E402
 
 
@@ -30,11 +28,6 @@ def main():
     texts = [e.text for e in load_splits(args.task_name, args.data_dir, ("train",))["train"]]
     make_random_teacher(texts, args.output_dir, **RANDOM_TEACHER_SIZES[args.size], max_seq_length=args.max_seq_length,
                         seed=args.seed, task_name=args.task_name)
-    from paddlenlp.transformers import ErnieGramForSequenceClassification
-
-    n_params = num_parameters(ErnieGramForSequenceClassification.from_pretrained(args.output_dir))
-    logger.info("wrote a RANDOM-INIT (untrained) %s ERNIE-Gram, %.1fM parameters, to %s", args.size, n_params / 1e6,
-                args.output_dir)
 
 
 if __name__ == "__main__":
