@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 from ernie_distill.checkpoint import load_checkpoint, save_checkpoint, set_seed
 from ernie_distill.data import DataError, load_splits, task_spec
-from ernie_distill.errors import run_cli
-from ernie_distill.io import save_dir_atomically, write_json
+from ernie_distill.cli import run_cli
+from ernie_distill.atomic import save_dir_atomically, write_json
 from ernie_distill.log import Progress, logger
 from ernie_distill.losses import distillation_loss
 from ernie_distill.student import BiLSTMClassifier, num_parameters, save_student

@@ -16,8 +16,8 @@ import numpy as np
 import paddle
 
 from ernie_distill.inference import FORMAT_VERSION, MANIFEST, MODEL_PREFIX, ONNX_FILE, Predictor, program_file, sha256_of
-from ernie_distill.errors import run_cli
-from ernie_distill.io import save_dir_atomically, write_json
+from ernie_distill.cli import run_cli
+from ernie_distill.atomic import save_dir_atomically, write_json
 from ernie_distill.log import logger
 from ernie_distill.student import is_student_dir, load_student, num_parameters
 

@@ -15,8 +15,8 @@ import os
 import sys
 
 from ernie_distill.data import DataError, Example, read_text_lines
-from ernie_distill.errors import run_cli
-from ernie_distill.inference import DEFAULT_MAX_CHARS, Predictor, add_runtime_arguments, text_problem
+from ernie_distill.cli import add_runtime_arguments, run_cli
+from ernie_distill.inference import DEFAULT_MAX_CHARS, Predictor, text_problem
 
 
 def parse_args(argv=None):

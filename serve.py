@@ -16,7 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from ernie_distill.inference import DEFAULT_MAX_CHARS, Predictor, add_runtime_arguments, text_problem
+from ernie_distill.cli import add_runtime_arguments, run_cli
+from ernie_distill.inference import DEFAULT_MAX_CHARS, Predictor, text_problem
 from ernie_distill.log import logger
 
 

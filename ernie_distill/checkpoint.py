@@ -9,7 +9,7 @@ import random
 import numpy as np
 import paddle
 
-from .io import read_json, save_dir_atomically, write_json
+from .atomic import read_json, save_dir_atomically, write_json
 
 TRAINER_STATE = "trainer_state.json"
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .errors import InputError
-from .io import read_json
+from .atomic import read_json
 from .vocab import Vocab, pad_ids, tokenize
 
 MANIFEST = "manifest.json"
@@ -153,16 +153,6 @@ class OnnxRunner:
 
     def __call__(self, inputs):
         return self.session.run(None, {name: inputs[name] for name in self.input_names})[0]
-
-
-def add_runtime_arguments(parser):
-    """The Predictor's flags, shared by predict.py and serve.py; Predictor.from_args reads them back."""
-    runtime = parser.add_argument_group("runtime")
-    runtime.add_argument("--backend", choices=["paddle", "onnx"], default="paddle")
-    runtime.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
-    runtime.add_argument("--cpu_threads", type=int, default=2)
-    runtime.add_argument("--batch_size", type=int, default=32)
-    runtime.add_argument("--max_seq_length", type=int, help="truncate longer inputs (default: the exported length)")
 
 
 class Predictor:

@@ -5,7 +5,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .io import read_json, write_json
+from .atomic import read_json, write_json
 from .vocab import Vocab
 
 STUDENT_CONFIG = "student_config.json"

@@ -1,13 +1,9 @@
 """The transformer teacher: which PaddleNLP classes back each --model_type, loading, encoding and batched logits."""
 import os
-import warnings
 
-warnings.filterwarnings("ignore", message="No ccache found")
-warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
-
-import numpy as np  # noqa: E402
-import paddle  # noqa: E402
-from paddlenlp.transformers import (  # noqa: E402
+import numpy as np
+import paddle
+from paddlenlp.transformers import (
     BertForSequenceClassification,
     BertTokenizer,
     ErnieForSequenceClassification,
@@ -16,12 +12,12 @@ from paddlenlp.transformers import (  # noqa: E402
     ErnieGramTokenizer,
     ErnieTokenizer,
 )
-from paddlenlp.utils.log import logger as paddlenlp_logger  # noqa: E402
+from paddlenlp.utils.log import logger as paddlenlp_logger
 
-from .data import task_spec  # noqa: E402
-from .errors import InputError  # noqa: E402
-from .io import read_json, write_json  # noqa: E402
-from .log import logger  # noqa: E402
+from .atomic import read_json, write_json
+from .data import task_spec
+from .errors import InputError
+from .log import logger
 
 paddlenlp_logger.set_level("WARNING")
 

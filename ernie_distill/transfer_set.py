@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from .augment import Augmenter
-from .io import save_dir_atomically
+from .atomic import save_dir_atomically
 from .log import logger
 
 EXAMPLES_FILE, LOGITS_FILE = "examples.json.gz", "teacher_logits.npy"

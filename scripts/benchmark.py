@@ -24,13 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from ernie_distill.data import read_text_lines  # noqa: E402
-from ernie_distill.inference import MODEL_PREFIX, ONNX_FILE, Predictor, program_file, read_manifest  # noqa: E402
-from ernie_distill.io import write_json  # noqa: E402
-from ernie_distill.log import logger  # noqa: E402
-from ernie_distill.server_process import running_server  # noqa: E402
+from ernie_distill.data import read_text_lines
+from ernie_distill.inference import MODEL_PREFIX, ONNX_FILE, Predictor, program_file, read_manifest
+from ernie_distill.atomic import write_json
+from ernie_distill.log import logger
+from server_launcher import running_server
 
 
 def parse_args(argv=None):

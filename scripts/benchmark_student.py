@@ -14,9 +14,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from ernie_distill.io import read_json  # noqa: E402
+from ernie_distill.atomic import read_json
 
 
 def main():

@@ -6,23 +6,20 @@
 
 The directory is marked as random-init: run_glue.py, distillation and the report say loudly that it is untrained.
 """
-import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from ernie_distill.data import load_splits  # noqa: E402
-from ernie_distill.teacher import RANDOM_TEACHER_SIZES, make_random_teacher  # noqa: E402
+from ernie_distill.cli import ArgumentParser, bounded, run_cli
+from ernie_distill.data import load_splits
+from ernie_distill.teacher import RANDOM_TEACHER_SIZES, make_random_teacher
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(__doc__)
     parser.add_argument("--data_dir", required=True, help="folder with train.tsv (the vocabulary's source)")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--task_name", default="ChnSentiCorp")
     parser.add_argument("--size", choices=list(RANDOM_TEACHER_SIZES), default="tiny")
-    parser.add_argument("--max_seq_length", type=int, default=128)
+    parser.add_argument("--max_seq_length", type=bounded(int, 3, 510), default=128)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     texts = [e.text for e in load_splits(args.task_name, args.data_dir, ("train",))["train"]]
@@ -31,4 +28,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

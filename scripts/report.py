@@ -11,9 +11,7 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from ernie_distill.io import read_json  # noqa: E402
+from ernie_distill.atomic import read_json
 
 MODELS = [  # (name in the benchmark, label, metrics file, accuracy key, note when the teacher is untrained)
     ("teacher", "Teacher: {model_type} (`{init_from}`)", "train_metrics.json", "best_dev_accuracy", " (untrained)"),

@@ -1,4 +1,5 @@
-# Sourced by scripts/test.sh and scripts/run_all.sh: a virtualenv in .venv with requirements.txt installed.
+# Sourced by scripts/test.sh and scripts/run_all.sh: a virtualenv in .venv with requirements.txt and this project
+# (`pip install -e .`, so every script and `python -m pytest` import the package without path tricks) installed.
 # Reinstalls only when requirements.txt changes. Set PYTHON to choose the interpreter (Python 3.11 is verified).
 # NO_VENV=1 uses the current environment as it is (AI Studio, or a GPU machine with paddlepaddle-gpu installed).
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -8,14 +9,14 @@ if [ "${NO_VENV:-0}" != 1 ]; then
     "${PYTHON:-python3}" -m venv "$VENV"
   fi
   stamp="$VENV/.requirements.sha256"
-  wanted="$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
+  wanted="$(cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     echo "installing requirements into $VENV (about a minute, once)" >&2
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1
     "$VENV/bin/python" -m pip install -q -r "$ROOT/requirements.txt" 2> >(grep -v "is ignored: it is neither" >&2)
+    "$VENV/bin/python" -m pip install -q --no-deps -e "$ROOT" 2> >(grep -v "is ignored: it is neither" >&2)
     echo "$wanted" > "$stamp"
   fi
   export PATH="$VENV/bin:$PATH"
 fi
 export GLOG_minloglevel="${GLOG_minloglevel:-2}"
-export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore:No ccache found,ignore:Setuptools is replacing distutils}"

@@ -3,15 +3,10 @@
 Everything runs offline on CPU with small configs; the expensive pieces are built once per test session.
 """
 import os
-import sys
-import warnings
 
 import pytest
 
-warnings.filterwarnings("ignore", message="No ccache found")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-os.environ.setdefault("GLOG_minloglevel", "2")
 
 FIXTURE_DIR = os.path.join(ROOT, "tests", "fixtures", "easy")
 SHARED_DATA = os.path.join(ROOT, "..", "shared", "data", "chnsenticorp")

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from ernie_distill.inference import Predictor
-from ernie_distill.server_process import running_server
+from server_launcher import running_server
 
 TEXTS = ["房间很干净，服务也好", "太差了，再也不来", "价格真的棒", "好"]
 
