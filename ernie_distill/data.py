@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from .errors import InputError
 from .log import logger
 
-# Label set and names per task. Labels are the strings found in the data files.
-# download_dir: where PaddleNLP's load_dataset leaves the files, under its DATA_HOME.
-TASKS = {
+# Built-in tasks: the label strings found in the data files, their names, and where PaddleNLP's load_dataset leaves the
+# files under its DATA_HOME. Any other task is defined by its data: a --data_dir with labels.txt.
+BUILTIN_TASKS = {
     "chnsenticorp": {"labels": ["0", "1"], "label_names": ["negative", "positive"],
                      "download_dir": os.path.join("ChnSentiCorp", "ChnSentiCorp")},
 }
 SPLIT_FILES = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
+LABELS_FILE = "labels.txt"
 
 
 class DataError(InputError):
@@ -30,14 +31,53 @@ class Example:
     source: str = ""  # "file:line", for messages
 
 
-def task_spec(task_name):
+@dataclass(frozen=True)
+class Task:
+    """A classification task: `labels` are the values in the data files (in id order), `label_names` what is printed."""
+
+    name: str
+    labels: tuple
+    label_names: tuple
+
+    def label_index(self):
+        """Label value -> id. A file may give a label by its value or by its integer id; the value wins a clash."""
+        return {**{str(i): i for i in range(len(self.labels))}, **{label: i for i, label in enumerate(self.labels)}}
+
+
+def load_task(task_name, data_dir=None):
+    """The task: from DATA_DIR/labels.txt when there is one (your own task), else a built-in task by name."""
+    labels_path = os.path.join(data_dir, LABELS_FILE) if data_dir else None
+    if labels_path and os.path.isfile(labels_path):
+        labels = read_labels_file(labels_path)
+        return Task(task_name.lower(), tuple(labels), tuple(labels))
     key = task_name.lower()
-    if key not in TASKS:
-        raise DataError(f"unknown --task_name {task_name!r}; choose one of: {', '.join(sorted(TASKS))}")
-    return TASKS[key]
+    if key not in BUILTIN_TASKS:
+        raise DataError(f"unknown --task_name {task_name!r}: the built-in task is {', '.join(sorted(BUILTIN_TASKS))}; "
+                        f"for your own task give --data_dir a folder with train.tsv, dev.tsv and {LABELS_FILE} "
+                        "(one label per line)")
+    spec = BUILTIN_TASKS[key]
+    return Task(key, tuple(spec["labels"]), tuple(spec["label_names"]))
 
 
-def read_tsv(path, labels, skip_invalid=False, require_labels=True):
+def read_labels_file(path):
+    """labels.txt: one label per line, in id order; empty or repeated lines and fewer than two labels are errors."""
+    with open(path, "rb") as f:
+        lines = [_decode(line, path, n).strip() for n, line in enumerate(split_lines(f.read()), start=1)]
+    seen = {}
+    for lineno, label in enumerate(lines, start=1):
+        if not label:
+            raise DataError(f"{path}:{lineno}: empty label line; write one label per line, in id order")
+        if "\t" in label:
+            raise DataError(f"{path}:{lineno}: label {label!r} contains a tab")
+        if label in seen:
+            raise DataError(f"{path}:{lineno}: label {label!r} repeats line {seen[label]}")
+        seen[label] = lineno
+    if len(lines) < 2:
+        raise DataError(f"{path}: {len(lines)} label(s); a classification task needs at least two")
+    return lines
+
+
+def read_tsv(path, task, skip_invalid=False, require_labels=True):
     """Read a TSV with a header row: `label\\ttext_a` (ERNIE task data) or `qid\\tlabel\\ttext_a` (PaddleNLP).
 
     Returns (examples, skipped) where skipped lists "file:line: reason" strings (empty unless skip_invalid).
@@ -45,7 +85,7 @@ def read_tsv(path, labels, skip_invalid=False, require_labels=True):
     if not os.path.isfile(path):
         raise DataError(f"{path}: file not found")
     with open(path, "rb") as f:
-        return parse_tsv(f.read(), path, labels, skip_invalid, require_labels)
+        return parse_tsv(f.read(), path, task, skip_invalid, require_labels)
 
 
 def split_lines(raw):
@@ -57,11 +97,13 @@ def split_lines(raw):
 
 
 def _columns(header_line):
-    return header_line.lstrip("\ufeff").rstrip("\r").split("\t")
+    """Column names of a header row, lower-cased: `Label\tText_A` is `label\ttext_a`."""
+    return [name.strip().lower() for name in header_line.lstrip("\ufeff").rstrip("\r").split("\t")]
 
 
 def read_text_lines(raw, name, labels):
-    """Texts to predict from bytes: a TSV with a header (gold labels when it has them), else one text per line.
+    """Texts to predict from bytes: a TSV with a header (gold labels, values of `labels`, when it has them), else one
+    text per line.
 
     Returns (examples, problems): a malformed row or an undecodable line is a "name:line: reason" problem, reported
     by the caller, never dropped silently.
@@ -72,7 +114,8 @@ def read_text_lines(raw, name, labels):
     except UnicodeDecodeError:
         is_tsv = False
     if is_tsv:
-        return parse_tsv(raw, name, labels, skip_invalid=True, require_labels=False)
+        task = Task(name, tuple(labels), tuple(labels))
+        return parse_tsv(raw, name, task, skip_invalid=True, require_labels=False)
     examples, problems = [], []
     for lineno, line in enumerate(lines, start=1):
         try:
@@ -82,9 +125,9 @@ def read_text_lines(raw, name, labels):
     return examples, problems
 
 
-def parse_tsv(raw, name, labels, skip_invalid=False, require_labels=True):
+def parse_tsv(raw, name, task, skip_invalid=False, require_labels=True):
     """read_tsv on bytes already read; `name` stands for the file in messages."""
-    label_index = {label: i for i, label in enumerate(labels)}
+    label_index = task.label_index()
     examples, skipped = [], []
     raw_lines = split_lines(raw)
     if not raw_lines:
@@ -114,7 +157,8 @@ def parse_tsv(raw, name, labels, skip_invalid=False, require_labels=True):
             if label_col is not None:
                 value = fields[label_col].strip()
                 if value not in label_index:
-                    raise DataError(f"{where}: label {value!r} is not one of {labels}")
+                    raise DataError(f"{where}: label {value!r} is not one of {list(task.labels)} (nor an id 0-"
+                                    f"{len(task.labels) - 1})")
                 label = label_index[value]
             examples.append(Example(text, label, where))
         except DataError as err:
@@ -133,9 +177,11 @@ def _decode(raw, path, lineno):
         raise DataError(f"{path}:{lineno}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
 
 
-def load_splits(task_name, data_dir=None, splits=("train", "dev"), skip_invalid=False, download_timeout=120):
-    """Load the named splits as lists of Examples, from `data_dir` when given, else from PaddleNLP's download."""
-    labels = task_spec(task_name)["labels"]
+def load_splits(task, data_dir=None, splits=("train", "dev"), skip_invalid=False, download_timeout=120):
+    """Load the named splits as lists of Examples, from `data_dir` when given, else from PaddleNLP's download.
+
+    Every label of the task must occur in train: a class the model never sees is a mistake in the data.
+    """
     if data_dir:
         if not os.path.isdir(data_dir):
             raise DataError(f"--data_dir {data_dir} does not exist; it should hold train.tsv and dev.tsv")
@@ -146,22 +192,32 @@ def load_splits(task_name, data_dir=None, splits=("train", "dev"), skip_invalid=
                 continue
             if not os.path.isfile(path):
                 raise DataError(f"--data_dir {data_dir}: missing {SPLIT_FILES[split]} (needed for the {split} split)")
-            result[split], _ = read_tsv(path, labels, skip_invalid, require_labels=split != "test")
+            result[split], _ = read_tsv(path, task, skip_invalid, require_labels=split != "test")
             if not result[split]:
                 raise DataError(f"{path}: no usable rows")
-        return result
-    return _download_splits(task_name, splits, labels, download_timeout)
+    else:
+        if task.name not in BUILTIN_TASKS:
+            raise DataError(f"task {task.name!r} is not built in: give --data_dir (train.tsv, dev.tsv, labels.txt)")
+        result = _download_splits(task, splits, download_timeout)
+    if "train" in result:
+        seen = {e.label for e in result["train"]}
+        missing = [label for i, label in enumerate(task.labels) if i not in seen]
+        if missing:
+            raise DataError(f"{os.path.join(data_dir or task.name, SPLIT_FILES['train'])}: no training example of "
+                            f"label(s) {missing}; add examples, or remove the label from {LABELS_FILE}")
+    return result
 
 
 def download_data_dir(task_name, timeout=120):
-    """Download the task with PaddleNLP (bounded in time) and return the folder with its train.tsv and dev.tsv."""
-    _download_splits(task_name, ("train", "dev"), task_spec(task_name)["labels"], timeout)
+    """Download a built-in task with PaddleNLP (bounded in time) and return the folder with train.tsv and dev.tsv."""
+    task = load_task(task_name)
+    _download_splits(task, ("train", "dev"), timeout)
     from paddlenlp.utils.env import DATA_HOME
 
-    return os.path.join(DATA_HOME, task_spec(task_name)["download_dir"])
+    return os.path.join(DATA_HOME, BUILTIN_TASKS[task.name]["download_dir"])
 
 
-def _download_splits(task_name, splits, labels, timeout):
+def _download_splits(task, splits, timeout):
     """PaddleNLP's `load_dataset`, bounded in time: its download has no timeout and can hang behind a silent proxy."""
     outcome = {}
 
@@ -169,7 +225,7 @@ def _download_splits(task_name, splits, labels, timeout):
         try:
             from paddlenlp.datasets import load_dataset
 
-            outcome["data"] = load_dataset(task_name.lower(), splits=list(splits), lazy=False)
+            outcome["data"] = load_dataset(task.name, splits=list(splits), lazy=False)
         except BaseException as err:  # reported to the caller below
             outcome["error"] = err
 
@@ -178,14 +234,15 @@ def _download_splits(task_name, splits, labels, timeout):
     worker.join(timeout)
     hint = "Download the data by hand, or point --data_dir at a folder with train.tsv and dev.tsv (header 'label\\ttext_a')."
     if worker.is_alive():
-        raise DataError(f"downloading dataset {task_name!r} did not finish within {timeout} s (offline?). {hint}")
+        raise DataError(f"downloading dataset {task.name!r} did not finish within {timeout} s (offline?). {hint}")
     if "error" in outcome:
-        raise DataError(f"downloading dataset {task_name!r} failed: {outcome['error']}. {hint}")
+        raise DataError(f"downloading dataset {task.name!r} failed: {outcome['error']}. {hint}")
     result = {}
     for split, dataset in zip(splits, outcome["data"]):
-        rows = [Example(row["text"], int(row.get("label", -1)), f"{task_name}:{split}:{i}") for i, row in enumerate(dataset)]
-        bad = [r.source for r in rows if split != "test" and not 0 <= r.label < len(labels)]
+        rows = [Example(row["text"], int(row.get("label", -1)), f"{task.name}:{split}:{i}")
+                for i, row in enumerate(dataset)]
+        bad = [r.source for r in rows if split != "test" and not 0 <= r.label < len(task.labels)]
         if bad:
-            raise DataError(f"downloaded {split} split has labels outside {labels}, first at {bad[0]}")
+            raise DataError(f"downloaded {split} split has labels outside {list(task.labels)}, first at {bad[0]}")
         result[split] = rows
     return result

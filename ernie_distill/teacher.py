@@ -1,5 +1,6 @@
 """The transformer teacher: which PaddleNLP classes back each --model_type, loading, encoding and batched logits."""
 import os
+import shutil
 
 import numpy as np
 import paddle
@@ -7,7 +8,6 @@ from paddlenlp.transformers import (
     BertForSequenceClassification,
     BertTokenizer,
     ErnieForSequenceClassification,
-    ErnieGramConfig,
     ErnieGramForSequenceClassification,
     ErnieGramTokenizer,
     ErnieTokenizer,
@@ -15,7 +15,7 @@ from paddlenlp.transformers import (
 from paddlenlp.utils.log import logger as paddlenlp_logger
 
 from .atomic import read_json, write_json
-from .data import task_spec
+from .batching import length_sorted_batches
 from .errors import InputError
 from .log import logger
 
@@ -61,8 +61,8 @@ def is_random_init(model_dir):
     return os.path.isfile(os.path.join(model_dir, RANDOM_INIT_MARKER))
 
 
-def load_pretrained(model_type, name_or_path, num_labels):
-    """Model and tokenizer from a PaddleNLP name (downloaded) or a local directory."""
+def load_pretrained(model_type, name_or_path, num_labels, max_seq_length):
+    """Model and tokenizer from a PaddleNLP name (downloaded) or a local directory; says loudly if never pretrained."""
     model_class, tokenizer_class = model_classes(model_type)
     if os.path.isdir(name_or_path) or os.path.sep in name_or_path or name_or_path.startswith("."):
         check_model_dir(name_or_path)
@@ -72,9 +72,29 @@ def load_pretrained(model_type, name_or_path, num_labels):
     except (OSError, ValueError, RuntimeError) as err:
         raise ModelError(
             f"could not load {name_or_path!r} as {model_type}: {err}. A PaddleNLP model name needs internet access "
-            "to download its weights; offline, pass a local directory (see scripts/make_tiny_teacher.py)."
+            "to download its weights; offline, pass a local directory (see scripts/make_tiny_teacher.py), or fill "
+            "PaddleNLP's cache $PPNLP_HOME/models/NAME/ (see the README)."
         ) from None
+    positions = model.config.max_position_embeddings
+    if max_seq_length > positions:
+        raise ModelError(f"--max_seq_length {max_seq_length} is over {name_or_path}'s {positions} positions; "
+                         f"use at most {positions}")
+    if is_random_init(name_or_path):
+        logger.warning("!" * 100)
+        logger.warning("%s holds RANDOM weights, not a pretrained model: this teacher is UNTRAINED and its accuracy "
+                       "says nothing about ERNIE-Gram. Use it only to test the pipeline offline.", name_or_path)
+        logger.warning("!" * 100)
     return model, tokenizer
+
+
+def save_teacher(model, tokenizer, output_dir, info, init_from):
+    """What export_model.py and distillation load: save_pretrained files, tokenizer, teacher_info.json (and the
+    random-init marker, so an untrained teacher stays marked)."""
+    model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    write_json(os.path.join(output_dir, TEACHER_INFO), info)
+    if is_random_init(init_from):
+        shutil.copy(os.path.join(init_from, RANDOM_INIT_MARKER), output_dir)
 
 
 def read_teacher_info(model_dir):
@@ -95,58 +115,6 @@ def load_teacher(model_dir):
     return model, tokenizer_class.from_pretrained(model_dir), info
 
 
-# Shapes for random-init teachers: "tiny" for tests and quick runs, "base" = ernie-gram-zh's architecture (99.9M
-# parameters), whose speed and size are those of the real teacher, for benchmarks without the pretrained download.
-RANDOM_TEACHER_SIZES = {
-    "tiny": dict(hidden_size=64, num_layers=2, num_heads=2, vocab_size=None, max_positions=130),
-    "base": dict(hidden_size=768, num_layers=12, num_heads=12, vocab_size=18018, max_positions=512),
-}
-
-
-def make_random_teacher(texts, output_dir, hidden_size=64, num_layers=2, num_heads=2, vocab_size=None,
-                        max_positions=130, max_seq_length=128, seed=42, task_name="chnsenticorp"):
-    """Write a random-init ERNIE-Gram with a character vocabulary built from `texts`, for offline runs and tests.
-
-    vocab_size pads the vocabulary with [unused] tokens to that size. The directory is marked with RANDOM_INIT_MARKER
-    so every later step says loudly that the teacher was never pretrained; its teacher_info.json lets export_model.py
-    take it as it is (for speed benchmarks).
-    """
-    spec = task_spec(task_name)
-    chars = sorted({ch for text in texts for ch in text.lower() if not ch.isspace()})
-    vocab = ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"] + chars
-    vocab += [f"[unused{i}]" for i in range(max(0, (vocab_size or 0) - len(vocab)))]
-    os.makedirs(output_dir, exist_ok=True)
-    vocab_file = os.path.join(output_dir, "vocab.txt")
-    with open(vocab_file, "w", encoding="utf-8") as f:
-        f.write("\n".join(vocab) + "\n")
-    paddle.seed(seed)
-    config = ErnieGramConfig(
-        vocab_size=len(vocab),
-        hidden_size=hidden_size,
-        embedding_size=hidden_size,  # ERNIE-Gram has no projection: embedding size must equal hidden size
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        intermediate_size=4 * hidden_size,
-        max_position_embeddings=max(max_positions, max_seq_length + 2),
-        num_labels=len(spec["labels"]),
-    )
-    model = ErnieGramForSequenceClassification(config)
-    model.save_pretrained(output_dir)
-    ErnieGramTokenizer(vocab_file=vocab_file).save_pretrained(output_dir)
-    write_json(
-        os.path.join(output_dir, RANDOM_INIT_MARKER),
-        {"note": "random weights, not pretrained: accuracy says nothing about ERNIE-Gram", "vocab_size": len(vocab)},
-    )
-    write_json(os.path.join(output_dir, TEACHER_INFO), {
-        "model_type": "ernie-gram", "init_from": "random", "pretrained": False, "task_name": task_name.lower(),
-        "labels": spec["labels"], "label_names": spec["label_names"], "max_seq_length": max_seq_length,
-        "dev_accuracy": None,
-    })
-    logger.info("wrote a RANDOM-INIT (untrained) ERNIE-Gram, %.1fM parameters, to %s",
-                sum(p.size for p in model.parameters()) / 1e6, output_dir)
-    return output_dir
-
-
 def encode(tokenizer, texts, max_seq_length):
     """Token ids and token type ids per text, truncated to max_seq_length."""
     encoded = tokenizer(list(texts), max_length=max_seq_length, truncation=True)
@@ -165,17 +133,18 @@ def pad_batch(pairs, pad_id):
 
 
 @paddle.no_grad()
-def predict_logits(model, tokenizer, texts, max_seq_length, batch_size=64, progress=None):
-    """Logits for all texts, batched by similar length (less padding); returned in input order."""
+def encoded_logits(model, pairs, pad_id, batch_size=64, progress=None):
+    """Logits for encoded (input_ids, token_type_ids) pairs, batched by similar length; in input order."""
     model.eval()
-    pairs = encode(tokenizer, texts, max_seq_length)
-    order = np.argsort([len(ids) for ids, _ in pairs], kind="stable")
     logits = np.zeros((len(pairs), model.num_labels), dtype="float32")
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        input_ids, token_type_ids = pad_batch([pairs[i] for i in rows], tokenizer.pad_token_id)
-        out = model(paddle.to_tensor(input_ids), token_type_ids=paddle.to_tensor(token_type_ids))
-        logits[rows] = out.numpy()
+    for rows in length_sorted_batches([len(ids) for ids, _ in pairs], batch_size):
+        input_ids, token_type_ids = pad_batch([pairs[i] for i in rows], pad_id)
+        logits[rows] = model(paddle.to_tensor(input_ids), token_type_ids=paddle.to_tensor(token_type_ids)).numpy()
         if progress is not None:
             progress.update(len(rows))
     return logits
+
+
+def predict_logits(model, tokenizer, texts, max_seq_length, batch_size=64, progress=None):
+    """Logits for raw texts."""
+    return encoded_logits(model, encode(tokenizer, texts, max_seq_length), tokenizer.pad_token_id, batch_size, progress)

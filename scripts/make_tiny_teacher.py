@@ -9,8 +9,8 @@ The directory is marked as random-init: run_glue.py, distillation and the report
 import sys
 
 from ernie_distill.cli import ArgumentParser, bounded, run_cli
-from ernie_distill.data import load_splits
-from ernie_distill.teacher import RANDOM_TEACHER_SIZES, make_random_teacher
+from ernie_distill.data import load_splits, load_task
+from ernie_distill.random_teacher import RANDOM_TEACHER_SIZES, make_random_teacher
 
 
 def main():
@@ -22,9 +22,10 @@ def main():
     parser.add_argument("--max_seq_length", type=bounded(int, 3, 510), default=128)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    texts = [e.text for e in load_splits(args.task_name, args.data_dir, ("train",))["train"]]
+    task = load_task(args.task_name, args.data_dir)
+    texts = [e.text for e in load_splits(task, args.data_dir, ("train",))["train"]]
     make_random_teacher(texts, args.output_dir, **RANDOM_TEACHER_SIZES[args.size], max_seq_length=args.max_seq_length,
-                        seed=args.seed, task_name=args.task_name)
+                        seed=args.seed, task=task)
 
 
 if __name__ == "__main__":

@@ -15,14 +15,14 @@ TINY_STUDENT = ["--embedding_dim", "32", "--hidden_size", "32", "--batch_size", 
 
 
 def fixture_texts():
-    from ernie_distill.data import load_splits
+    from ernie_distill.data import load_splits, load_task
 
-    return [e.text for e in load_splits("chnsenticorp", FIXTURE_DIR, ("train",))["train"]]
+    return [e.text for e in load_splits(load_task("chnsenticorp"), FIXTURE_DIR, ("train",))["train"]]
 
 
 @pytest.fixture(scope="session")
 def tiny_teacher_init(tmp_path_factory):
-    from ernie_distill.teacher import make_random_teacher
+    from ernie_distill.random_teacher import make_random_teacher
 
     return make_random_teacher(fixture_texts(), str(tmp_path_factory.mktemp("tiny-init")), hidden_size=32)
 

@@ -58,7 +58,7 @@ def test_notebook_is_valid():
 
 
 def test_quick_mode_writes_every_artifact(quick_run):
-    for path in ["best_model/teacher_info.json", "train_metrics.json", "student-hard/best_model/vocab.txt",
+    for path in ["best_model/teacher_info.json", "metrics.json", "student-hard/best_model/vocab.txt",
                  "student-hard/metrics.json", "student-distill/metrics.json", "export/teacher/inference.onnx",
                  "export/student-hard/inference.pdiparams", "export/student-distill/manifest.json",
                  "logs/predict.log", "benchmark/benchmark.md", "benchmark/benchmark.png", "report.md"]:
@@ -72,7 +72,7 @@ def test_report_figures_come_from_the_metrics_files(quick_run):
     rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
             for line in report.splitlines() if line.startswith("| Teacher") or line.startswith("| Student")}
     expected = {
-        "Teacher": read_json(os.path.join(quick_run, "train_metrics.json"))["best_dev_accuracy"],
+        "Teacher": read_json(os.path.join(quick_run, "metrics.json"))["dev_accuracy"],
         "Student: Bi-LSTM on hard labels": read_json(os.path.join(quick_run, "student-hard/metrics.json"))["dev_accuracy"],
         "Student: Bi-LSTM distilled": read_json(os.path.join(quick_run, "student-distill/metrics.json"))["dev_accuracy"],
     }

@@ -16,12 +16,12 @@ def read(path):
 
 
 def test_fine_tuning_learns_and_keeps_best_model(trained_teacher):
-    metrics = read(os.path.join(trained_teacher, "train_metrics.json"))
+    metrics = read(os.path.join(trained_teacher, "metrics.json"))
     losses = [loss for _, loss in metrics["loss_history"]]
     assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.1
-    assert metrics["best_dev_accuracy"] > 0.8  # an easy fixture: chance is 0.5
+    assert metrics["dev_accuracy"] > 0.8  # an easy fixture: chance is 0.5
     info = read(os.path.join(trained_teacher, "best_model", TEACHER_INFO))
-    assert info["dev_accuracy"] == metrics["best_dev_accuracy"] and info["step"] == metrics["best_step"]
+    assert info["dev_accuracy"] == metrics["dev_accuracy"] and info["step"] == metrics["best_step"]
     assert info["pretrained"] is False and info["labels"] == ["0", "1"] and info["model_type"] == "ernie-gram"
     assert os.path.isfile(os.path.join(trained_teacher, "best_model", "random_init.json"))
 
@@ -44,22 +44,22 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tiny_teacher_init, tm
     common = ["--max_steps", "30", "--save_steps", "10"]
     run_glue.main(glue_args(tiny_teacher_init, straight, *common))
 
-    real_evaluate, calls = run_glue.evaluate, []
+    real_logits, calls = run_glue.encoded_logits, []
 
     def crash_on_second_evaluation(*args):
         calls.append(1)
         if len(calls) == 2:
-            raise KeyboardInterrupt  # dies at step 20; the checkpoint holds step 10
-        return real_evaluate(*args)
+            raise KeyboardInterrupt  # dies at step 15, mid-run; the checkpoint holds step 10
+        return real_logits(*args)
 
-    monkeypatch.setattr(run_glue, "evaluate", crash_on_second_evaluation)
+    monkeypatch.setattr(run_glue, "encoded_logits", crash_on_second_evaluation)
     with pytest.raises(KeyboardInterrupt):
         run_glue.main(glue_args(tiny_teacher_init, crashed, *common))
-    monkeypatch.setattr(run_glue, "evaluate", real_evaluate)
+    monkeypatch.setattr(run_glue, "encoded_logits", real_logits)
     assert read(os.path.join(crashed, "checkpoint", "trainer_state.json"))["global_step"] == 10
 
     state = run_glue.main(glue_args(tiny_teacher_init, crashed, *common, "--resume"))
-    assert state["global_step"] == 30
+    assert state.global_step == 30
     weights = [paddle.load(os.path.join(d, "checkpoint", "model_state.pdparams")) for d in (straight, crashed)]
     for name, value in weights[0].items():
         np.testing.assert_allclose(value.numpy(), weights[1][name].numpy(), atol=1e-6, err_msg=name)
@@ -71,11 +71,21 @@ def test_unknown_model_type_lists_choices(capsys):
     assert "ernie-gram" in capsys.readouterr().err
 
 
-def test_task_name_is_case_insensitive_and_unknown_lists_choices():
-    base = ["--model_type", "ernie-gram", "--model_name_or_path", "x", "--output_dir", "o"]
-    assert run_glue.parse_args(base + ["--task_name", "CHNSENTICORP"]).task_name == "chnsenticorp"
-    with pytest.raises(ValueError, match="choose one of: chnsenticorp"):
-        run_glue.parse_args(base + ["--task_name", "sst-2"])
+def test_unknown_task_name_says_how_to_define_one(tiny_teacher_init, tmp_path):
+    args = glue_args(tiny_teacher_init, str(tmp_path / "out"))
+    args[args.index("--task_name") + 1] = "sst-2"
+    with pytest.raises(ValueError, match="built-in task is chnsenticorp; for your own task"):
+        run_glue.main(args)
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(trained_teacher, tiny_teacher_init, tmp_path):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(os.path.join(trained_teacher, "checkpoint"), out / "checkpoint")
+    with pytest.raises(ValueError, match=r"different run \(settings.learning_rate: checkpoint 0.003, this run 0.001"):
+        run_glue.main(glue_args(tiny_teacher_init, str(out), "--num_train_epochs", "6", "--learning_rate", "1e-3",
+                                "--resume"))
 
 
 @pytest.mark.parametrize("remove, message", [
@@ -109,5 +119,5 @@ def test_a_labelled_test_split_scores_the_best_model(tiny_teacher_init, tmp_path
     args = glue_args(tiny_teacher_init, str(tmp_path / "out"), "--max_steps", "30", "--save_steps", "10")
     args[args.index("--data_dir") + 1] = str(data)
     run_glue.main(args)
-    metrics = read(os.path.join(tmp_path, "out", "train_metrics.json"))
-    assert metrics["test_accuracy"] == pytest.approx(metrics["best_dev_accuracy"])
+    metrics = read(os.path.join(tmp_path, "out", "metrics.json"))
+    assert metrics["test_accuracy"] == pytest.approx(metrics["dev_accuracy"])

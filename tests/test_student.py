@@ -9,7 +9,7 @@ import distill_lstm
 from conftest import FIXTURE_DIR, TINY_STUDENT, fixture_texts
 from ernie_distill import teacher as teacher_module
 from ernie_distill.augment import Augmenter, pos_tags
-from ernie_distill.data import DataError, load_splits
+from ernie_distill.data import DataError, load_splits, load_task
 from ernie_distill.student import load_student
 from ernie_distill.teacher import ModelError
 from ernie_distill.transfer_set import load_or_build
@@ -101,7 +101,7 @@ def test_hard_label_student_learns_and_reloads_with_same_predictions(trained_stu
     assert metrics["mode"] == "hard_labels" and metrics["dev_accuracy"] > 0.8  # easy fixture; chance is 0.5
     model, vocab, info = load_student(os.path.join(trained_student, "best_model"))
     assert info["num_parameters"] == metrics["num_parameters"] and len(vocab) == metrics["vocab_size"]
-    dev = load_splits("chnsenticorp", FIXTURE_DIR, ("dev",))["dev"]
+    dev = load_splits(load_task("chnsenticorp"), FIXTURE_DIR, ("dev",))["dev"]
     ids = [vocab.encode(tokenize(e.text), 128) for e in dev]
     assert distill_lstm.evaluate(model, ids, [e.label for e in dev]) == pytest.approx(metrics["dev_accuracy"])
 

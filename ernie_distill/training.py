@@ -1,0 +1,164 @@
+"""The one training loop behind run_glue.py (teacher) and distill_lstm.py (student).
+
+A script gives what differs: the model and optimizer, the batches of an epoch, the loss as a plain function of
+(model, batch), the dev evaluation and how to write its best model. The loop does what is the same: resume (only
+from a checkpoint of the same run), a progress line (step, loss, speed, ETA), evaluation every `eval_steps` steps or
+at each epoch end, the best model written atomically, checkpoints, and the metrics file every script writes alike.
+"""
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import paddle
+
+from .atomic import save_dir_atomically, write_json
+from .checkpoint import load_checkpoint, save_checkpoint
+from .log import Progress, logger
+
+BEST_MODEL, CHECKPOINT, METRICS = "best_model", "checkpoint", "metrics.json"
+# Flags that change where or how verbosely a run works, never what it learns: left out of the run's fingerprint.
+NOT_IN_FINGERPRINT = {"output_dir", "resume", "device", "logging_steps", "download_timeout", "cache_dir",
+                      "teacher_batch_size", "data_dir", "skip_invalid"}
+
+
+@dataclass
+class Schedule:
+    """How long to train and how often to evaluate; max_steps > 0 overrides the epochs (as in PaddleNLP)."""
+
+    num_epochs: int
+    steps_per_epoch: int
+    max_steps: int = 0
+    eval_steps: int = 0  # 0: evaluate at the end of each epoch
+    logging_steps: int = 50
+
+    @property
+    def total_steps(self):
+        return self.max_steps if self.max_steps > 0 else self.num_epochs * self.steps_per_epoch
+
+    @property
+    def epochs(self):
+        return math.ceil(self.total_steps / self.steps_per_epoch)
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint carries besides weights: progress, the best result so far, history, the run's fingerprint."""
+
+    global_step: int = 0
+    best_accuracy: float = -1.0
+    best_step: int = 0
+    best_epoch: int = 0
+    wall_time_s: float = 0.0  # summed over resumed runs
+    loss_history: list = field(default_factory=list)  # [step, loss]
+    eval_history: list = field(default_factory=list)  # [step, dev accuracy]
+    fingerprint: dict = field(default_factory=dict)
+
+
+def data_digest(examples):
+    """SHA-256 of a split's texts and labels: the same data gives the same digest wherever it was read from."""
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(f"{example.label}\t{example.text}\n".encode("utf-8"))
+    return digest.hexdigest()
+
+
+def run_fingerprint(args, splits, **extra):
+    """What makes a run: its settings (less NOT_IN_FINGERPRINT), each split's data digest, and `extra` (a teacher)."""
+    settings = {k: v for k, v in sorted(vars(args).items()) if k not in NOT_IN_FINGERPRINT}
+    return json.loads(json.dumps({"settings": settings, "data": {s: data_digest(e) for s, e in splits.items()},
+                                  **extra}, sort_keys=True))
+
+
+def prepare_output_dir(output_dir, resume):
+    """Create output_dir; a fresh run first removes the metrics of an earlier run, so they cannot pass for its own."""
+    os.makedirs(output_dir, exist_ok=True)
+    metrics = os.path.join(output_dir, METRICS)
+    if not resume and os.path.isfile(metrics):
+        os.remove(metrics)
+
+
+def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, save_best, output_dir, fingerprint,
+          resume=False, lr_scheduler=None, is_main_process=True):
+    """Train to schedule.total_steps and return the TrainState.
+
+    epoch_batches(epoch) -> the epoch's batches, in a fixed order for a given epoch (a resumed run skips those done);
+    compute_loss(model, batch) -> scalar loss; evaluate(model) -> dev accuracy;
+    save_best(directory, state) writes the model into directory (made atomic here).
+    """
+    ckpt_dir, best_dir = os.path.join(output_dir, CHECKPOINT), os.path.join(output_dir, BEST_MODEL)
+    state = TrainState(fingerprint=fingerprint)
+    if resume:
+        saved = load_checkpoint(ckpt_dir, model, optimizer, fingerprint)
+        if saved is None:
+            logger.warning("--resume: no checkpoint in %s, starting from scratch", ckpt_dir)
+        else:
+            state = TrainState(**saved)
+            logger.info("resumed from %s at step %d (best dev accuracy %.4f at step %d)", ckpt_dir,
+                        state.global_step, state.best_accuracy, state.best_step)
+    total, per_epoch = schedule.total_steps, schedule.steps_per_epoch
+    progress, started, earlier_wall_time = Progress(total, state.global_step), time.time(), state.wall_time_s
+    logger.info("training %d steps (%d per epoch, %d epoch(s))", total, per_epoch, schedule.epochs)
+
+    def evaluate_and_checkpoint(epoch):
+        accuracy = evaluate(model)
+        model.train()
+        state.eval_history.append([state.global_step, round(accuracy, 6)])
+        improved = accuracy > state.best_accuracy
+        if improved:
+            state.best_accuracy, state.best_step, state.best_epoch = accuracy, state.global_step, epoch
+        logger.info("step %d (epoch %d): dev accuracy %.4f (best %.4f at step %d)", state.global_step, epoch, accuracy,
+                    state.best_accuracy, state.best_step)
+        state.wall_time_s = earlier_wall_time + time.time() - started
+        if is_main_process:
+            if improved:
+                save_dir_atomically(best_dir, lambda directory: save_best(directory, state))
+            save_checkpoint(ckpt_dir, model, optimizer, asdict(state))
+
+    model.train()
+    for epoch in range(state.global_step // per_epoch + 1, schedule.epochs + 1):
+        for index, batch in enumerate(epoch_batches(epoch)):
+            step = (epoch - 1) * per_epoch + index + 1
+            if step <= state.global_step:
+                continue  # trained before the run was interrupted
+            loss = compute_loss(model, batch)
+            loss.backward()
+            optimizer.step()
+            optimizer.clear_grad()
+            if lr_scheduler is not None:
+                lr_scheduler.step()
+            state.global_step = step
+            if step % schedule.logging_steps == 0 or step == total:
+                state.loss_history.append([step, round(float(loss), 5)])
+                logger.info("%s, lr %.2e", progress.line(step, epoch, float(loss)), optimizer.get_lr())
+            end_of_epoch = index + 1 == per_epoch
+            if end_of_epoch or step == total or (schedule.eval_steps and step % schedule.eval_steps == 0):
+                evaluate_and_checkpoint(epoch)
+            if step >= total:
+                break
+    return state
+
+
+def write_metrics(output_dir, state, *, kind, mode, task, num_parameters, args, teacher=None, **extra):
+    """OUTPUT_DIR/metrics.json, one schema for the teacher and every student; report.py and the benchmark read it."""
+    metrics = {
+        "kind": kind, "mode": mode, "task_name": task.name, "labels": task.labels, "label_names": task.label_names,
+        "dev_accuracy": state.best_accuracy, "best_step": state.best_step, "best_epoch": state.best_epoch,
+        "steps": state.global_step, "num_parameters": num_parameters,
+        "model_size_mb": round(num_parameters * 4 / 2**20, 2), "wall_time_s": round(state.wall_time_s, 1),
+        "loss_history": state.loss_history, "eval_history": state.eval_history, "teacher": teacher,
+        "args": vars(args), **extra,
+    }
+    write_json(os.path.join(output_dir, METRICS), metrics)
+    return metrics
+
+
+@paddle.no_grad()
+def accuracy_of(predict_batch, batches, labels):
+    """Share of rows whose argmax of predict_batch(rows) -> logits equals the label; batches are index arrays."""
+    correct = 0
+    for rows in batches:
+        correct += int((predict_batch(rows).argmax(axis=1).numpy() == labels[rows]).sum())
+    return correct / len(labels)
