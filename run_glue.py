@@ -45,7 +45,7 @@ def parse_args(argv=None):
     train_group.add_argument("--max_grad_norm", type=positive_float, default=1.0)
     train_group.add_argument("--logging_steps", type=positive_int, default=100)
     train_group.add_argument("--save_steps", type=non_negative_int, default=100,
-                             help="evaluate on dev (and checkpoint) every N steps, and at each epoch end; 0: epoch ends")
+                             help="evaluate on dev (and checkpoint) every N steps and at the end; 0: at each epoch end")
     add_run_arguments(parser)
     return parser.parse_args(argv)
 

@@ -148,3 +148,18 @@ def encoded_logits(model, pairs, pad_id, batch_size=64, progress=None):
 def predict_logits(model, tokenizer, texts, max_seq_length, batch_size=64, progress=None):
     """Logits for raw texts."""
     return encoded_logits(model, encode(tokenizer, texts, max_seq_length), tokenizer.pad_token_id, batch_size, progress)
+
+
+def teacher_logits_fn(teacher_dir, max_seq_length, batch_size):
+    """A function word lists -> teacher logits that loads the teacher on first use ([MASK] becomes its mask token)."""
+    from tqdm import tqdm
+
+    from .vocab import MASK, detokenize
+
+    def run(word_lists):
+        model, tokenizer, _ = load_teacher(teacher_dir)
+        texts = [detokenize([tokenizer.mask_token if w == MASK else w for w in words]) for words in word_lists]
+        with tqdm(total=len(texts), desc="teacher logits", mininterval=5) as bar:
+            return predict_logits(model, tokenizer, texts, max_seq_length, batch_size, bar)
+
+    return run

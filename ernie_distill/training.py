@@ -2,8 +2,8 @@
 
 A script gives what differs: the model and optimizer, the batches of an epoch, the loss as a plain function of
 (model, batch), the dev evaluation and how to write its best model. The loop does what is the same: resume (only
-from a checkpoint of the same run), a progress line (step, loss, speed, ETA), evaluation every `eval_steps` steps or
-at each epoch end, the best model written atomically, checkpoints, and the metrics file every script writes alike.
+from a checkpoint of the same run), a progress line (step, loss, speed, ETA), evaluation every `eval_steps` steps (or
+at each epoch end) and at the last step, the best model written atomically, checkpoints, and the metrics file every script writes alike.
 """
 import hashlib
 import json
@@ -31,7 +31,7 @@ class Schedule:
     num_epochs: int
     steps_per_epoch: int
     max_steps: int = 0
-    eval_steps: int = 0  # 0: evaluate at the end of each epoch
+    eval_steps: int = 0  # evaluate every eval_steps steps, or at each epoch end when 0; and always at the last step
     logging_steps: int = 50
 
     @property
@@ -133,8 +133,8 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
             if step % schedule.logging_steps == 0 or step == total:
                 state.loss_history.append([step, round(float(loss), 5)])
                 logger.info("%s, lr %.2e", progress.line(step, epoch, float(loss)), optimizer.get_lr())
-            end_of_epoch = index + 1 == per_epoch
-            if end_of_epoch or step == total or (schedule.eval_steps and step % schedule.eval_steps == 0):
+            due = step % schedule.eval_steps == 0 if schedule.eval_steps else index + 1 == per_epoch
+            if due or step == total:
                 evaluate_and_checkpoint(epoch)
             if step >= total:
                 break

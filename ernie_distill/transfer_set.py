@@ -10,8 +10,9 @@ import os
 
 import numpy as np
 
-from .augment import Augmenter
 from .atomic import save_dir_atomically
+from .augment import Augmenter
+from .data import DataError
 from .log import logger
 
 EXAMPLES_FILE, LOGITS_FILE = "examples.json.gz", "teacher_logits.npy"
@@ -56,3 +57,27 @@ def load_or_build(cache_dir, key, token_lists, labels, settings, teacher_logits_
     save_dir_atomically(path, write)
     logger.info("cached in %s", path)
     return words, all_labels, logits
+
+
+def distillation_targets(args, task, token_lists, labels):
+    """(word lists, labels with -1 for synthetic rows, teacher logits, teacher provenance) for distill_lstm.py's args.
+
+    The teacher must predict the task's labels; a random-init teacher is allowed (offline checks) but flagged.
+    """
+    from .teacher import read_teacher_info, teacher_logits_fn  # PaddleNLP is only imported when distilling
+
+    info = read_teacher_info(args.teacher_dir)
+    if list(info["labels"]) != list(task.labels):
+        raise DataError(f"the teacher in {args.teacher_dir} predicts labels {info['labels']}, but task {task.name} "
+                        f"has labels {list(task.labels)}: distil from a teacher fine-tuned on this task's labels")
+    if not info.get("pretrained", True):
+        logger.warning("the teacher in %s was fine-tuned from RANDOM weights (not pretrained): it cannot show "
+                       "the real gain of distillation", args.teacher_dir)
+    settings = dict(n_iter=args.n_iter, p_mask=args.p_mask, p_pos=args.p_pos, p_ng=args.p_ng,
+                    max_ngram=args.max_ngram, seed=args.seed, teacher_max_seq_length=info["max_seq_length"])
+    key = cache_key(args.teacher_dir, token_lists, labels, settings)
+    run_teacher = teacher_logits_fn(args.teacher_dir, info["max_seq_length"], args.teacher_batch_size)
+    words, all_labels, logits = load_or_build(args.cache_dir, key, token_lists, labels, settings, run_teacher)
+    provenance = {"dir": args.teacher_dir, "model_type": info["model_type"], "pretrained": info.get("pretrained"),
+                  "dev_accuracy": info.get("dev_accuracy"), "cache_key": key}
+    return words, all_labels, logits, provenance

@@ -2,21 +2,21 @@
 
     python scripts/report.py --output_dir tmp/ChnSentiCorp
 
-Reads train_metrics.json and best_model/teacher_info.json (teacher), student-hard/metrics.json and
-student-distill/metrics.json (students), export/*/manifest.json, benchmark/benchmark.json and logs/predict.log.
+Reads the metrics.json every training script writes (teacher, student-hard/, student-distill/, one schema),
+best_model/teacher_info.json, export/*/manifest.json, benchmark/benchmark.json and logs/predict.log.
 """
-import argparse
 import json
 import os
 import sys
 import time
 
 from ernie_distill.atomic import read_json
+from ernie_distill.cli import ArgumentParser, run_cli
 
-MODELS = [  # (name in the benchmark, label, metrics file, accuracy key, note when the teacher is untrained)
-    ("teacher", "Teacher: {model_type} (`{init_from}`)", "train_metrics.json", "best_dev_accuracy", " (untrained)"),
-    ("student-hard", "Student: Bi-LSTM on hard labels", "student-hard/metrics.json", "dev_accuracy", ""),
-    ("student-distill", "Student: Bi-LSTM distilled from the teacher", "student-distill/metrics.json", "dev_accuracy",
+MODELS = [  # (name in the benchmark, label, metrics file, note when the teacher is untrained)
+    ("teacher", "Teacher: {model_type} (`{init_from}`)", "metrics.json", " (untrained)"),
+    ("student-hard", "Student: Bi-LSTM on hard labels", "student-hard/metrics.json", ""),
+    ("student-distill", "Student: Bi-LSTM distilled from the teacher", "student-distill/metrics.json",
      " (untrained teacher)"),
 ]
 
@@ -36,14 +36,14 @@ def fmt(value, pattern):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(__doc__)
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--device", default="", help="the training device, for the settings section")
     parser.add_argument("--data_dir", default="", help="the data used, for the settings section")
     args = parser.parse_args()
     out = args.output_dir
 
-    teacher_metrics = load(os.path.join(out, "train_metrics.json")) or {}
+    teacher_metrics = load(os.path.join(out, "metrics.json")) or {}
     teacher_info = load(os.path.join(out, "best_model", "teacher_info.json")) or {}
     benchmark = load(os.path.join(out, "benchmark", "benchmark.json")) or {"rows": [], "serving": None}
     untrained = teacher_info.get("pretrained") is False
@@ -56,14 +56,14 @@ def main():
 
     lines += ["| model | dev accuracy | parameters | size on disk | backend | batch-1 latency p50 / p99 | "
               "sentences/s (batch 32) |", "|---|---|---|---|---|---|---|"]
-    for name, label, metrics_file, accuracy_key, untrained_note in MODELS:
+    for name, label, metrics_file, untrained_note in MODELS:
         metrics = load(os.path.join(out, metrics_file))
         if metrics is None:
             continue
         manifest = load(os.path.join(out, "export", name, "manifest.json")) or {}
         speed = best_backend(benchmark["rows"], name)
         label = label.format(model_type=teacher_info.get("model_type", "?"), init_from=teacher_info.get("init_from", "?"))
-        accuracy = fmt(metrics.get(accuracy_key), "{:.2%}") + (untrained_note if untrained else "")
+        accuracy = fmt(metrics.get("dev_accuracy"), "{:.2%}") + (untrained_note if untrained else "")
         parameters = manifest.get("num_parameters") or metrics.get("num_parameters")
         lines.append(
             f"| {label} | {accuracy} | {fmt(parameters and parameters / 1e6, '{:.1f}M')} "
@@ -94,7 +94,7 @@ def main():
                      f"{teacher_args['batch_size']}, learning rate {teacher_args['learning_rate']}, "
                      f"{teacher_args['num_train_epochs']} epoch(s), best at step {teacher_metrics['best_step']} of "
                      f"{teacher_metrics['steps']}, {teacher_metrics['wall_time_s']} s.")
-    for name, _, metrics_file, _, _ in MODELS[1:]:
+    for name, _, metrics_file, _ in MODELS[1:]:
         metrics = load(os.path.join(out, metrics_file))
         if metrics:
             a = metrics["args"]
@@ -115,4 +115,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

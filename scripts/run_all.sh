@@ -8,8 +8,9 @@
 #   bash scripts/run_all.sh export predict   # only the named steps (they read what earlier steps wrote)
 #
 # Steps: teacher, student, distill, export (export-teacher, export-student, export-distill), predict, benchmark,
-# report. A step whose outputs are complete and made with the same command is skipped, so a rerun continues where a
-# failed run stopped (training steps also resume from their last checkpoint). FORCE=1 redoes every step. Each step
+# report. A step whose outputs are complete and were made by the same command from the same inputs (file contents)
+# is skipped, so a rerun continues where a failed run stopped (an interrupted training step resumes from its
+# checkpoint); changed settings or data redo the step and everything after it. FORCE=1 redoes every step. Each step
 # logs to OUTPUT_DIR/logs/STEP.log; a failing step stops the script, naming the step and its log.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
@@ -32,7 +33,7 @@ if [ "$QUICK" = 1 ]; then
   BENCHMARK_ARGS="${BENCHMARK_ARGS:---max_texts 100 --latency_texts 40 --serve_requests 40}"
   TRAIN_ROWS="${TRAIN_ROWS:-400}" DEV_ROWS="${DEV_ROWS:-100}"
 else
-  DEVICE="${DEVICE:-$(python -c 'import paddle; print("gpu" if paddle.device.cuda.device_count() else "cpu")')}"
+  DEVICE="${DEVICE:-$(python -c 'from ernie_distill.cli import default_device; print(default_device())')}"
   OUTPUT_DIR="${OUTPUT_DIR:-./tmp/ChnSentiCorp}"
   MODEL_NAME="${MODEL_NAME:-ernie-gram-zh}"
   BATCH_SIZE="${BATCH_SIZE:-24}" LEARNING_RATE="${LEARNING_RATE:-5e-5}" EPOCHS="${EPOCHS:-3}"
@@ -53,33 +54,53 @@ selected() {  # is step $1 asked for? (all when none is named; "export" selects 
   return 1
 }
 
-step() {  # step NAME OUTPUT_THAT_PROVES_IT_DONE COMMAND...
-  local name=$1 done_file=$2
-  shift 2
+inputs_digest() {  # one SHA-256 over the named files and folders' contents; a missing path counts as missing
+  local path
+  for path in "$@"; do
+    if [ -d "$path" ]; then (cd "$path" && find . -type f ! -name '.*' -print0 | sort -z | xargs -0 -r sha256sum)
+    elif [ -f "$path" ]; then sha256sum < "$path"
+    else echo "missing $path"; fi
+  done | sha256sum | cut -d' ' -f1
+}
+
+step() {  # step NAME OUTPUT_THAT_PROVES_IT_DONE "INPUT PATHS" COMMAND...
+  # Skipped when its output exists and the same command ran on the same inputs (contents, not names). With
+  # RESUMABLE=1 it continues from its checkpoint only when an interrupted run had that same command and inputs;
+  # otherwise it starts fresh, so changed settings or data never resume (or report) an older run.
+  local name=$1 done_file=$2 inputs=$3
+  shift 3
   selected "$name" || return 0
-  local log="$LOGS/$name.log" stamp="$LOGS/$name.done" command="$*"
-  if [ "${FORCE:-0}" != 1 ] && [ -n "$done_file" ] && [ -e "$done_file" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$command" ]; then
+  local log="$LOGS/$name.log" stamp_file="$LOGS/$name.done" started_file="$LOGS/$name.started" stamp
+  # shellcheck disable=SC2086  # the input list is split on purpose
+  stamp="$*"$'\n'"inputs $(inputs_digest $inputs)"
+  if [ "${FORCE:-0}" != 1 ] && [ -n "$done_file" ] && [ -e "$done_file" ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then
     echo "== $name: already done ($done_file), skipping"
     return 0
   fi
-  rm -f "$stamp"
-  echo "== $name: $command"
+  local command=("$@")
+  if [ "${RESUMABLE:-0}" = 1 ] && [ "${FORCE:-0}" != 1 ] && [ "$(cat "$started_file" 2>/dev/null)" = "$stamp" ]; then
+    command+=(--resume)
+  fi
+  rm -f "$stamp_file"
+  printf '%s' "$stamp" > "$started_file"
+  echo "== $name: ${command[*]}"
   echo "   (log: $log)"
   set +e
-  "$@" 2>&1 | tee "$log"
+  "${command[@]}" 2>&1 | tee "$log"
   local status=${PIPESTATUS[0]}
   set -e
   if [ "$status" -ne 0 ]; then
     echo "run_all.sh: step '$name' failed (exit $status); see $log" >&2
     exit "$status"
   fi
-  printf '%s' "$command" > "$stamp"
+  printf '%s' "$stamp" > "$stamp_file"
 }
 
-slice_data() {  # the first rows of each split, header kept: a quick run's data
+slice_data() {  # slice_data FROM TO TRAIN_ROWS DEV_ROWS: the first rows of each split, header kept (and labels.txt)
   mkdir -p "$2"
-  head -n "$((TRAIN_ROWS + 1))" "$1/train.tsv" > "$2/train.tsv"
-  head -n "$((DEV_ROWS + 1))" "$1/dev.tsv" > "$2/dev.tsv"
+  head -n "$(($3 + 1))" "$1/train.tsv" > "$2/train.tsv"
+  head -n "$(($4 + 1))" "$1/dev.tsv" > "$2/dev.tsv"
+  if [ -f "$1/labels.txt" ]; then cp "$1/labels.txt" "$2/labels.txt"; else rm -f "$2/labels.txt"; fi
 }
 
 # Data: a local folder (DATA_DIR, or ../shared/data when present), else PaddleNLP's download (needs internet).
@@ -95,9 +116,9 @@ fi
 if [ "$QUICK" = 1 ]; then
   echo "== QUICK mode: tiny RANDOM-INIT teacher, first $TRAIN_ROWS/$DEV_ROWS rows of $DATA_DIR, short training."
   echo "   Its accuracies say nothing about ERNIE-Gram; it checks that the whole chain works."
-  step data "$OUTPUT_DIR/data/dev.tsv" slice_data "$DATA_DIR" "$OUTPUT_DIR/data"
+  step data "$OUTPUT_DIR/data/dev.tsv" "$DATA_DIR" slice_data "$DATA_DIR" "$OUTPUT_DIR/data" "$TRAIN_ROWS" "$DEV_ROWS"
   DATA_DIR="$OUTPUT_DIR/data"
-  step tiny-teacher "$MODEL_NAME/teacher_info.json" \
+  step tiny-teacher "$MODEL_NAME/teacher_info.json" "$DATA_DIR" \
     python scripts/make_tiny_teacher.py --data_dir "$DATA_DIR" --output_dir "$MODEL_NAME" --task_name "$TASK_NAME" \
     --max_seq_length "$MAX_SEQ_LENGTH"
 elif [ "$DEVICE" = cpu ]; then
@@ -105,33 +126,33 @@ elif [ "$DEVICE" = cpu ]; then
        "use DEVICE=gpu, or QUICK=1 to check the chain" >&2
 fi
 
-step teacher "$OUTPUT_DIR/train_metrics.json" \
+RESUMABLE=1 step teacher "$OUTPUT_DIR/metrics.json" "$DATA_DIR $MODEL_NAME" \
   python run_glue.py --model_type "$MODEL_TYPE" --model_name_or_path "$MODEL_NAME" --task_name "$TASK_NAME" \
   --data_dir "$DATA_DIR" --max_seq_length "$MAX_SEQ_LENGTH" --batch_size "$BATCH_SIZE" \
   --learning_rate "$LEARNING_RATE" --num_train_epochs "$EPOCHS" --logging_steps 10 --save_steps "$SAVE_STEPS" \
-  --output_dir "$OUTPUT_DIR" --device "$DEVICE" --resume
+  --output_dir "$OUTPUT_DIR" --device "$DEVICE"
 # shellcheck disable=SC2086  # *_ARGS are word lists on purpose
-step student "$OUTPUT_DIR/student-hard/metrics.json" \
+RESUMABLE=1 step student "$OUTPUT_DIR/student-hard/metrics.json" "$DATA_DIR" \
   python distill_lstm.py --task_name "$TASK_NAME" --data_dir "$DATA_DIR" --output_dir "$OUTPUT_DIR/student-hard" \
-  --device "$DEVICE" --resume $STUDENT_ARGS
+  --device "$DEVICE" $STUDENT_ARGS
 # shellcheck disable=SC2086
-step distill "$OUTPUT_DIR/student-distill/metrics.json" \
+RESUMABLE=1 step distill "$OUTPUT_DIR/student-distill/metrics.json" "$DATA_DIR $OUTPUT_DIR/best_model" \
   python distill_lstm.py --task_name "$TASK_NAME" --data_dir "$DATA_DIR" --output_dir "$OUTPUT_DIR/student-distill" \
-  --teacher_dir "$OUTPUT_DIR/best_model" --cache_dir "$OUTPUT_DIR/cache" --device "$DEVICE" --resume $DISTILL_ARGS
-step export-teacher "$EXPORT/teacher/manifest.json" \
+  --teacher_dir "$OUTPUT_DIR/best_model" --cache_dir "$OUTPUT_DIR/cache" --device "$DEVICE" $DISTILL_ARGS
+step export-teacher "$EXPORT/teacher/manifest.json" "$OUTPUT_DIR/best_model" \
   python export_model.py --model_dir "$OUTPUT_DIR/best_model" --output_path "$EXPORT/teacher" --onnx
-step export-student "$EXPORT/student-hard/manifest.json" \
+step export-student "$EXPORT/student-hard/manifest.json" "$OUTPUT_DIR/student-hard/best_model" \
   python export_model.py --model_dir "$OUTPUT_DIR/student-hard/best_model" --output_path "$EXPORT/student-hard" --onnx
-step export-distill "$EXPORT/student-distill/manifest.json" \
+step export-distill "$EXPORT/student-distill/manifest.json" "$OUTPUT_DIR/student-distill/best_model" \
   python export_model.py --model_dir "$OUTPUT_DIR/student-distill/best_model" --output_path "$EXPORT/student-distill" \
   --onnx
-step predict "$LOGS/predict.log" \
+step predict "$LOGS/predict.log" "$EXPORT/student-distill" \
   python predict.py --model_dir "$EXPORT/student-distill" --text "这家酒店的服务非常好，房间干净，下次还会再来。" \
   --text "书的纸张质量太差了，送货也很慢，不推荐购买。" --text "屏幕很漂亮，但是电池续航一般。"
 # shellcheck disable=SC2086
-step benchmark "$OUTPUT_DIR/benchmark/benchmark.json" \
+step benchmark "$OUTPUT_DIR/benchmark/benchmark.json" "$EXPORT $DATA_DIR/dev.tsv" \
   python scripts/benchmark.py --model "teacher=$EXPORT/teacher" --model "student-hard=$EXPORT/student-hard" \
   --model "student-distill=$EXPORT/student-distill" --input_file "$DATA_DIR/dev.tsv" \
   --output_dir "$OUTPUT_DIR/benchmark" $BENCHMARK_ARGS
-step report "" python scripts/report.py --output_dir "$OUTPUT_DIR" --device "$DEVICE" --data_dir "$DATA_DIR"
+step report "" "" python scripts/report.py --output_dir "$OUTPUT_DIR" --device "$DEVICE" --data_dir "$DATA_DIR"
 echo "== done: $OUTPUT_DIR/report.md"

@@ -35,11 +35,12 @@ def glue_args(model_dir, output_dir, *extra):
 
 @pytest.fixture(scope="session")
 def trained_teacher(tiny_teacher_init, tmp_path_factory):
-    """run_glue.py's output dir after 6 epochs (90 steps) on the easy fixture."""
+    """run_glue.py's output dir after 6 epochs (90 steps) on the easy fixture, evaluated at its last step: the
+    best model is then a confident one, whose logits a student can follow."""
     import run_glue
 
     output_dir = str(tmp_path_factory.mktemp("teacher"))
-    run_glue.main(glue_args(tiny_teacher_init, output_dir, "--num_train_epochs", "6"))
+    run_glue.main(glue_args(tiny_teacher_init, output_dir, "--num_train_epochs", "6", "--save_steps", "90"))
     return output_dir
 
 
@@ -49,7 +50,7 @@ def trained_student(tmp_path_factory):
     import distill_lstm
 
     output_dir = str(tmp_path_factory.mktemp("student"))
-    distill_lstm.main(["--data_dir", FIXTURE_DIR, "--output_dir", output_dir, "--num_epochs", "4", *TINY_STUDENT])
+    distill_lstm.main(["--data_dir", FIXTURE_DIR, "--output_dir", output_dir, "--num_epochs", "6", *TINY_STUDENT])
     return output_dir
 
 

@@ -97,6 +97,18 @@ def test_rerun_skips_finished_steps(quick_run):
     assert "== report: python scripts/report.py" in done.stdout  # the report is always rewritten (cheap)
 
 
+def test_changed_settings_or_data_redo_the_step_from_scratch_and_those_after_it(quick_run):
+    done = run_all({"OUTPUT_DIR": quick_run, "STUDENT_ARGS": "--num_epochs 2"}, "student", "export")
+    assert re.search(r"^== student: python distill_lstm.py .*--num_epochs 2$", done.stdout, re.M)  # no --resume
+    assert re.findall(r"^== (\S+): already done", done.stdout, re.M) == ["export-teacher", "export-distill"]
+    assert "== export-student: python export_model.py" in done.stdout  # its input, the student, changed
+    metrics = read_json(os.path.join(quick_run, "student-hard", "metrics.json"))
+    assert metrics["args"]["num_epochs"] == 2 and not metrics["args"]["resume"]
+
+    done = run_all({"OUTPUT_DIR": quick_run, "TRAIN_ROWS": "100"}, "data")  # was 120: a new data slice
+    assert "== data: slice_data" in done.stdout and "already done" not in done.stdout
+
+
 def test_a_failing_step_stops_the_script_and_names_its_log(tmp_path):
     done = run_all({"OUTPUT_DIR": str(tmp_path), "MODEL_TYPE": "gpt"}, check=False)
     log = os.path.join(str(tmp_path), "logs", "teacher.log")

@@ -9,8 +9,9 @@ import distill_lstm
 from conftest import FIXTURE_DIR, TINY_STUDENT, fixture_texts
 from ernie_distill import teacher as teacher_module
 from ernie_distill.augment import Augmenter, pos_tags
+from ernie_distill.checkpoint import CheckpointMismatch
 from ernie_distill.data import DataError, load_splits, load_task
-from ernie_distill.student import load_student
+from ernie_distill.student import load_student, student_accuracy
 from ernie_distill.teacher import ModelError
 from ernie_distill.transfer_set import load_or_build
 from ernie_distill.vocab import MASK, PAD, UNK, Vocab, pad_ids, tokenize
@@ -103,7 +104,7 @@ def test_hard_label_student_learns_and_reloads_with_same_predictions(trained_stu
     assert info["num_parameters"] == metrics["num_parameters"] and len(vocab) == metrics["vocab_size"]
     dev = load_splits(load_task("chnsenticorp"), FIXTURE_DIR, ("dev",))["dev"]
     ids = [vocab.encode(tokenize(e.text), 128) for e in dev]
-    assert distill_lstm.evaluate(model, ids, [e.label for e in dev]) == pytest.approx(metrics["dev_accuracy"])
+    assert student_accuracy(model, ids, [e.label for e in dev]) == pytest.approx(metrics["dev_accuracy"])
 
 
 def test_distillation_end_to_end_and_second_run_skips_the_teacher(trained_teacher, tmp_path, monkeypatch):
@@ -123,12 +124,47 @@ def test_distillation_end_to_end_and_second_run_skips_the_teacher(trained_teache
     assert again["dev_accuracy"] == metrics["dev_accuracy"]  # same seed, same cached targets
 
 
-def test_resume_continues_at_the_saved_step(tmp_path):
-    common = ["--data_dir", FIXTURE_DIR, "--output_dir", str(tmp_path), *TINY_STUDENT]
-    first = distill_lstm.main([*common, "--num_epochs", "1"])
-    resumed = distill_lstm.main([*common, "--num_epochs", "2", "--resume"])
-    assert resumed["steps"] == 2 * first["steps"]
-    assert read(os.path.join(tmp_path, "checkpoint", "trainer_state.json"))["global_step"] == resumed["steps"]
+def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+    import paddle
+
+    def args(output_dir, *extra):
+        return ["--data_dir", FIXTURE_DIR, "--output_dir", str(output_dir), "--num_epochs", "2", "--eval_steps", "10",
+                *TINY_STUDENT, *extra]
+
+    straight = distill_lstm.main(args(tmp_path / "straight"))
+    real_accuracy, calls = distill_lstm.student_accuracy, []
+
+    def crash_on_third_evaluation(*a):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # at step 30 of 30; the checkpoint holds step 20, in the middle of epoch 2
+        return real_accuracy(*a)
+
+    monkeypatch.setattr(distill_lstm, "student_accuracy", crash_on_third_evaluation)
+    with pytest.raises(KeyboardInterrupt):
+        distill_lstm.main(args(tmp_path / "crashed"))
+    monkeypatch.setattr(distill_lstm, "student_accuracy", real_accuracy)
+    assert read(tmp_path / "crashed" / "checkpoint" / "trainer_state.json")["global_step"] == 20
+    resumed = distill_lstm.main(args(tmp_path / "crashed", "--resume"))
+    assert resumed["steps"] == straight["steps"] == 30 and resumed["dev_accuracy"] == straight["dev_accuracy"]
+    weights = [paddle.load(str(d / "checkpoint" / "model_state.pdparams")) for d in (tmp_path / "straight",
+                                                                                    tmp_path / "crashed")]
+    for name, value in weights[0].items():
+        np.testing.assert_allclose(value.numpy(), weights[1][name].numpy(), atol=1e-6, err_msg=name)
+
+
+def test_resume_refuses_another_runs_checkpoint_and_says_what_differs(trained_student, tmp_path):
+    shutil.copytree(os.path.join(trained_student, "checkpoint"), tmp_path / "checkpoint")
+    common = ["--data_dir", FIXTURE_DIR, "--output_dir", str(tmp_path), *TINY_STUDENT, "--num_epochs", "6", "--resume"]
+    with pytest.raises(CheckpointMismatch, match="settings.hidden_size: checkpoint 32, this run 64"):
+        distill_lstm.main([*common, "--hidden_size", "64"])
+    other_data = tmp_path / "data"
+    shutil.copytree(FIXTURE_DIR, other_data)
+    with open(other_data / "train.tsv", "a", encoding="utf-8") as f:
+        f.write("1\t多了一行\n")
+    with pytest.raises(CheckpointMismatch, match=r"data.train: checkpoint '[0-9a-f]+', this run '[0-9a-f]+'"):
+        distill_lstm.main([*common[:1], str(other_data), *common[2:]])
+    assert not os.path.exists(tmp_path / "best_model")  # refused before anything was written
 
 
 def test_teacher_dir_without_weights(trained_teacher, tmp_path):

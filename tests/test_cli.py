@@ -1,0 +1,67 @@
+"""Flags are range-checked at parse time, for every script, with one `error:` line and exit status 2."""
+import subprocess
+import sys
+
+import pytest
+
+import distill_lstm
+import run_glue
+from conftest import ROOT
+
+GLUE = ["--model_type", "ernie-gram", "--model_name_or_path", "x", "--output_dir", "o"]
+STUDENT = ["--output_dir", "o"]
+
+
+@pytest.mark.parametrize("parse, argv, message", [
+    (run_glue.parse_args, GLUE + ["--batch_size", "0"], "--batch_size: must be >= 1, got 0"),
+    (run_glue.parse_args, GLUE + ["--batch_size", "-4"], "--batch_size: must be >= 1, got -4"),
+    (run_glue.parse_args, GLUE + ["--learning_rate", "-1"], "--learning_rate: must be > 0, got -1"),
+    (run_glue.parse_args, GLUE + ["--learning_rate", "nan"], "--learning_rate: expected a finite number, got 'nan'"),
+    (run_glue.parse_args, GLUE + ["--logging_steps", "0"], "--logging_steps: must be >= 1"),
+    (run_glue.parse_args, GLUE + ["--num_train_epochs", "0"], "--num_train_epochs: must be >= 1"),
+    (run_glue.parse_args, GLUE + ["--max_seq_length", "2"], "--max_seq_length: must be >= 3 and <= 512, got 2"),
+    (run_glue.parse_args, GLUE + ["--max_seq_length", "5000"], "--max_seq_length: must be >= 3 and <= 512"),
+    (run_glue.parse_args, GLUE + ["--lr", "1.0"], "unrecognized arguments: --lr 1.0"),
+    (distill_lstm.parse_args, STUDENT + ["--batch_size", "0"], "--batch_size: must be >= 1"),
+    (distill_lstm.parse_args, STUDENT + ["--num_epochs", "0"], "--num_epochs: must be >= 1"),
+    (distill_lstm.parse_args, STUDENT + ["--hidden_size", "0"], "--hidden_size: must be >= 1"),
+    (distill_lstm.parse_args, STUDENT + ["--dropout", "2"], "--dropout: must be >= 0 and <= 0.95, got 2"),
+    (distill_lstm.parse_args, STUDENT + ["--p_mask", "1.5"], "--p_mask: must be >= 0 and <= 1, got 1.5"),
+    (distill_lstm.parse_args, STUDENT + ["--p_mask", "0.6", "--p_pos", "0.6"], "is over 1"),
+    (distill_lstm.parse_args, STUDENT + ["--alpha", "5"], "--alpha: must be >= 0 and <= 1, got 5"),
+    (distill_lstm.parse_args, STUDENT + ["--n_iter", "-3"], "--n_iter: must be >= 0, got -3"),
+    (distill_lstm.parse_args, STUDENT + ["--temperature", "0"], "--temperature: must be >= 0.05"),
+    (distill_lstm.parse_args, STUDENT + ["--temperature", "-1"], "--temperature: must be >= 0.05"),
+    (distill_lstm.parse_args, STUDENT + ["--max_seq_length", "0"], "--max_seq_length: must be >= 3"),
+    (distill_lstm.parse_args, STUDENT + ["--device", "tpu"], "--device: choose cpu or gpu, got 'tpu'"),
+])
+def test_bad_flags_are_one_error_line(parse, argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_gpu_without_cuda_and_output_dir_naming_a_file(tmp_path, capsys):
+    import paddle
+
+    if not paddle.device.is_compiled_with_cuda():
+        with pytest.raises(SystemExit):
+            distill_lstm.parse_args(STUDENT + ["--device", "gpu"])
+        assert "this Paddle has no CUDA or sees no GPU: use --device cpu" in capsys.readouterr().err
+    a_file = tmp_path / "file"
+    a_file.write_text("keep me")
+    with pytest.raises(SystemExit):
+        distill_lstm.parse_args(["--output_dir", str(a_file)])
+    assert f"{a_file} is a file; give a directory" in capsys.readouterr().err and a_file.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("script", ["run_glue.py", "distill_lstm.py", "export_model.py", "predict.py",
+                                    "serve.py", "scripts/make_tiny_teacher.py", "scripts/report.py",
+                                    "scripts/benchmark.py"])
+def test_scripts_print_no_import_time_warnings(script):
+    env = {"PATH": "/usr/bin:/bin", "HOME": ROOT}  # no PYTHONWARNINGS, no GLOG_minloglevel from the caller
+    done = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "ccache" not in done.stderr and "distutils" not in done.stderr, done.stderr
