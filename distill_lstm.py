@@ -18,7 +18,7 @@ from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_run_argum
 from ernie_distill.data import load_splits, load_task
 from ernie_distill.log import logger
 from ernie_distill.losses import distillation_loss
-from ernie_distill.student import BiLSTMClassifier, StudentConfig, num_parameters, save_student, student_accuracy
+from ernie_distill.student import BiLSTMClassifier, StudentConfig, num_parameters, save_student, student_scores
 from ernie_distill.training import Schedule, prepare_output_dir, run_fingerprint, train, write_metrics
 from ernie_distill.vocab import Vocab, pad_ids, tokenize
 
@@ -123,7 +123,7 @@ def main(argv=None):
             "num_parameters": n_params, "teacher": teacher})
 
     state = train(model, optimizer, schedule, epoch_batches, compute_loss,
-                  lambda net: student_accuracy(net, dev_ids, dev_labels), save_best, args.output_dir,
+                  lambda net: student_scores(net, dev_ids, dev_labels, task.label_names), save_best, args.output_dir,
                   run_fingerprint(args, splits, teacher=teacher and teacher["cache_key"]), args.resume,
                   lr if args.lr_schedule == "linear" else None)
     logger.info("best dev accuracy %.4f (epoch %d); student saved in %s/best_model", state.best_accuracy,

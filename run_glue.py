@@ -18,6 +18,7 @@ from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_run_argum
                                non_negative_int, positive_float, positive_int, probability, run_cli)
 from ernie_distill.data import load_splits, load_task
 from ernie_distill.log import logger
+from ernie_distill.scores import classification_scores
 from ernie_distill.teacher import (MODEL_CLASSES, encode, encoded_logits, is_random_init, load_pretrained, pad_batch,
                                    save_teacher)
 from ernie_distill.training import BEST_MODEL, Schedule, prepare_output_dir, run_fingerprint, train, write_metrics
@@ -89,9 +90,9 @@ def main(argv=None):
         input_ids, token_type_ids, gold = (paddle.to_tensor(a) for a in batch)
         return F.cross_entropy(net(input_ids, token_type_ids=token_type_ids), gold)
 
-    def accuracy(split):
+    def scores(split):
         logits = encoded_logits(model, encoded[split], tokenizer.pad_token_id, args.batch_size * 2)
-        return float((logits.argmax(axis=1) == labels[split]).mean())
+        return classification_scores(logits.argmax(axis=1), labels[split], task.label_names)
 
     def save_best(directory, state):
         save_teacher(model, tokenizer, directory, {
@@ -102,13 +103,13 @@ def main(argv=None):
         }, args.model_name_or_path)
 
     net = paddle.DataParallel(model) if world_size > 1 else model
-    state = train(net, optimizer, schedule, epoch_batches, compute_loss, lambda _: accuracy("dev"), save_best,
+    state = train(net, optimizer, schedule, epoch_batches, compute_loss, lambda _: scores("dev"), save_best,
                   args.output_dir, run_fingerprint(args, splits), args.resume, lr_scheduler, rank == 0)
     if rank == 0:
         test_accuracy = None
         if "test" in splits and labels["test"].min() >= 0:  # a labelled test split: score the best model once
             model.set_state_dict(paddle.load(os.path.join(args.output_dir, BEST_MODEL, "model_state.pdparams")))
-            test_accuracy = accuracy("test")
+            test_accuracy = scores("test")["accuracy"]
             logger.info("best model (step %d): test accuracy %.4f", state.best_step, test_accuracy)
         write_metrics(args.output_dir, state, kind="teacher", mode="fine_tune", task=task, test_accuracy=test_accuracy,
                       num_parameters=int(sum(p.size for p in model.parameters())), args=args,

@@ -9,6 +9,7 @@ import paddle.nn.functional as F
 
 from .atomic import read_json, write_json
 from .batching import length_sorted_batches
+from .scores import classification_scores
 from .vocab import Vocab, pad_ids
 
 STUDENT_CONFIG = "student_config.json"
@@ -75,8 +76,8 @@ def student_logits(model, id_lists, batch_size=128):
     return logits
 
 
-def student_accuracy(model, id_lists, labels):
-    return float((student_logits(model, id_lists).argmax(axis=1) == np.asarray(labels)).mean())
+def student_scores(model, id_lists, labels, label_names):
+    return classification_scores(student_logits(model, id_lists).argmax(axis=1), labels, label_names)
 
 
 def save_student(model, vocab, output_dir, info):

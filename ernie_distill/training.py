@@ -54,6 +54,7 @@ class TrainState:
     wall_time_s: float = 0.0  # summed over resumed runs
     loss_history: list = field(default_factory=list)  # [step, loss]
     eval_history: list = field(default_factory=list)  # [step, dev accuracy]
+    best_scores: dict = field(default_factory=dict)  # the best evaluation's classification_scores
     fingerprint: dict = field(default_factory=dict)
 
 
@@ -85,7 +86,7 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
     """Train to schedule.total_steps and return the TrainState.
 
     epoch_batches(epoch) -> the epoch's batches, in a fixed order for a given epoch (a resumed run skips those done);
-    compute_loss(model, batch) -> scalar loss; evaluate(model) -> dev accuracy;
+    compute_loss(model, batch) -> scalar loss; evaluate(model) -> dev classification_scores (accuracy decides);
     save_best(directory, state) writes the model into directory (made atomic here).
     """
     ckpt_dir, best_dir = os.path.join(output_dir, CHECKPOINT), os.path.join(output_dir, BEST_MODEL)
@@ -103,12 +104,14 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
     logger.info("training %d steps (%d per epoch, %d epoch(s))", total, per_epoch, schedule.epochs)
 
     def evaluate_and_checkpoint(epoch):
-        accuracy = evaluate(model)
+        scores = evaluate(model)
+        accuracy = scores["accuracy"]
         model.train()
         state.eval_history.append([state.global_step, round(accuracy, 6)])
         improved = accuracy > state.best_accuracy
         if improved:
             state.best_accuracy, state.best_step, state.best_epoch = accuracy, state.global_step, epoch
+            state.best_scores = scores
         logger.info("step %d (epoch %d): dev accuracy %.4f (best %.4f at step %d)", state.global_step, epoch, accuracy,
                     state.best_accuracy, state.best_step)
         state.wall_time_s = earlier_wall_time + time.time() - started
@@ -145,7 +148,8 @@ def write_metrics(output_dir, state, *, kind, mode, task, num_parameters, args, 
     """OUTPUT_DIR/metrics.json, one schema for the teacher and every student; report.py and the benchmark read it."""
     metrics = {
         "kind": kind, "mode": mode, "task_name": task.name, "labels": task.labels, "label_names": task.label_names,
-        "dev_accuracy": state.best_accuracy, "best_step": state.best_step, "best_epoch": state.best_epoch,
+        "dev_accuracy": state.best_accuracy, "dev_macro_f1": state.best_scores.get("macro_f1"),
+        "dev_per_class": state.best_scores.get("per_class"), "best_step": state.best_step, "best_epoch": state.best_epoch,
         "steps": state.global_step, "num_parameters": num_parameters,
         "model_size_mb": round(num_parameters * 4 / 2**20, 2), "wall_time_s": round(state.wall_time_s, 1),
         "loss_history": state.loss_history, "eval_history": state.eval_history, "teacher": teacher,

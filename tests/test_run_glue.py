@@ -121,3 +121,29 @@ def test_a_labelled_test_split_scores_the_best_model(tiny_teacher_init, tmp_path
     run_glue.main(args)
     metrics = read(os.path.join(tmp_path, "out", "metrics.json"))
     assert metrics["test_accuracy"] == pytest.approx(metrics["dev_accuracy"])
+
+
+VOCAB = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "ernie-gram-zh", "vocab.txt")
+
+
+@pytest.mark.skipif(not os.path.isfile(VOCAB), reason="needs ../shared/data/ernie-gram-zh/vocab.txt")
+def test_course_command_loads_ernie_gram_zh_from_a_filled_paddlenlp_cache(tmp_path):
+    """PaddleNLP's own name resolution, offline: the course command with `ernie-gram-zh` unchanged."""
+    import subprocess
+    import sys
+
+    from conftest import FIXTURE_DIR, ROOT
+
+    env = {**os.environ, "PPNLP_HOME": str(tmp_path / "ppnlp")}
+    subprocess.run([sys.executable, "scripts/fill_paddlenlp_cache.py", "--vocab_file", VOCAB, "--random_weights"],
+                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    course = ["--model_type", "ernie-gram", "--model_name_or_path", "ernie-gram-zh", "--task_name", "ChnSentiCorp",
+              "--max_seq_length", "16", "--batch_size", "4", "--learning_rate", "5e-5", "--num_train_epochs", "3",
+              "--logging_steps", "10", "--save_steps", "10", "--output_dir", str(tmp_path / "out"), "--device", "cpu"]
+    done = subprocess.run([sys.executable, "run_glue.py", *course, "--data_dir", FIXTURE_DIR, "--max_steps", "2"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    info = read(tmp_path / "out" / "best_model" / TEACHER_INFO)
+    assert info["init_from"] == "ernie-gram-zh" and info["pretrained"] is True
+    config = read(tmp_path / "out" / "best_model" / "config.json")
+    assert config["num_hidden_layers"] == 12 and config["hidden_size"] == 768 and config["vocab_size"] == 18018

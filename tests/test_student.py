@@ -11,7 +11,7 @@ from ernie_distill import teacher as teacher_module
 from ernie_distill.augment import Augmenter, pos_tags
 from ernie_distill.checkpoint import CheckpointMismatch
 from ernie_distill.data import DataError, load_splits, load_task
-from ernie_distill.student import load_student, student_accuracy
+from ernie_distill.student import load_student, student_scores
 from ernie_distill.teacher import ModelError
 from ernie_distill.transfer_set import load_or_build
 from ernie_distill.vocab import MASK, PAD, UNK, Vocab, pad_ids, tokenize
@@ -104,7 +104,7 @@ def test_hard_label_student_learns_and_reloads_with_same_predictions(trained_stu
     assert info["num_parameters"] == metrics["num_parameters"] and len(vocab) == metrics["vocab_size"]
     dev = load_splits(load_task("chnsenticorp"), FIXTURE_DIR, ("dev",))["dev"]
     ids = [vocab.encode(tokenize(e.text), 128) for e in dev]
-    assert student_accuracy(model, ids, [e.label for e in dev]) == pytest.approx(metrics["dev_accuracy"])
+    assert student_scores(model, ids, [e.label for e in dev], ["0", "1"])["accuracy"] == pytest.approx(metrics["dev_accuracy"])
 
 
 def test_distillation_end_to_end_and_second_run_skips_the_teacher(trained_teacher, tmp_path, monkeypatch):
@@ -132,18 +132,18 @@ def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path, monkeypatch):
                 *TINY_STUDENT, *extra]
 
     straight = distill_lstm.main(args(tmp_path / "straight"))
-    real_accuracy, calls = distill_lstm.student_accuracy, []
+    real_scores, calls = distill_lstm.student_scores, []
 
     def crash_on_third_evaluation(*a):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt  # at step 30 of 30; the checkpoint holds step 20, in the middle of epoch 2
-        return real_accuracy(*a)
+        return real_scores(*a)
 
-    monkeypatch.setattr(distill_lstm, "student_accuracy", crash_on_third_evaluation)
+    monkeypatch.setattr(distill_lstm, "student_scores", crash_on_third_evaluation)
     with pytest.raises(KeyboardInterrupt):
         distill_lstm.main(args(tmp_path / "crashed"))
-    monkeypatch.setattr(distill_lstm, "student_accuracy", real_accuracy)
+    monkeypatch.setattr(distill_lstm, "student_scores", real_scores)
     assert read(tmp_path / "crashed" / "checkpoint" / "trainer_state.json")["global_step"] == 20
     resumed = distill_lstm.main(args(tmp_path / "crashed", "--resume"))
     assert resumed["steps"] == straight["steps"] == 30 and resumed["dev_accuracy"] == straight["dev_accuracy"]
