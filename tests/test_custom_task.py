@@ -1,0 +1,70 @@
+"""Your own task: a 3-class fixture with name labels (and some integer-id labels) through the whole chain."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import requests
+
+import distill_lstm
+import run_glue
+from conftest import ROOT, TINY_STUDENT, export, glue_args
+from server_launcher import running_server
+
+TOPICS = os.path.join(ROOT, "tests", "fixtures", "topics")
+NAMES = ["体育", "财经", "科技"]
+TEXTS = ["球队比赛进球", "股票基金上涨", "手机芯片屏幕"]
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """Teacher (tiny, random-init) -> distilled student -> export, all on the topics fixture."""
+    from ernie_distill.data import load_splits, load_task
+    from ernie_distill.random_teacher import make_random_teacher
+
+    root = tmp_path_factory.mktemp("topics")
+    task = load_task("topics", TOPICS)
+    texts = [e.text for e in load_splits(task, TOPICS, ("train",))["train"]]
+    init = make_random_teacher(texts, str(root / "init"), hidden_size=32, task=task)
+    args = glue_args(init, str(root / "teacher"), "--num_train_epochs", "8", "--save_steps", "0")
+    args[args.index("--data_dir") + 1], args[args.index("--task_name") + 1] = TOPICS, "topics"
+    run_glue.main(args)
+    distill_lstm.main(["--task_name", "topics", "--data_dir", TOPICS, "--output_dir", str(root / "student"),
+                       "--teacher_dir", str(root / "teacher" / "best_model"), "--cache_dir", str(root / "cache"),
+                       "--n_iter", "2", "--num_epochs", "8", *TINY_STUDENT])
+    return root, export(str(root / "student" / "best_model"), str(root / "export"), "--onnx")
+
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def test_label_names_flow_into_every_output(chain):
+    root, exported = chain
+    assert read(root / "teacher" / "best_model" / "teacher_info.json")["label_names"] == NAMES
+    metrics = read(root / "student" / "metrics.json")
+    assert metrics["label_names"] == NAMES and set(metrics["dev_per_class"]) == set(NAMES)
+    assert metrics["dev_accuracy"] > 0.6 and metrics["dev_macro_f1"] is not None  # chance is 1/3
+    assert read(os.path.join(exported, "manifest.json"))["label_names"] == NAMES
+
+
+def test_predict_and_serve_answer_with_label_names(chain):
+    _, exported = chain
+    done = subprocess.run([sys.executable, "predict.py", "--model_dir", exported, *sum([["--text", t] for t in TEXTS],
+                                                                                       [])],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert {r["label"] for r in results} <= set(NAMES) and len(results) == 3
+    with running_server(exported) as url:
+        served = requests.post(f"{url}/predict", json={"texts": TEXTS}, timeout=30).json()["results"]
+    assert served == results
+
+
+def test_a_teacher_trained_on_other_labels_is_refused(chain, trained_teacher, tmp_path):
+    root, _ = chain
+    with pytest.raises(ValueError, match=r"predicts labels \['0', '1'\], but task topics has labels"):
+        distill_lstm.main(["--task_name", "topics", "--data_dir", TOPICS, "--output_dir", str(tmp_path),
+                           "--teacher_dir", os.path.join(trained_teacher, "best_model"), *TINY_STUDENT])
