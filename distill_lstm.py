@@ -36,7 +36,12 @@ def parse_args(argv=None):
     model.add_argument("--num_layers", type=positive_int, default=1)
     model.add_argument("--dropout", type=bounded(float, 0, 0.95), default=0.3)
     distill = parser.add_argument_group("distillation (only with --teacher_dir)")
-    distill.add_argument("--teacher_dir", help="run_glue.py's best_model; omit to train on hard labels")
+    distill.add_argument("--teacher_dir", action="append",
+                         help="a teacher: run_glue.py's best_model, a PaddleNLP save_pretrained dir or an "
+                              "export_model.py dir; repeat it to distil from the mean of several teachers' logits; "
+                              "omit it to train on hard labels")
+    distill.add_argument("--teacher_weights", type=non_negative_float, nargs="+",
+                         help="one weight per --teacher_dir for the mean of their logits (default: equal)")
     distill.add_argument("--alpha", type=probability, default=0.0, help="weight of the hard-label loss (paper: 0)")
     distill.add_argument("--distill_loss", choices=["mse", "kl"], default="mse")
     distill.add_argument("--temperature", type=bounded(float, 0.05, 100), default=1.0, help="for --distill_loss kl")
@@ -124,7 +129,7 @@ def main(argv=None):
 
     state = train(model, optimizer, schedule, epoch_batches, compute_loss,
                   lambda net: student_scores(net, dev_ids, dev_labels, task.label_names), save_best, args.output_dir,
-                  run_fingerprint(args, splits, teacher=teacher and teacher["cache_key"]), args.resume,
+                  run_fingerprint(args, splits, teachers=teacher and teacher["teacher_digests"]), args.resume,
                   lr if args.lr_schedule == "linear" else None)
     logger.info("best dev accuracy %.4f (epoch %d); student saved in %s/best_model", state.best_accuracy,
                 state.best_epoch, args.output_dir)

@@ -97,22 +97,33 @@ def save_teacher(model, tokenizer, output_dir, info, init_from):
         shutil.copy(os.path.join(init_from, RANDOM_INIT_MARKER), output_dir)
 
 
-def read_teacher_info(model_dir):
-    """Check a fine-tuned teacher dir (run_glue.py's best_model) and return its teacher_info.json, cheaply."""
-    check_model_dir(model_dir)
-    info_path = os.path.join(model_dir, TEACHER_INFO)
-    if not os.path.isfile(info_path):
-        raise ModelError(f"{model_dir} has no {TEACHER_INFO}; pass the best_model directory written by run_glue.py")
-    return read_json(info_path)
+def architecture_model_type(model_dir):
+    """(--model_type, num_labels) of a save_pretrained directory, from its config's `architectures`."""
+    config = read_json(os.path.join(model_dir, "config.json"))
+    by_class = {model_class.__name__: model_type for model_type, (model_class, _) in MODEL_CLASSES.items()}
+    architecture = (config.get("architectures") or ["(none)"])[0]
+    if architecture not in by_class:
+        raise ModelError(f"{model_dir}/config.json: architecture {architecture} is not one of {', '.join(by_class)}")
+    model_class = MODEL_CLASSES[by_class[architecture]][0]
+    return by_class[architecture], model_class.config_class.from_pretrained(model_dir).num_labels
+
+
+def load_classifier(model_dir, model_type):
+    """Model (eval mode) and tokenizer from a local save_pretrained directory."""
+    model_class, tokenizer_class = model_classes(model_type)
+    model = model_class.from_pretrained(model_dir)
+    model.eval()
+    return model, tokenizer_class.from_pretrained(model_dir)
 
 
 def load_teacher(model_dir):
     """A fine-tuned teacher saved by run_glue.py (`best_model`): model in eval mode, tokenizer and its info."""
-    info = read_teacher_info(model_dir)
-    model_class, tokenizer_class = model_classes(info["model_type"])
-    model = model_class.from_pretrained(model_dir)
-    model.eval()
-    return model, tokenizer_class.from_pretrained(model_dir), info
+    check_model_dir(model_dir)
+    info_path = os.path.join(model_dir, TEACHER_INFO)
+    if not os.path.isfile(info_path):
+        raise ModelError(f"{model_dir} has no {TEACHER_INFO}; pass the best_model directory written by run_glue.py")
+    info = read_json(info_path)
+    return (*load_classifier(model_dir, info["model_type"]), info)
 
 
 def encode(tokenizer, texts, max_seq_length):
@@ -149,17 +160,3 @@ def predict_logits(model, tokenizer, texts, max_seq_length, batch_size=64, progr
     """Logits for raw texts."""
     return encoded_logits(model, encode(tokenizer, texts, max_seq_length), tokenizer.pad_token_id, batch_size, progress)
 
-
-def teacher_logits_fn(teacher_dir, max_seq_length, batch_size):
-    """A function word lists -> teacher logits that loads the teacher on first use ([MASK] becomes its mask token)."""
-    from tqdm import tqdm
-
-    from .vocab import MASK, detokenize
-
-    def run(word_lists):
-        model, tokenizer, _ = load_teacher(teacher_dir)
-        texts = [detokenize([tokenizer.mask_token if w == MASK else w for w in words]) for words in word_lists]
-        with tqdm(total=len(texts), desc="teacher logits", mininterval=5) as bar:
-            return predict_logits(model, tokenizer, texts, max_seq_length, batch_size, bar)
-
-    return run

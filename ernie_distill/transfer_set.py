@@ -1,7 +1,8 @@
-"""The distillation transfer set (training texts + augmented copies) with the teacher's logits, cached on disk.
+"""The distillation transfer set (training texts + augmented copies) and the teachers' logits on it, cached on disk.
 
-The teacher runs once per (teacher weights, training data, augmentation settings): the cache key hashes all three,
-so a second run with the same key never loads the teacher.
+`CACHE_DIR/transfer-KEY/` holds the set, KEY hashing the training data and the augmentation settings, and one logits
+file per teacher, named by a hash of the teacher's files: a second run never runs a teacher again, and adding a
+teacher to an ensemble runs only the new one.
 """
 import gzip
 import hashlib
@@ -15,69 +16,70 @@ from .augment import Augmenter
 from .data import DataError
 from .log import logger
 
-EXAMPLES_FILE, LOGITS_FILE = "examples.json.gz", "teacher_logits.npy"
+EXAMPLES_FILE = "examples.json.gz"
+FORMAT = 2  # part of the key: caches written in another layout are never read
 
 
-def cache_key(teacher_dir, token_lists, labels, settings):
-    digest = hashlib.sha256()
-    for name in sorted(os.listdir(teacher_dir)):
-        path = os.path.join(teacher_dir, name)
-        if os.path.isfile(path):
-            digest.update(name.encode())
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
-    digest.update(json.dumps([token_lists, labels, settings], ensure_ascii=False, sort_keys=True).encode())
-    return digest.hexdigest()[:20]
+def set_key(token_lists, labels, settings):
+    blob = json.dumps([FORMAT, token_lists, labels, settings], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def load_or_build(cache_dir, key, token_lists, labels, settings, teacher_logits_fn):
-    """(word lists, labels with -1 for synthetic rows, teacher logits), from the cache or built and cached now.
-
-    teacher_logits_fn(word_lists) -> float32 [n, num_classes]; it is only called on a cache miss.
-    """
-    path = os.path.join(cache_dir, f"transfer-{key}")
-    if os.path.isfile(os.path.join(path, LOGITS_FILE)):
-        logger.info("transfer set and teacher logits from cache %s", path)
-        with gzip.open(os.path.join(path, EXAMPLES_FILE), "rt", encoding="utf-8") as f:
+def load_or_build_set(path, token_lists, labels, settings):
+    """(word lists, labels with -1 for synthetic rows): originals then augmented copies, from `path` or built."""
+    examples_path = os.path.join(path, EXAMPLES_FILE)
+    if os.path.isfile(examples_path):
+        with gzip.open(examples_path, "rt", encoding="utf-8") as f:
             examples = json.load(f)
-        return examples["words"], examples["labels"], np.load(os.path.join(path, LOGITS_FILE))
-
+        return examples["words"], examples["labels"]
     augmenter = Augmenter(token_lists, settings["p_mask"], settings["p_pos"], settings["p_ng"], settings["max_ngram"])
     words, all_labels = augmenter.transfer_set(token_lists, labels, settings["n_iter"], settings["seed"])
-    logger.info("transfer set: %d originals + %d augmented examples; running the teacher on all of them",
-                len(token_lists), len(words) - len(token_lists))
-    logits = np.asarray(teacher_logits_fn(words), dtype="float32")
+    logger.info("transfer set: %d originals + %d augmented examples", len(token_lists), len(words) - len(token_lists))
 
     def write(tmp_dir):
         with gzip.open(os.path.join(tmp_dir, EXAMPLES_FILE), "wt", encoding="utf-8") as f:
             json.dump({"words": words, "labels": all_labels, "settings": settings}, f, ensure_ascii=False)
-        np.save(os.path.join(tmp_dir, LOGITS_FILE), logits)
 
     save_dir_atomically(path, write)
-    logger.info("cached in %s", path)
-    return words, all_labels, logits
+    return words, all_labels
+
+
+def load_or_run_teacher(path, name, words, logits_fn):
+    """A teacher's logits on the set in `path`, cached as `path/logits-NAME.npy`; logits_fn runs on a miss only."""
+    logits_path = os.path.join(path, f"logits-{name}.npy")
+    if os.path.isfile(logits_path):
+        logger.info("teacher logits from cache %s", logits_path)
+        return np.load(logits_path)
+    logits = np.asarray(logits_fn(words), dtype="float32")
+    if logits.shape[0] != len(words):
+        raise RuntimeError(f"the teacher gave {logits.shape[0]} rows of logits for {len(words)} texts")
+    tmp = f"{logits_path}.tmp{os.getpid()}.npy"
+    np.save(tmp, logits)
+    os.replace(tmp, logits_path)
+    return logits
 
 
 def distillation_targets(args, task, token_lists, labels):
-    """(word lists, labels with -1 for synthetic rows, teacher logits, teacher provenance) for distill_lstm.py's args.
+    """(word lists, labels with -1 for synthetic rows, target logits, provenance) for distill_lstm.py's args.
 
-    The teacher must predict the task's labels; a random-init teacher is allowed (offline checks) but flagged.
+    The target is the (weighted) mean of the teachers' logits; every teacher must predict the task's labels.
     """
-    from .teacher import read_teacher_info, teacher_logits_fn  # PaddleNLP is only imported when distilling
+    from .teachers import open_teacher  # the teacher code (and PaddleNLP) is only imported when distilling
 
-    info = read_teacher_info(args.teacher_dir)
-    if list(info["labels"]) != list(task.labels):
-        raise DataError(f"the teacher in {args.teacher_dir} predicts labels {info['labels']}, but task {task.name} "
-                        f"has labels {list(task.labels)}: distil from a teacher fine-tuned on this task's labels")
-    if not info.get("pretrained", True):
-        logger.warning("the teacher in %s was fine-tuned from RANDOM weights (not pretrained): it cannot show "
-                       "the real gain of distillation", args.teacher_dir)
+    teachers = [open_teacher(path, task) for path in args.teacher_dir]
+    weights = np.asarray(args.teacher_weights or [1.0] * len(teachers), dtype="float32")
+    if len(weights) != len(teachers) or not weights.sum() > 0:
+        raise DataError(f"--teacher_weights: give {len(teachers)} non-negative weight(s), one per --teacher_dir, not "
+                        f"all zero (got {weights.tolist()})")
     settings = dict(n_iter=args.n_iter, p_mask=args.p_mask, p_pos=args.p_pos, p_ng=args.p_ng,
-                    max_ngram=args.max_ngram, seed=args.seed, teacher_max_seq_length=info["max_seq_length"])
-    key = cache_key(args.teacher_dir, token_lists, labels, settings)
-    run_teacher = teacher_logits_fn(args.teacher_dir, info["max_seq_length"], args.teacher_batch_size)
-    words, all_labels, logits = load_or_build(args.cache_dir, key, token_lists, labels, settings, run_teacher)
-    provenance = {"dir": args.teacher_dir, "model_type": info["model_type"], "pretrained": info.get("pretrained"),
-                  "dev_accuracy": info.get("dev_accuracy"), "cache_key": key}
-    return words, all_labels, logits, provenance
+                    max_ngram=args.max_ngram, seed=args.seed)
+    path = os.path.join(args.cache_dir, f"transfer-{set_key(token_lists, labels, settings)}")
+    words, all_labels = load_or_build_set(path, token_lists, labels, settings)
+    digests = [teacher.digest() for teacher in teachers]
+    logits = [load_or_run_teacher(path, digest, words, teacher.logits_fn(args.teacher_batch_size))
+              for teacher, digest in zip(teachers, digests)]
+    targets = np.tensordot(weights / weights.sum(), np.stack(logits), axes=1).astype("float32")
+    provenance = {"teachers": [t.provenance() for t in teachers], "weights": weights.tolist(),
+                  "pretrained": all(t.pretrained is not False for t in teachers), "cache": path,
+                  "teacher_digests": digests}
+    return words, all_labels, targets, provenance

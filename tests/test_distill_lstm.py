@@ -1,3 +1,4 @@
+"""distill_lstm.py: the student on hard labels, distillation, resume and bad input."""
 import json
 import os
 import shutil
@@ -6,95 +7,18 @@ import numpy as np
 import pytest
 
 import distill_lstm
-from conftest import FIXTURE_DIR, TINY_STUDENT, fixture_texts
+from conftest import FIXTURE_DIR, TINY_STUDENT
 from ernie_distill import teacher as teacher_module
-from ernie_distill.augment import Augmenter, pos_tags
 from ernie_distill.checkpoint import CheckpointMismatch
 from ernie_distill.data import DataError, load_splits, load_task
 from ernie_distill.student import load_student, student_scores
 from ernie_distill.teacher import ModelError
-from ernie_distill.transfer_set import load_or_build
-from ernie_distill.vocab import MASK, PAD, UNK, Vocab, pad_ids, tokenize
-
-SENTENCES = ["这家酒店的服务非常好，房间也很干净，下次还会再来", "书的内容一般，纸张质量太差了，送货也很慢",
-             "屏幕很漂亮，键盘手感不错，电池续航也很长", "前台服务员态度冷漠，早餐难吃，价格还贵"]
+from ernie_distill.vocab import tokenize
 
 
 def read(path):
     with open(path) as f:
         return json.load(f)
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    return [tokenize(t) for t in SENTENCES + fixture_texts()]
-
-
-def test_vocab_is_built_from_training_words_with_fallback_to_characters(corpus):
-    vocab = Vocab.build(corpus, min_freq=2, max_size=50)
-    assert vocab.tokens[:2] == [PAD, UNK] and len(vocab) == 50
-    counts = {w: sum(words.count(w) for words in corpus) for w in vocab.tokens[3:]}
-    assert min(counts.values()) >= 2
-    assert vocab.encode(["好"], 10) == [vocab.index["好"]]
-    # an unknown word is spelled out in known characters instead of becoming one [UNK]
-    assert vocab.encode(["好好好看"], 10) == [vocab.index["好"]] * 3 + [vocab.unk_id]
-    assert vocab.encode([], 10) == [vocab.unk_id]
-    input_ids, seq_len = pad_ids([[5, 6, 7], [8]])
-    assert input_ids.tolist() == [[5, 6, 7], [8, 0, 0]] and seq_len.tolist() == [3, 1]
-
-
-def test_masking_masks_every_word_at_p_mask_1(corpus):
-    augmenter = Augmenter(corpus, p_mask=1.0, p_pos=0.0, p_ng=0.0)
-    words = corpus[0]
-    assert augmenter.augment(words, np.random.default_rng(0)) == [MASK] * len(words)
-
-
-def test_pos_replacement_keeps_each_words_part_of_speech(corpus):
-    augmenter = Augmenter(corpus, p_mask=0.0, p_pos=1.0, p_ng=0.0)
-    rng, changed = np.random.default_rng(0), 0
-    for words in corpus[:20]:
-        out = augmenter.augment(words, rng)
-        assert len(out) == len(words) and pos_tags(out) == pos_tags(words)
-        changed += sum(a != b for a, b in zip(out, words))
-    assert changed > 20  # words really are replaced, not kept
-
-
-def test_ngram_sampling_keeps_a_contiguous_span(corpus):
-    augmenter = Augmenter(corpus, p_mask=0.0, p_pos=0.0, p_ng=1.0, max_ngram=5)
-    rng = np.random.default_rng(0)
-    lengths = set()
-    for words in corpus[:30]:
-        out = augmenter.augment(words, rng)
-        assert 1 <= len(out) <= 5
-        assert any(words[i : i + len(out)] == out for i in range(len(words) - len(out) + 1))
-        lengths.add(len(out))
-    assert len(lengths) > 2
-
-
-def test_transfer_set_is_seeded_and_has_no_duplicates(corpus):
-    augmenter = Augmenter(corpus)
-    labels = list(range(len(corpus)))
-    first = augmenter.transfer_set(corpus, labels, n_iter=5, seed=7)
-    assert first == augmenter.transfer_set(corpus, labels, n_iter=5, seed=7)
-    assert first != augmenter.transfer_set(corpus, labels, n_iter=5, seed=8)
-    words, out_labels = first
-    assert words[: len(corpus)] == corpus and out_labels[: len(corpus)] == labels  # originals keep their labels
-    assert set(out_labels[len(corpus):]) == {-1} and len(words) > 3 * len(corpus)
-    assert len({tuple(w) for w in words[len(corpus):]}) == len(words) - len(corpus)
-
-
-def test_teacher_logits_are_cached_and_reused(corpus, tmp_path):
-    settings = dict(n_iter=2, p_mask=0.1, p_pos=0.1, p_ng=0.25, max_ngram=5, seed=1)
-    calls = []
-
-    def fake_teacher(word_lists):
-        calls.append(len(word_lists))
-        return np.arange(2 * len(word_lists), dtype="float32").reshape(-1, 2)
-
-    first = load_or_build(str(tmp_path), "key", corpus, [0] * len(corpus), settings, fake_teacher)
-    second = load_or_build(str(tmp_path), "key", corpus, [0] * len(corpus), settings, fake_teacher)
-    assert len(calls) == 1 and first[0] == second[0] and first[1] == second[1]
-    np.testing.assert_array_equal(first[2], second[2])
 
 
 def test_hard_label_student_learns_and_reloads_with_same_predictions(trained_student):
@@ -119,7 +43,7 @@ def test_distillation_end_to_end_and_second_run_skips_the_teacher(trained_teache
     def no_teacher(*args, **kwargs):
         raise AssertionError("the teacher ran although its logits were cached")
 
-    monkeypatch.setattr(teacher_module, "load_teacher", no_teacher)
+    monkeypatch.setattr(teacher_module, "load_classifier", no_teacher)
     again = distill_lstm.main([*common, "--output_dir", str(tmp_path / "second")])
     assert again["dev_accuracy"] == metrics["dev_accuracy"]  # same seed, same cached targets
 
