@@ -1,23 +1,30 @@
-"""Word-level tokenization for the student: jieba segmentation and a vocabulary built from the training texts.
+"""Vocabularies built from the training texts, jieba word segmentation, and padding.
 
-A word missing from the vocabulary falls back to its characters (most single characters are frequent enough to be
-in it), so rare words and names still carry signal instead of all becoming [UNK].
+A word missing from a word vocabulary falls back to its characters (most single characters are frequent enough to be
+in it), so rare words and names still carry signal instead of all becoming [UNK]. jieba is imported on first use:
+a character-level student is served without it.
 """
 import logging
 from collections import Counter
+from functools import lru_cache
 
-import jieba
 import numpy as np
-
-jieba.setLogLevel(logging.WARNING)
 
 PAD, UNK, MASK = "[PAD]", "[UNK]", "[MASK]"
 SPECIAL_TOKENS = (PAD, UNK, MASK)  # ids 0, 1, 2
 
 
+@lru_cache(maxsize=1)
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
 def tokenize(text):
     """jieba words of the lower-cased text, whitespace dropped."""
-    return [w for w in jieba.lcut(text.lower()) if not w.isspace()]
+    return [w for w in _jieba().lcut(text.lower()) if not w.isspace()]
 
 
 def detokenize(words):
