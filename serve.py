@@ -79,8 +79,8 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS):
     @app.get("/health")
     def health():
         manifest = predictor.manifest
-        return {"status": "ok", "kind": manifest["kind"], "model_type": manifest["model_type"],
-                "labels": manifest["label_names"], "dev_accuracy": manifest.get("dev_accuracy")}
+        return {"status": "ok", "kind": manifest.kind, "model_type": manifest.model_type,
+                "labels": manifest.label_names, "dev_accuracy": manifest.dev_accuracy}
 
     @app.post("/predict")
     async def predict(request: Request):
@@ -102,7 +102,7 @@ def main(argv=None):
     args = parse_args(argv)
     predictor = Predictor.from_args(args)
     app = create_app(predictor, args.max_texts, args.max_chars)
-    logger.info("serving the %s from %s on http://%s:%d (POST /predict, GET /health)", predictor.manifest["kind"],
+    logger.info("serving the %s from %s on http://%s:%d (POST /predict, GET /health)", predictor.manifest.kind,
                 args.model_dir, args.host, args.port)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 

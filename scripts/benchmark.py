@@ -25,7 +25,8 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from ernie_distill.data import read_text_lines
-from ernie_distill.inference import MODEL_PREFIX, ONNX_FILE, Predictor, program_file, read_manifest
+from ernie_distill.inference import Predictor, program_file
+from ernie_distill.manifest import MODEL_PREFIX, ONNX_FILE, Manifest
 from ernie_distill.atomic import write_json
 from ernie_distill.log import logger
 from server_launcher import running_server
@@ -84,11 +85,11 @@ def measure(model_dir, backend, texts, labels, latency_texts, cpu_threads):
     size = sum(os.path.getsize(path) for path in loaded)
     accuracy = None
     if labels is not None:
-        accuracy = float(np.mean([r["label"] == manifest["label_names"][g] for r, g in zip(results, labels)]))
+        accuracy = float(np.mean([r["label"] == manifest.label_names[g] for r, g in zip(results, labels)]))
     return {
-        "kind": manifest["kind"], "model_type": manifest["model_type"], "backend": backend,
-        "pretrained": manifest.get("pretrained"), "mode": manifest.get("mode"),
-        "num_parameters": manifest["num_parameters"], "size_mb": round(size / 2**20, 1),
+        "kind": manifest.kind, "model_type": manifest.model_type, "backend": backend,
+        "pretrained": manifest.pretrained, "mode": manifest.mode,
+        "num_parameters": manifest.num_parameters, "size_mb": round(size / 2**20, 1),
         "accuracy": accuracy, "texts": len(texts), "latency_texts": len(single),
         "batch1_ms": percentiles_ms(batch1), "batch32_ms": percentiles_ms(batch32),
         "batch32_sentences_per_s": round(len(texts) / wall, 1),
@@ -212,7 +213,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.worker:
         spec = json.loads(args.worker)
-        texts, labels = read_texts(args.input_file, args.max_texts, read_manifest(spec["model_dir"])["labels"])
+        texts, labels = read_texts(args.input_file, args.max_texts, Manifest.read(spec["model_dir"]).labels)
         print(json.dumps(measure(spec["model_dir"], spec["backend"], texts, labels, args.latency_texts,
                                  args.cpu_threads)))
         return
@@ -220,7 +221,7 @@ def main(argv=None):
     for name_dir in models:
         if len(name_dir) != 2:
             raise SystemExit(f"--model takes NAME=DIR, got {'='.join(name_dir)!r}")
-        read_manifest(name_dir[1])  # fails early, with a clear message, on a directory that is not an export
+        Manifest.read(name_dir[1])  # fails early, with a clear message, on a directory that is not an export
     texts, _ = read_texts(args.input_file, args.max_texts)
     os.makedirs(args.output_dir, exist_ok=True)
 
