@@ -44,7 +44,8 @@ def parse_args(argv=None):
     parser.add_argument("--max_seq_length", type=bounded(int, 3, 4096),
                         help="default: the length the model was trained with")
     parser.add_argument("--onnx", action="store_true", help="also write inference.onnx (for ONNX Runtime)")
-    parser.add_argument("--opset_version", type=bounded(int, 11, 21), default=11)
+    parser.add_argument("--opset_version", type=bounded(int, 7, 21), default=11,
+                        help="paddle2onnx takes 7-21 (above, it aborts the process) and raises it as the graph needs")
     return parser.parse_args(argv)
 
 
@@ -123,7 +124,8 @@ def write_export(out, source, args, max_seq_length):
         kind=source.kind, model_type=info.get("model_type", "bilstm"), max_seq_length=max_seq_length,
         labels=info["labels"], label_names=info["label_names"], inputs=[s.name for s in source.input_spec],
         num_parameters=num_parameters(source.model),
-        files={name: sha256_of(os.path.join(out, name)) for name in sorted(os.listdir(out))},
+        files={name: sha256_of(os.path.join(out, name)) for name in sorted(os.listdir(out))
+               if os.path.isfile(os.path.join(out, name))},
         paddle_version=paddle.__version__, python=platform.python_version(),
         source_dir=os.path.abspath(args.model_dir), vocab_size=source.vocab_size,
         max_input_length=source.max_input_length, dev_accuracy=info.get("dev_accuracy"), mode=info.get("mode"),

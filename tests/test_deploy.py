@@ -8,6 +8,7 @@ import numpy as np
 import paddle
 import pytest
 
+import export_model
 import predict
 from conftest import FIXTURE_DIR, ROOT, export
 from ernie_distill.cli import run_cli
@@ -180,20 +181,22 @@ def truncate_to_half(path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
-@pytest.mark.parametrize("name, damage, backend", [
-    ("inference.onnx", flip_middle_byte, "onnx"),
-    ("vocab.txt", swap_two_words, "paddle"),
-    ("inference.pdiparams", truncate_to_half, "paddle"),
-    ("inference.onnx", truncate_to_half, "onnx"),
+CHANGED = "does not match its SHA-256 in manifest.json: the file was changed or damaged after export"
+
+
+@pytest.mark.parametrize("name, damage, backend, problem", [
+    ("inference.onnx", flip_middle_byte, "onnx", CHANGED),
+    ("vocab.txt", swap_two_words, "paddle", CHANGED),
+    ("inference.pdiparams", truncate_to_half, "paddle", CHANGED),
+    ("inference.onnx", truncate_to_half, "onnx", CHANGED),
+    ("vocab.txt", os.remove, "onnx", "is missing (listed in manifest.json)"),
 ])
-def test_a_changed_file_is_refused_naming_it(exported_student, tmp_path, capsys, name, damage, backend):
+def test_a_changed_file_is_refused_naming_it(exported_student, tmp_path, capsys, name, damage, backend, problem):
     copy = tmp_path / "export"
     shutil.copytree(exported_student, copy)
     damage(copy / name)
     code = run_cli(lambda: predict.main(["--model_dir", str(copy), "--backend", backend, "--text", "好"]))
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and err.startswith(f"error: {copy / name} does not match its SHA-256")
-    assert "re-export" in err
+    assert (code, capsys.readouterr().err) == (2, f"error: {copy / name} {problem}; re-export with export_model.py\n")
 
 
 def test_only_the_files_of_the_chosen_backend_are_checked(exported_student, tmp_path):
@@ -207,6 +210,8 @@ def test_only_the_files_of_the_chosen_backend_are_checked(exported_student, tmp_
     (lambda manifest: manifest.pop("files"), "missing key 'files'"),
     (lambda manifest: manifest.update(files=None), "'files' is None, not dict"),
     (lambda manifest: manifest.update(labels=["0", "1", "2"]), "3 labels but 2 label_names"),
+    (lambda manifest: manifest["files"].pop("inference.pdiparams"),
+     "inference.pdiparams is not listed in manifest.json, so it cannot be verified"),
 ])
 def test_a_malformed_manifest_is_one_clear_error(exported_student, tmp_path, edit, message):
     copy = tmp_path / "export"
@@ -254,12 +259,16 @@ def test_max_seq_length_over_the_teacher_position_table_is_refused(exported_teac
     assert not os.path.exists(tmp_path / "export")
 
 
-def test_predict_bad_batch_size_is_one_error_line(exported_student, capsys):
+@pytest.mark.parametrize("main, args, error", [
+    (predict.main, ["--batch_size", "0", "--text", "好"], "error: argument --batch_size: must be >= 1, got 0"),
+    (export_model.main, ["--output_path", "unused", "--opset_version", "22"],  # paddle2onnx would abort the process
+     "error: argument --opset_version: must be >= 7 and <= 21, got 22"),
+])
+def test_bad_flags_are_one_error_line(exported_student, capsys, main, args, error):
     with pytest.raises(SystemExit) as exit_info:
-        predict.main(["--model_dir", exported_student, "--batch_size", "0", "--text", "好"])
+        main(["--model_dir", exported_student, *args])
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and err.count("\n") == 1
-    assert err.startswith("error: argument --batch_size: must be >= 1, got 0")
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and err.startswith(error)
 
 
 def snapshot(root):
