@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
-import paddle
 
 from ernie_distill.atomic import save_dir_atomically
 from ernie_distill.cli import ArgumentParser, bounded, run_cli
@@ -24,6 +23,8 @@ from ernie_distill.inference import Predictor, program_file
 from ernie_distill.log import logger
 from ernie_distill.manifest import MANIFEST_FILE, MODEL_PREFIX, ONNX_FILE, Manifest, sha256_of
 from ernie_distill.student import is_student_dir, load_student, num_parameters
+
+import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 
 # Mixed lengths on purpose: padding bugs only show when short and long rows share a batch.
 PROBE_TEXTS = [
@@ -81,7 +82,7 @@ def load_model(model_dir):
         spec = [paddle.static.InputSpec([None, None], "int64", "input_ids"),
                 paddle.static.InputSpec([None], "int64", "seq_len")]
         return ExportSource("student", model, spec, info, lambda out: vocab.save(os.path.join(out, "vocab.txt")),
-                            model.config["vocab_size"], None)
+                            model.embedding.weight.shape[0], None)
     from ernie_distill.teacher import load_teacher  # PaddleNLP is only imported for a teacher
 
     model, tokenizer, info = load_teacher(model_dir)
