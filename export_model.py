@@ -4,22 +4,27 @@
 
 OUTPUT_PATH becomes a self-contained directory: inference.json (Paddle 3 PIR program; inference.pdmodel under
 Paddle <= 2.6) + inference.pdiparams, the vocabulary or tokenizer files, [inference.onnx], and manifest.json
-(model kind, labels, max sequence length, SHA-256 of each file). After export the exported model is checked against
-the dygraph model on a mixed-length batch; the export fails if they disagree.
+(model kind, labels, input lengths, SHA-256 of each file). After export the exported model is checked against
+the dygraph model on a mixed-length batch; the export fails if they disagree. OUTPUT_PATH must be new, empty or an
+earlier export (replaced atomically), and apart from MODEL_DIR: anything else is refused before anything is written.
 """
-import argparse
 import os
 import platform
 import sys
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
-import paddle
 
-from ernie_distill.inference import FORMAT_VERSION, MANIFEST, MODEL_PREFIX, ONNX_FILE, Predictor, program_file, sha256_of
-from ernie_distill.cli import run_cli
-from ernie_distill.atomic import save_dir_atomically, write_json
+from ernie_distill.atomic import save_dir_atomically
+from ernie_distill.cli import ArgumentParser, bounded, run_cli
+from ernie_distill.errors import InputError
+from ernie_distill.inference import Predictor, program_file
 from ernie_distill.log import logger
+from ernie_distill.manifest import MANIFEST_FILE, MODEL_PREFIX, ONNX_FILE, Manifest, sha256_of
 from ernie_distill.student import is_student_dir, load_student, num_parameters
+
+import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 
 # Mixed lengths on purpose: padding bugs only show when short and long rows share a batch.
 PROBE_TEXTS = [
@@ -33,28 +38,58 @@ TOLERANCE = 1e-5
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(__doc__)
     parser.add_argument("--model_dir", required=True, help="a best_model directory (student or teacher)")
-    parser.add_argument("--output_path", required=True, help="the deployment directory to write")
-    parser.add_argument("--max_seq_length", type=int, help="default: the length the model was trained with")
+    parser.add_argument("--output_path", required=True,
+                        help="the deployment directory to write; replaces only an earlier export")
+    parser.add_argument("--max_seq_length", type=bounded(int, 3, 4096),
+                        help="default: the length the model was trained with")
     parser.add_argument("--onnx", action="store_true", help="also write inference.onnx (for ONNX Runtime)")
-    parser.add_argument("--opset_version", type=int, default=11)
+    parser.add_argument("--opset_version", type=bounded(int, 7, 21), default=11,
+                        help="paddle2onnx takes 7-21 (above, it aborts the process) and raises it as the graph needs")
     return parser.parse_args(argv)
 
 
+def check_output_path(output_path, model_dir):
+    """Refuse (before anything is written) an --output_path whose replacement would destroy anything but an export."""
+    output, model = os.path.realpath(output_path), os.path.realpath(model_dir)
+    if output == model or model.startswith(output + os.sep) or output.startswith(model + os.sep):
+        where = "is" if output == model else "contains" if model.startswith(output + os.sep) else "is inside"
+        raise InputError(f"--output_path {output_path} {where} --model_dir {model_dir}; export to a directory of its "
+                         "own, e.g. next to it")
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise InputError(f"--output_path {output_path} is a file; give a directory (it is created if missing)")
+    if os.path.isdir(output) and os.listdir(output) and not os.path.isfile(os.path.join(output, MANIFEST_FILE)):
+        raise InputError(f"--output_path {output_path} is a non-empty directory that is not an earlier export (no "
+                         f"{MANIFEST_FILE}); export only replaces an earlier export: choose a new or empty directory")
+
+
+@dataclass
+class ExportSource:
+    """A trained model loaded for export, with what the manifest says about it."""
+    kind: str  # "student" or "teacher"
+    model: paddle.nn.Layer
+    input_spec: list
+    info: dict  # student_info.json or teacher_info.json
+    save_vocabulary: Callable[[str], None]  # writes the vocabulary or tokenizer files into a directory
+    vocab_size: int
+    max_input_length: Optional[int]  # a transformer's position table; None for the LSTM
+
+
 def load_model(model_dir):
-    """(kind, dygraph model, input spec, info, writer of the vocabulary/tokenizer files)."""
     if is_student_dir(model_dir):
         model, vocab, info = load_student(model_dir)
         spec = [paddle.static.InputSpec([None, None], "int64", "input_ids"),
                 paddle.static.InputSpec([None], "int64", "seq_len")]
-        return "student", model, spec, info, lambda out: vocab.save(os.path.join(out, "vocab.txt"))
+        return ExportSource("student", model, spec, info, lambda out: vocab.save(os.path.join(out, "vocab.txt")),
+                            model.embedding.weight.shape[0], None)
     from ernie_distill.teacher import load_teacher  # PaddleNLP is only imported for a teacher
 
     model, tokenizer, info = load_teacher(model_dir)
     spec = [paddle.static.InputSpec([None, None], "int64", "input_ids"),
             paddle.static.InputSpec([None, None], "int64", "token_type_ids")]
-    return "teacher", model, spec, info, tokenizer.save_pretrained
+    return ExportSource("teacher", model, spec, info, tokenizer.save_pretrained, model.config.vocab_size,
+                        model.config.max_position_embeddings)
 
 
 @paddle.no_grad()
@@ -75,48 +110,54 @@ def check_parity(name, expected, actual):
     return diff
 
 
+def write_export(out, source, args, max_seq_length):
+    """Program, weights, vocabulary, [ONNX], manifest into `out`; then the parity checks, recorded in the manifest."""
+    paddle.jit.save(paddle.jit.to_static(source.model, input_spec=source.input_spec, full_graph=True),
+                    os.path.join(out, MODEL_PREFIX))
+    source.save_vocabulary(out)
+    if args.onnx:
+        from ernie_distill.onnx_export import paddle_to_onnx
+
+        paddle_to_onnx(program_file(out), os.path.join(out, MODEL_PREFIX + ".pdiparams"), os.path.join(out, ONNX_FILE),
+                       args.opset_version)
+    info = source.info
+    manifest = Manifest(
+        kind=source.kind, model_type=info.get("model_type", "bilstm"), max_seq_length=max_seq_length,
+        labels=info["labels"], label_names=info["label_names"], inputs=[s.name for s in source.input_spec],
+        num_parameters=num_parameters(source.model),
+        files={name: sha256_of(os.path.join(out, name)) for name in sorted(os.listdir(out))
+               if os.path.isfile(os.path.join(out, name))},
+        paddle_version=paddle.__version__, python=platform.python_version(),
+        source_dir=os.path.abspath(args.model_dir), vocab_size=source.vocab_size,
+        max_input_length=source.max_input_length, dev_accuracy=info.get("dev_accuracy"), mode=info.get("mode"),
+        pretrained=info.get("pretrained", (info.get("teacher") or {}).get("pretrained")),
+    )
+    manifest.write(out)
+
+    predictor = Predictor(out, "paddle", batch_size=len(PROBE_TEXTS))  # also checks the hashes just written
+    reference = dygraph_logits(source.model, predictor.encoder, PROBE_TEXTS)
+    exported = predictor.logits(PROBE_TEXTS)
+    manifest.parity["paddle_inference_vs_dygraph"] = check_parity("Paddle Inference vs dygraph", reference, exported)
+    if args.onnx:
+        onnx_logits = Predictor(out, "onnx", batch_size=len(PROBE_TEXTS)).logits(PROBE_TEXTS)
+        manifest.parity["onnx_vs_paddle_inference"] = check_parity("ONNX Runtime vs Paddle Inference", exported,
+                                                                   onnx_logits)
+    manifest.write(out)
+
+
 def main(argv=None):
     args = parse_args(argv)
-    kind, model, input_spec, info, save_vocab = load_model(args.model_dir)
-    model.eval()
-    max_seq_length = args.max_seq_length or info["max_seq_length"]
-
-    def write(out):
-        paddle.jit.save(paddle.jit.to_static(model, input_spec=input_spec, full_graph=True),
-                       os.path.join(out, MODEL_PREFIX))
-        save_vocab(out)
-        manifest = {
-            "format_version": FORMAT_VERSION, "kind": kind, "model_type": info.get("model_type", "bilstm"),
-            "max_seq_length": max_seq_length, "labels": info["labels"], "label_names": info["label_names"],
-            "inputs": [s.name for s in input_spec], "num_parameters": num_parameters(model),
-            "dev_accuracy": info.get("dev_accuracy"), "mode": info.get("mode"),
-            "pretrained": info.get("pretrained", (info.get("teacher") or {}).get("pretrained")),
-            "paddle_version": paddle.__version__, "python": platform.python_version(),
-            "source_dir": os.path.abspath(args.model_dir),
-        }
-        write_json(os.path.join(out, MANIFEST), manifest)
-
-        predictor = Predictor(out, "paddle", batch_size=len(PROBE_TEXTS))
-        reference = dygraph_logits(model, predictor.encoder, PROBE_TEXTS)
-        exported = predictor.logits(PROBE_TEXTS)
-        manifest["parity"] = {"paddle_inference_vs_dygraph": check_parity("Paddle Inference vs dygraph", reference,
-                                                                          exported)}
-        if args.onnx:
-            from ernie_distill.onnx_export import paddle_to_onnx
-
-            paddle_to_onnx(program_file(out), os.path.join(out, MODEL_PREFIX + ".pdiparams"),
-                           os.path.join(out, ONNX_FILE), args.opset_version)
-            onnx_logits = Predictor(out, "onnx", batch_size=len(PROBE_TEXTS)).logits(PROBE_TEXTS)
-            manifest["parity"]["onnx_vs_paddle_inference"] = check_parity("ONNX Runtime vs Paddle Inference",
-                                                                          exported, onnx_logits)
-        manifest["files"] = {name: sha256_of(os.path.join(out, name)) for name in sorted(os.listdir(out))
-                             if name != MANIFEST and os.path.isfile(os.path.join(out, name))}
-        write_json(os.path.join(out, MANIFEST), manifest)
-
-    save_dir_atomically(args.output_path, write)
+    check_output_path(args.output_path, args.model_dir)
+    source = load_model(args.model_dir)
+    source.model.eval()
+    max_seq_length = args.max_seq_length or source.info["max_seq_length"]
+    if source.max_input_length is not None and max_seq_length > source.max_input_length:
+        raise InputError(f"--max_seq_length {max_seq_length} is over the {source.max_input_length} positions of "
+                         f"{args.model_dir}; use at most {source.max_input_length}")
+    save_dir_atomically(args.output_path, lambda out: write_export(out, source, args, max_seq_length))
     files = sorted(os.listdir(args.output_path))
     size_mb = sum(os.path.getsize(os.path.join(args.output_path, f)) for f in files) / 2**20
-    logger.info("exported %s (%s) to %s: %s (%.1f MB)", kind, args.model_dir, args.output_path, ", ".join(files),
+    logger.info("exported %s (%s) to %s: %s (%.1f MB)", source.kind, args.model_dir, args.output_path, ", ".join(files),
                 size_mb)
 
 

@@ -5,27 +5,26 @@
     python predict.py --model_dir tmp/export/student --input_file dev.tsv        # labelled TSV: accuracy too
     cat texts.txt | python predict.py --model_dir tmp/export/student --backend onnx
 
-Prints one JSON line per input, {"text", "label", "score"} (as PaddleNLP Taskflow does). A bad line (empty,
-invalid UTF-8, too long) is reported on stderr with its line number, the other lines are still predicted, and the
-exit status is 1 at the end. With a labelled TSV the accuracy goes to stderr.
+Prints one JSON line per input, {"text", "label", "score"} (as PaddleNLP Taskflow does). Like Taskflow, a text
+longer than the model's input (--max_seq_length tokens) is truncated to it. A bad line (empty, invalid UTF-8) is
+reported on stderr with its line number, the other lines are still predicted, and the exit status is 1 at the end.
+With a labelled TSV the accuracy goes to stderr.
 """
-import argparse
 import json
 import os
 import sys
 
+from ernie_distill.cli import ArgumentParser, add_runtime_arguments, run_cli
 from ernie_distill.data import DataError, Example, read_text_lines
-from ernie_distill.cli import add_runtime_arguments, run_cli
-from ernie_distill.inference import DEFAULT_MAX_CHARS, Predictor, text_problem
+from ernie_distill.inference import Predictor, text_problem
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(__doc__)
     parser.add_argument("--model_dir", required=True, help="a directory written by export_model.py")
     source = parser.add_argument_group("input (default: stdin)")
     source.add_argument("--text", action="append", help="a text to classify; repeatable")
     source.add_argument("--input_file", help="one text per line, or a TSV with a header (label\\ttext_a)")
-    source.add_argument("--max_chars", type=int, default=DEFAULT_MAX_CHARS, help="longer lines are refused")
     add_runtime_arguments(parser)
     args = parser.parse_args(argv)
     if args.text and args.input_file:
@@ -52,7 +51,7 @@ def read_inputs(args, labels):
         items, problems = read_text_lines(raw, name, labels)
     good = []
     for item in items:
-        problem = text_problem(item.text, args.max_chars)
+        problem = text_problem(item.text)
         if problem:
             problems.append(f"{item.source}: {problem}")
         else:
@@ -63,7 +62,7 @@ def read_inputs(args, labels):
 def main(argv=None):
     args = parse_args(argv)
     predictor = Predictor.from_args(args)
-    items, problems = read_inputs(args, predictor.manifest["labels"])
+    items, problems = read_inputs(args, predictor.manifest.labels)
     for problem in problems:
         print(f"skipped {problem}", file=sys.stderr)
 

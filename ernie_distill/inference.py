@@ -1,9 +1,9 @@
 """Serving an exported deployment directory: raw text in, {"text", "label", "score"} out.
 
-Loads only the exported program, its .pdiparams (or the ONNX file) and the vocabulary: never a pickle.
-One Predictor backs predict.py, serve.py and the benchmark, so tokenization and inference exist once.
+Loads only the exported program, its .pdiparams (or the ONNX file) and the vocabulary, never a pickle, and only after
+checking each against the SHA-256 in manifest.json. One Predictor backs predict.py, serve.py and the benchmark, so
+tokenization and inference exist once.
 """
-import hashlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,39 +11,25 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .errors import InputError
-from .atomic import read_json
+from .manifest import MODEL_PREFIX, ONNX_FILE, ExportError, Manifest
 from .vocab import Vocab, pad_ids, tokenize
 
-MANIFEST = "manifest.json"
-MODEL_PREFIX = "inference"  # inference.json (Paddle 3 PIR) or inference.pdmodel (older Paddle), inference.pdiparams
-ONNX_FILE = "inference.onnx"
-FORMAT_VERSION = 1
+DEFAULT_MAX_CHARS = 2000  # serve.py's limit on one text: requests over it are refused (predict.py truncates instead)
 
 
-DEFAULT_MAX_CHARS = 2000  # longer inputs are refused: predict.py, serve.py and the benchmark share the limit
-
-
-class ExportError(InputError):
-    """A directory that is not a usable exported model; the message says what is wrong and what to do."""
-
-
-def text_problem(text, max_chars=DEFAULT_MAX_CHARS):
+def text_problem(text, max_chars=None):
     """Why a text cannot be predicted (a short message), or None when it can."""
     if not isinstance(text, str):
         return f"expected a string, got {type(text).__name__}"
     if not text.strip():
         return "empty or whitespace-only text"
-    if len(text) > max_chars:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:  # JSON's "\ud800" or undecodable command-line bytes
+        return f"not valid Unicode: lone surrogate {text[err.start]!r} at character {err.start}"
+    if max_chars is not None and len(text) > max_chars:
         return f"text has {len(text)} characters, over the limit of {max_chars}"
     return None
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def program_file(model_dir):
@@ -55,31 +41,29 @@ def program_file(model_dir):
     raise ExportError(f"{model_dir} has no {MODEL_PREFIX}.json or {MODEL_PREFIX}.pdmodel; export it with export_model.py")
 
 
-def read_manifest(model_dir):
-    path = os.path.join(model_dir, MANIFEST)
-    if not os.path.isdir(model_dir):
-        raise ExportError(f"{model_dir} does not exist")
-    if not os.path.isfile(path):
-        raise ExportError(f"{model_dir} is not an exported model (no {MANIFEST}); export one with "
-                          f"`python export_model.py --model_dir BEST_MODEL --output_path {model_dir}`")
-    manifest = read_json(path)
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
-        raise ExportError(f"{model_dir} was exported by a newer version of this project (format "
-                          f"{manifest['format_version']}); update the code or re-export")
+def check_paddle_version(model_dir, manifest):
+    """Paddle cannot load a program saved by a newer major version: say so instead of failing inside Paddle."""
     import paddle
 
-    exported_major, installed_major = int(manifest["paddle_version"].split(".")[0]), int(paddle.__version__.split(".")[0])
+    exported_major, installed_major = int(manifest.paddle_version.split(".")[0]), int(paddle.__version__.split(".")[0])
     if exported_major > installed_major and installed_major != 0:  # 0.0.0 is a develop build
-        raise ExportError(f"{model_dir} was exported by Paddle {manifest['paddle_version']}, newer than the installed "
+        raise ExportError(f"{model_dir} was exported by Paddle {manifest.paddle_version}, newer than the installed "
                           f"Paddle {paddle.__version__}: install paddlepaddle>={exported_major} or re-export")
-    return manifest
 
 
 class StudentEncoder:
     """jieba words -> vocabulary ids; inputs input_ids [batch, seq] and seq_len [batch]."""
 
-    def __init__(self, model_dir, max_seq_length):
-        self.vocab, self.max_seq_length = Vocab.load(os.path.join(model_dir, "vocab.txt")), max_seq_length
+    def __init__(self, model_dir, max_seq_length, vocab_size):
+        path = os.path.join(model_dir, "vocab.txt")
+        try:
+            self.vocab = Vocab.load(path)
+        except ValueError as err:
+            raise ExportError(f"{path}: {err}; re-export with export_model.py") from None
+        if vocab_size is not None and len(self.vocab) != vocab_size:
+            raise ExportError(f"{path} has {len(self.vocab)} words but the model's embedding has {vocab_size} rows: it "
+                              "is not this model's vocabulary; re-export with export_model.py")
+        self.max_seq_length = max_seq_length
 
     def encode(self, texts):
         return [self.vocab.encode(tokenize(text), self.max_seq_length) for text in texts]
@@ -96,11 +80,15 @@ class StudentEncoder:
 class TeacherEncoder:
     """The transformer's own tokenizer; inputs input_ids and token_type_ids [batch, seq]."""
 
-    def __init__(self, model_dir, max_seq_length, model_type):
+    def __init__(self, model_dir, max_seq_length, model_type, vocab_size):
         from .teacher import encode, model_classes, pad_batch  # PaddleNLP is only imported for a teacher
 
         self._encode, self._pad = encode, pad_batch
         self.tokenizer = model_classes(model_type)[1].from_pretrained(model_dir)
+        if vocab_size is not None and len(self.tokenizer) > vocab_size:
+            raise ExportError(f"{model_dir}: the tokenizer has {len(self.tokenizer)} tokens but the model's embedding "
+                              f"only {vocab_size} rows: it is not this model's tokenizer; re-export with "
+                              "export_model.py")
         self.max_seq_length = max_seq_length
 
     def encode(self, texts):
@@ -160,21 +148,26 @@ class Predictor:
 
     def __init__(self, model_dir, backend="paddle", device="cpu", cpu_threads=2, batch_size=32, max_seq_length=None,
                  use_mkldnn=None):
-        self.manifest = manifest = read_manifest(model_dir)
-        self.max_seq_length = max_seq_length or manifest["max_seq_length"]
-        self.batch_size, self.label_names = batch_size, manifest["label_names"]
-        if manifest["kind"] == "student":
-            self.encoder = StudentEncoder(model_dir, self.max_seq_length)
+        if backend not in ("paddle", "onnx"):
+            raise ValueError(f"unknown backend {backend!r}; choose paddle or onnx")
+        self.manifest = manifest = Manifest.read(model_dir)
+        self.max_seq_length = max_seq_length or manifest.max_seq_length
+        if manifest.max_input_length is not None and self.max_seq_length > manifest.max_input_length:
+            raise InputError(f"--max_seq_length {self.max_seq_length} is over the {manifest.max_input_length} tokens "
+                             f"this {manifest.kind} accepts; use at most {manifest.max_input_length}")
+        manifest.verify_files(model_dir, backend)
+        self.batch_size, self.label_names = batch_size, manifest.label_names
+        if manifest.kind == "student":
+            self.encoder = StudentEncoder(model_dir, self.max_seq_length, manifest.vocab_size)
         else:
-            self.encoder = TeacherEncoder(model_dir, self.max_seq_length, manifest["model_type"])
+            self.encoder = TeacherEncoder(model_dir, self.max_seq_length, manifest.model_type, manifest.vocab_size)
         if use_mkldnn is None:  # oneDNN speeds up the transformer a lot, and does nothing for the LSTM
-            use_mkldnn = manifest["kind"] == "teacher"
+            use_mkldnn = manifest.kind == "teacher"
         if backend == "onnx":
             self.runner = OnnxRunner(model_dir, device, cpu_threads)
-        elif backend == "paddle":
-            self.runner = PaddleRunner(model_dir, device, cpu_threads, use_mkldnn)
         else:
-            raise ValueError(f"unknown backend {backend!r}; choose paddle or onnx")
+            check_paddle_version(model_dir, manifest)
+            self.runner = PaddleRunner(model_dir, device, cpu_threads, use_mkldnn)
         self.model_seconds = 0.0  # time spent in the model alone, for the benchmark
 
     @classmethod

@@ -23,35 +23,58 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from ernie_distill.data import read_text_lines
-from ernie_distill.inference import MODEL_PREFIX, ONNX_FILE, Predictor, program_file, read_manifest
 from ernie_distill.atomic import write_json
+from ernie_distill.cli import ArgumentParser, non_negative_int, positive_int, run_cli
+from ernie_distill.data import DataError, read_text_lines
+from ernie_distill.errors import InputError
+from ernie_distill.inference import Predictor
 from ernie_distill.log import logger
+from ernie_distill.manifest import ONNX_FILE, Manifest
 from server_launcher import running_server
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def model_spec(text):
+    """NAME=DIR, the flag type of --model."""
+    name, sep, model_dir = text.partition("=")
+    if not sep or not name or not model_dir:
+        raise argparse.ArgumentTypeError(f"expected NAME=DIR, got {text!r}")
+    return name, model_dir
+
+
+def backend_list(text):
+    backends = text.split(",")
+    if not set(backends) <= {"paddle", "onnx"}:
+        raise argparse.ArgumentTypeError(f"expected paddle, onnx or paddle,onnx, got {text!r}")
+    return backends
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", action="append", required=True, metavar="NAME=DIR",
+    parser = ArgumentParser(__doc__)
+    parser.add_argument("--model", type=model_spec, action="append", required=True, metavar="NAME=DIR",
                         help="an exported model to measure; repeatable, e.g. teacher=tmp/export/teacher")
     parser.add_argument("--input_file", default=os.path.join(ROOT, "..", "shared", "data", "chnsenticorp", "dev.tsv"),
                         help="labelled TSV (accuracy too) or one text per line")
     parser.add_argument("--output_dir", default=os.path.join(ROOT, "tmp", "benchmark"))
-    parser.add_argument("--max_texts", type=int, default=0, help="use only the first N texts (0: all)")
-    parser.add_argument("--latency_texts", type=int, default=0, help="texts timed one by one (0: all)")
-    parser.add_argument("--backends", default="paddle,onnx", help="onnx is skipped for exports without it")
-    parser.add_argument("--cpu_threads", type=int, default=2)
-    parser.add_argument("--serve_clients", type=int, default=8, help="concurrent HTTP clients (0: skip serving)")
-    parser.add_argument("--serve_requests", type=int, default=400)
+    parser.add_argument("--max_texts", type=non_negative_int, default=0, help="use only the first N texts (0: all)")
+    parser.add_argument("--latency_texts", type=non_negative_int, default=0, help="texts timed one by one (0: all)")
+    parser.add_argument("--backends", type=backend_list, default="paddle,onnx",
+                        help="onnx is skipped for exports without it")
+    parser.add_argument("--cpu_threads", type=positive_int, default=2)
+    parser.add_argument("--serve_clients", type=non_negative_int, default=8,
+                        help="concurrent HTTP clients (0: skip serving)")
+    parser.add_argument("--serve_requests", type=positive_int, default=400)
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: measure one (model, backend) in this process
     return parser.parse_args(argv)
 
 
-def read_texts(path, max_texts, label_set=("0", "1")):
+def read_texts(path, max_texts, labels):
     """(texts, gold label indices or None) from a labelled TSV or a plain text file; blank lines are left out."""
+    if not os.path.isfile(path):
+        raise DataError(f"--input_file {path}: file not found")
     with open(path, "rb") as f:
-        examples, _ = read_text_lines(f.read(), path, list(label_set))
+        examples, _ = read_text_lines(f.read(), path, labels)
     examples = [e for e in examples if e.text.strip()][: max_texts or None]
     labels = [e.label for e in examples]
     return [e.text for e in examples], (labels if labels and min(labels) >= 0 else None)
@@ -79,16 +102,14 @@ def measure(model_dir, backend, texts, labels, latency_texts, cpu_threads):
     results = predictor.predict(texts)
     wall = time.perf_counter() - began
     manifest = predictor.manifest
-    loaded = ([program_file(model_dir), os.path.join(model_dir, MODEL_PREFIX + ".pdiparams")] if backend == "paddle"
-              else [os.path.join(model_dir, ONNX_FILE)]) + [os.path.join(model_dir, "vocab.txt")]
-    size = sum(os.path.getsize(path) for path in loaded)
+    size = sum(os.path.getsize(os.path.join(model_dir, name)) for name in manifest.backend_files(backend))
     accuracy = None
     if labels is not None:
-        accuracy = float(np.mean([r["label"] == manifest["label_names"][g] for r, g in zip(results, labels)]))
+        accuracy = float(np.mean([r["label"] == manifest.label_names[g] for r, g in zip(results, labels)]))
     return {
-        "kind": manifest["kind"], "model_type": manifest["model_type"], "backend": backend,
-        "pretrained": manifest.get("pretrained"), "mode": manifest.get("mode"),
-        "num_parameters": manifest["num_parameters"], "size_mb": round(size / 2**20, 1),
+        "kind": manifest.kind, "model_type": manifest.model_type, "backend": backend,
+        "pretrained": manifest.pretrained, "mode": manifest.mode,
+        "num_parameters": manifest.num_parameters, "size_mb": round(size / 2**20, 1),
         "accuracy": accuracy, "texts": len(texts), "latency_texts": len(single),
         "batch1_ms": percentiles_ms(batch1), "batch32_ms": percentiles_ms(batch32),
         "batch32_sentences_per_s": round(len(texts) / wall, 1),
@@ -103,6 +124,8 @@ def run_worker(spec, args):
                "--input_file", args.input_file, "--max_texts", str(args.max_texts),
                "--latency_texts", str(args.latency_texts), "--cpu_threads", str(args.cpu_threads)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode == 2:  # the worker's one-line `error:` (a damaged export, say)
+        raise InputError(done.stderr.strip().splitlines()[-1].removeprefix("error: "))
     if done.returncode != 0:
         raise RuntimeError(f"benchmark of {spec} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -177,9 +200,8 @@ def markdown(rows, serving, args, n_texts):
 
 
 def chart(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
+    # Agg, chosen before matplotlib is imported: an MPLBACKEND inherited from a Jupyter kernel can fail the import itself
+    os.environ["MPLBACKEND"] = "Agg"
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -212,22 +234,18 @@ def main(argv=None):
     args = parse_args(argv)
     if args.worker:
         spec = json.loads(args.worker)
-        texts, labels = read_texts(args.input_file, args.max_texts, read_manifest(spec["model_dir"])["labels"])
+        texts, labels = read_texts(args.input_file, args.max_texts, Manifest.read(spec["model_dir"]).labels)
         print(json.dumps(measure(spec["model_dir"], spec["backend"], texts, labels, args.latency_texts,
                                  args.cpu_threads)))
         return
-    models = [item.split("=", 1) for item in args.model]
-    for name_dir in models:
-        if len(name_dir) != 2:
-            raise SystemExit(f"--model takes NAME=DIR, got {'='.join(name_dir)!r}")
-        read_manifest(name_dir[1])  # fails early, with a clear message, on a directory that is not an export
-    texts, _ = read_texts(args.input_file, args.max_texts)
+    manifests = {name: Manifest.read(model_dir) for name, model_dir in args.model}  # not an export: fail now
+    texts, _ = read_texts(args.input_file, args.max_texts, manifests[args.model[0][0]].labels)
     os.makedirs(args.output_dir, exist_ok=True)
 
     rows = []
-    for name, model_dir in models:
-        for backend in args.backends.split(","):
-            if backend == "onnx" and not os.path.isfile(os.path.join(model_dir, ONNX_FILE)):
+    for name, model_dir in args.model:
+        for backend in args.backends:
+            if backend == "onnx" and ONNX_FILE not in manifests[name].files:
                 logger.info("%s: no %s, skipping ONNX Runtime", name, ONNX_FILE)
                 continue
             logger.info("measuring %s on %s (%d texts)", name, backend, len(texts))
@@ -239,8 +257,8 @@ def main(argv=None):
     if args.serve_clients and students:  # the first student, on its faster backend
         name, fastest = min((nr for nr in students if nr[0] == students[0][0]), key=lambda nr: nr[1]["batch1_ms"]["p50"])
         logger.info("measuring serve.py with %s on %s, %d clients", name, fastest["backend"], args.serve_clients)
-        serving = {"name": name, **measure_serving(dict(models)[name], fastest["backend"], texts, args.serve_clients,
-                                                   args.serve_requests, args.cpu_threads)}
+        serving = {"name": name, **measure_serving(dict(args.model)[name], fastest["backend"], texts,
+                                                   args.serve_clients, args.serve_requests, args.cpu_threads)}
 
     table = markdown(rows, serving, args, len(texts))
     with open(os.path.join(args.output_dir, "benchmark.md"), "w", encoding="utf-8") as f:
@@ -254,4 +272,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -7,6 +7,7 @@ import nbformat
 import pytest
 
 from conftest import FIXTURE_DIR, ROOT
+from test_notebook import execute_notebook
 
 
 def run_all(env_extra, *steps, check=True):
@@ -18,31 +19,12 @@ def run_all(env_extra, *steps, check=True):
     return done
 
 
-def run_notebook_cells(path, env):
-    """Run each code cell as Jupyter would: `!` lines in a shell, the rest as Python in one namespace."""
-    namespace = {}
-    for cell in nbformat.read(path, as_version=4).cells:
-        if cell.cell_type != "code":
-            continue
-        if cell.source.startswith("!"):
-            done = subprocess.run(cell.source[1:], shell=True, env={**os.environ, **env}, cwd=ROOT,
-                                  capture_output=True, text=True, timeout=600, executable="/bin/bash")
-            assert done.returncode == 0, f"cell {cell.source!r} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
-        else:
-            os.environ.update(env)
-            exec(compile(cell.source, path, "exec"), namespace)
-
-
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     output_dir = str(tmp_path_factory.mktemp("quick") / "run")
-    env = {"QUICK": "1", "DATA_DIR": FIXTURE_DIR, "OUTPUT_DIR": output_dir, "TRAIN_ROWS": "120", "DEV_ROWS": "40"}
-    saved = dict(os.environ)
-    try:
-        run_notebook_cells(os.path.join(ROOT, "run_all.ipynb"), env)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    env = {**os.environ, "QUICK": "1", "DATA_DIR": FIXTURE_DIR, "OUTPUT_DIR": output_dir, "TRAIN_ROWS": "120",
+           "DEV_ROWS": "40"}
+    execute_notebook(os.path.join(ROOT, "run_all.ipynb"), env, str(tmp_path_factory.mktemp("kernels")))
     return output_dir
 
 

@@ -1,10 +1,16 @@
 """The real server, started on a free loopback port, spoken to over HTTP."""
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
+from conftest import ROOT
 from ernie_distill.inference import Predictor
 from server_launcher import running_server
 
@@ -13,7 +19,7 @@ TEXTS = ["房间很干净，服务也好", "太差了，再也不来", "价格�
 
 @pytest.fixture(scope="module")
 def server(exported_student):
-    with running_server(exported_student, "--max_texts", "8", "--max_chars", "50") as url:
+    with running_server(exported_student, "--max_texts", "32", "--request_timeout", "1") as url:
         yield url
 
 
@@ -44,8 +50,11 @@ def test_predictions_match_predict_py(server, exported_student):
     ({"texts": "好"}, 422, "texts"),
     ({"text": ["好"]}, 422, "texts"),
     ([1, 2], 422, "texts"),
-    ({"texts": ["好"] * 9}, 413, "texts"),
-    ({"texts": ["好" * 51]}, 413, "texts[0]"),
+    ({"texts": ["好"] * 33}, 413, "texts"),
+    ({"texts": ["好" * 2001]}, 413, "texts[0]"),
+    ('{"texts": ["\\ud800abc"]}', 422, "texts[0]"),  # a lone surrogate: not text, and not encodable in the answer
+    ("[" * 100_000 + "]" * 100_000, 400, "body"),  # deeper than Python's JSON parser goes
+    ('{"texts": [' + "1" * 5000 + "]}", 400, "body"),  # longer than Python converts to an integer
     ({"data": {"text": ["好", None]}}, 422, "data.text[1]"),
     ('{"texts": ["好"', 400, "body"),
     (b'{"texts": ["\xff"]}', 400, "body"),
@@ -65,3 +74,52 @@ def test_concurrent_requests_are_all_answered_correctly(server, exported_student
         responses = list(pool.map(lambda texts: post(server, {"texts": texts}), requests_texts))
     for texts, response in zip(requests_texts, responses):
         assert response.status_code == 200 and response.json()["results"] == predictor.predict(texts)
+
+
+def exchange(url, request, timeout=5):
+    """Send raw request bytes on a new connection and read until the server closes it: (answer, seconds waited)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as connection:
+        connection.sendall(request)
+        began, answer = time.monotonic(), b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+        return answer, time.monotonic() - began
+
+
+def test_a_client_stalling_in_its_headers_is_disconnected(server):
+    answer, waited = exchange(server, b"POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Ty")
+    assert answer == b"" and 0.5 < waited < 4  # --request_timeout 1
+    assert post(server, {"texts": ["好"]}).status_code == 200
+
+
+def test_a_client_stalling_in_its_body_gets_408_and_is_disconnected(server):
+    answer, waited = exchange(server, b"POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                                      b"Content-Length: 100\r\n\r\n{\"texts\": [")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408") and json.loads(body)["field"] == "body" and 0.5 < waited < 4
+    assert post(server, {"texts": ["好"]}).status_code == 200
+
+
+def serve_py(*args):
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "serve.py"), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_a_busy_port_is_one_error_line_before_anything_claims_to_serve(exported_student):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, output = serve_py("--model_dir", exported_student, "--port", str(port))
+    assert code == 2 and output == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+@pytest.mark.parametrize("args, error", [
+    (["--model_dir", "no/such/export", "--port", "0"], "error: no/such/export does not exist\n"),
+    (["--model_dir", ".", "--port", "99999"],
+     "error: argument --port: must be >= 0 and <= 65535, got 99999 (see serve.py --help)\n"),
+])
+def test_bad_serve_arguments_are_one_error_line(args, error):
+    assert serve_py(*args) == (2, error)
