@@ -1,12 +1,14 @@
-"""Train the Bi-LSTM student: on hard labels (the baseline), or distilled from a fine-tuned teacher (Tang et al. 2019).
+"""Train the Bi-LSTM student: on hard labels (the baseline), or distilled from teachers (Tang et al. 2019).
 
     python distill_lstm.py --data_dir DIR --output_dir tmp/student-hard --device cpu
     python distill_lstm.py --data_dir DIR --output_dir tmp/student-distill --teacher_dir tmp/ChnSentiCorp/best_model
 
-With --teacher_dir the student learns the teacher's logits (MSE by default) on a transfer set of the training texts
-plus augmented copies (masking, POS-guided replacement, n-gram sampling). Writes OUTPUT_DIR/best_model (the dir
+The student reads characters (a Bi-LSTM) beside a bag of character n-grams and words; `--tokens words --ngram_max 0`
+is Tang et al.'s word-level student. With --teacher_dir it learns the teacher's logits (MSE by default) on a transfer
+set of the training texts plus augmented copies (masking, POS-guided replacement, n-gram sampling). Writes OUTPUT_DIR/best_model (the dir
 export_model.py takes), OUTPUT_DIR/checkpoint (for --resume) and OUTPUT_DIR/metrics.json.
 """
+import argparse
 import sys
 
 import numpy as np
@@ -15,23 +17,34 @@ from ernie_distill.batching import length_sorted_batches
 from ernie_distill.checkpoint import set_seed
 from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_run_arguments, bounded, non_negative_float,
                                non_negative_int, positive_float, positive_int, probability, run_cli)
+from ernie_distill.features import InputSettings, StudentInputs
 from ernie_distill.data import load_splits, load_task
 from ernie_distill.log import logger
 from ernie_distill.losses import distillation_loss
 from ernie_distill.student import BiLSTMClassifier, StudentConfig, num_parameters, save_student, student_scores
 from ernie_distill.training import Schedule, prepare_output_dir, run_fingerprint, train, write_metrics
-from ernie_distill.vocab import Vocab, pad_ids, tokenize
+from ernie_distill.vocab import detokenize, tokenize
 
 import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 
 
 def parse_args(argv=None):
     parser = ArgumentParser(__doc__)
-    data = add_data_arguments(parser, "student tokens per text", max_seq_length_limit=4096)
-    data.add_argument("--vocab_min_freq", type=positive_int, default=2)
-    data.add_argument("--vocab_max_size", type=bounded(int, 4), default=30000)
+    add_data_arguments(parser, "tokens the Bi-LSTM reads per text", max_seq_length_limit=4096, max_seq_length=200)
+    inputs = parser.add_argument_group("student inputs (built from the training texts)")
+    inputs.add_argument("--tokens", choices=["chars", "words"], default="chars",
+                        help="what the Bi-LSTM reads: characters, or jieba words as in Tang et al.")
+    inputs.add_argument("--vocab_min_freq", type=positive_int, default=2)
+    inputs.add_argument("--vocab_max_size", type=bounded(int, 4), default=30000)
+    inputs.add_argument("--ngram_max", type=non_negative_int, default=3,
+                        help="the bag holds character 1..N-grams (0: no bag, the Bi-LSTM alone)")
+    inputs.add_argument("--ngram_words", action=argparse.BooleanOptionalAction, default=True,
+                        help="the bag also holds the text's jieba words")
+    inputs.add_argument("--ngram_min_freq", type=positive_int, default=5)
+    inputs.add_argument("--ngram_max_size", type=bounded(int, 4), default=55000)
     model = parser.add_argument_group("student model")
     model.add_argument("--embedding_dim", type=positive_int, default=200)
+    model.add_argument("--ngram_dim", type=positive_int, default=64, help="embedding size of the bag")
     model.add_argument("--hidden_size", type=positive_int, default=128)
     model.add_argument("--num_layers", type=positive_int, default=1)
     model.add_argument("--dropout", type=bounded(float, 0, 0.95), default=0.3)
@@ -62,6 +75,8 @@ def parse_args(argv=None):
     training.add_argument("--weight_decay", type=non_negative_float, default=0.01, help="AdamW's decoupled decay")
     training.add_argument("--word_dropout", type=bounded(float, 0, 0.9), default=0.1,
                           help="chance a token becomes [UNK] in training")
+    training.add_argument("--ngram_dropout", type=bounded(float, 0, 0.9), default=0.1,
+                          help="chance a bag entry is left out in training")
     training.add_argument("--eval_steps", type=non_negative_int, default=0,
                           help="evaluate (and checkpoint) every N steps (0: at each epoch end)")
     training.add_argument("--logging_steps", type=positive_int, default=50)
@@ -78,28 +93,32 @@ def main(argv=None):
     task = load_task(args.task_name, args.data_dir)
     prepare_output_dir(args.output_dir, args.resume)
 
-    # Data: jieba words and a vocabulary from the training texts; with a teacher, the transfer set and its logits
+    # Data: the student's inputs, built from the training texts; with teachers, the transfer set and their logits
     splits = load_splits(task, args.data_dir, ("train", "dev"), args.skip_invalid, args.download_timeout)
-    train_words = [tokenize(e.text) for e in splits["train"]]
-    train_labels, targets, teacher = [e.label for e in splits["train"]], None, None
-    vocab = Vocab.build(train_words, args.vocab_min_freq, args.vocab_max_size)
-    logger.info("train %d rows, dev %d rows, vocabulary %d words", len(train_words), len(splits["dev"]), len(vocab))
+    texts, train_labels, targets, teacher = [e.text for e in splits["train"]], [e.label for e in splits["train"]], None, None
+    inputs = StudentInputs.build(texts, InputSettings(
+        args.tokens, args.max_seq_length, args.vocab_min_freq, args.vocab_max_size, args.ngram_max,
+        args.ngram_min_freq, args.ngram_max_size, ngram_words=args.ngram_words))
     if args.teacher_dir:  # the teacher code (and PaddleNLP) is only needed, and imported, when distilling
         from ernie_distill.transfer_set import distillation_targets
 
-        train_words, train_labels, targets, teacher = distillation_targets(args, task, train_words, train_labels)
-    train_ids = [vocab.encode(words, args.max_seq_length) for words in train_words]
-    dev_ids = [vocab.encode(tokenize(e.text), args.max_seq_length) for e in splits["dev"]]
+        words, train_labels, targets, teacher = distillation_targets(args, task, [tokenize(t) for t in texts],
+                                                                     train_labels)
+        texts += [detokenize(w) for w in words[len(texts):]]  # the student reads the augmented texts its own way
+    train_encoded = [inputs.encode(text) for text in texts]
+    dev_encoded = [inputs.encode(e.text) for e in splits["dev"]]
     train_labels, dev_labels = np.asarray(train_labels), np.asarray([e.label for e in splits["dev"]])
+    logger.info("train %d texts, dev %d, vocabulary %d tokens, bag %d entries", len(texts), len(dev_encoded),
+                len(inputs.vocab), len(inputs.ngrams or []))
 
     # Model (seeded here, so a run that loaded cached logits builds the same student as one that ran the teacher)
     set_seed(args.seed)
-    config = StudentConfig(len(vocab), len(task.labels), args.embedding_dim, args.hidden_size, args.num_layers,
-                           args.dropout)
+    config = StudentConfig(len(inputs.vocab), len(task.labels), args.embedding_dim, args.hidden_size, args.num_layers,
+                           args.dropout, len(inputs.ngrams or []), args.ngram_dim)
     model = BiLSTMClassifier(config)
     n_params = num_parameters(model)
     logger.info("student: %s, %.2fM parameters (%.1f MB in float32)", config, n_params / 1e6, n_params * 4 / 2**20)
-    lengths = [len(ids) for ids in train_ids]
+    lengths = [inputs.length(e) for e in train_encoded]
     steps_per_epoch = len(length_sorted_batches(lengths, args.batch_size, np.random.default_rng(0)))
     schedule = Schedule(args.num_epochs, steps_per_epoch, eval_steps=args.eval_steps, logging_steps=args.logging_steps)
     lr = (paddle.optimizer.lr.PolynomialDecay(args.learning_rate, schedule.total_steps, end_lr=0.0)
@@ -110,32 +129,38 @@ def main(argv=None):
     def epoch_batches(epoch):
         rng = np.random.default_rng([args.seed, epoch])  # the same batches and word dropout after --resume
         for rows in length_sorted_batches(lengths, args.batch_size, rng):
-            input_ids, seq_len = pad_ids([train_ids[i] for i in rows])
-            dropped = (rng.random(input_ids.shape) < args.word_dropout) & (input_ids != 0)
-            yield np.where(dropped, vocab.unk_id, input_ids), seq_len, train_labels[rows], rows
+            arrays = inputs.batch([train_encoded[i] for i in rows])
+            ids = arrays["input_ids"]
+            arrays["input_ids"] = np.where((rng.random(ids.shape) < args.word_dropout) & (ids != 0), 1, ids)  # [UNK]
+            if "ngram_ids" in arrays:
+                grams = arrays["ngram_ids"]
+                arrays["ngram_ids"] = np.where(rng.random(grams.shape) < args.ngram_dropout, 0, grams)
+            yield arrays, rows
 
     def compute_loss(net, batch):
-        input_ids, seq_len, gold, rows = batch
-        logits = net(paddle.to_tensor(input_ids), paddle.to_tensor(seq_len))
+        arrays, rows = batch
+        logits = net(**{name: paddle.to_tensor(array) for name, array in arrays.items()})
+        gold = train_labels[rows]
         soft = None if targets is None else paddle.to_tensor(targets[rows])
         return distillation_loss(logits, paddle.to_tensor(gold), soft, args.alpha, args.distill_loss, args.temperature)
 
     def save_best(directory, state):
-        save_student(model, vocab, directory, {
+        save_student(model, inputs, directory, {
             "mode": "distill" if teacher else "hard_labels", "task_name": task.name, "labels": list(task.labels),
             "label_names": list(task.label_names), "max_seq_length": args.max_seq_length,
             "dev_accuracy": state.best_accuracy, "epoch": state.best_epoch, "step": state.best_step,
             "num_parameters": n_params, "teacher": teacher})
 
     state = train(model, optimizer, schedule, epoch_batches, compute_loss,
-                  lambda net: student_scores(net, dev_ids, dev_labels, task.label_names), save_best, args.output_dir,
+                  lambda net: student_scores(net, inputs, dev_encoded, dev_labels, task.label_names), save_best,
+                  args.output_dir,
                   run_fingerprint(args, splits, teachers=teacher and teacher["teacher_digests"]), args.resume,
                   lr if args.lr_schedule == "linear" else None)
     logger.info("best dev accuracy %.4f (epoch %d); student saved in %s/best_model", state.best_accuracy,
                 state.best_epoch, args.output_dir)
     return write_metrics(args.output_dir, state, kind="student", mode="distill" if teacher else "hard_labels",
-                         task=task, num_parameters=n_params, args=args, teacher=teacher, vocab_size=len(vocab),
-                         train_examples=len(train_ids))
+                         task=task, num_parameters=n_params, args=args, teacher=teacher, vocab_size=len(inputs.vocab),
+                         bag_size=len(inputs.ngrams or []), train_examples=len(train_encoded))
 
 
 if __name__ == "__main__":

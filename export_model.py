@@ -78,11 +78,10 @@ class ExportSource:
 
 def load_model(model_dir):
     if is_student_dir(model_dir):
-        model, vocab, info = load_student(model_dir)
-        spec = [paddle.static.InputSpec([None, None], "int64", "input_ids"),
-                paddle.static.InputSpec([None], "int64", "seq_len")]
-        return ExportSource("student", model, spec, info, lambda out: vocab.save(os.path.join(out, "vocab.txt")),
-                            model.embedding.weight.shape[0], None)
+        model, inputs, info = load_student(model_dir)
+        spec = [paddle.static.InputSpec([None, None] if name != "seq_len" else [None], "int64", name)
+                for name in inputs.input_names]
+        return ExportSource("student", model, spec, info, inputs.save, model.embedding.weight.shape[0], None)
     from ernie_distill.teacher import load_teacher  # PaddleNLP is only imported for a teacher
 
     model, tokenizer, info = load_teacher(model_dir)

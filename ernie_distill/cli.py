@@ -77,13 +77,13 @@ def output_dir(text):
     return text
 
 
-def add_data_arguments(parser, max_seq_length_help, max_seq_length_limit=512):
+def add_data_arguments(parser, max_seq_length_help, max_seq_length_limit=512, max_seq_length=128):
     """--task_name --data_dir --max_seq_length --skip_invalid --download_timeout: the training scripts' data flags."""
     data = parser.add_argument_group("data")
     data.add_argument("--task_name", default="ChnSentiCorp",
                       help="ChnSentiCorp (built in, case-insensitive), or your own task: a --data_dir with labels.txt")
     data.add_argument("--data_dir", help="folder with train.tsv and dev.tsv (default: PaddleNLP's download)")
-    data.add_argument("--max_seq_length", type=bounded(int, 3, max_seq_length_limit), default=128,
+    data.add_argument("--max_seq_length", type=bounded(int, 3, max_seq_length_limit), default=max_seq_length,
                       help=max_seq_length_help)
     data.add_argument("--skip_invalid", action="store_true", help="skip and count malformed rows instead of failing")
     data.add_argument("--download_timeout", type=positive_float, default=120,

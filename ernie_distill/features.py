@@ -2,8 +2,8 @@
 
 Two token kinds: "chars" (every non-space character of the lower-cased text; needs no segmenter, and an unseen word is
 still made of known characters) and "words" (jieba words, as in Tang et al.; a word missing from the vocabulary is
-spelled out in characters). The n-gram bag (fastText-style: the mean of the embeddings of the text's character
-1..n-grams) runs beside the Bi-LSTM. Everything is built from the training texts and saved beside the model, so
+spelled out in characters). The bag (fastText-style: the mean of the embeddings of the text's character 1..n-grams
+and, optionally, its jieba words) runs beside the Bi-LSTM; n-grams and words missing from its vocabulary are left out. Everything is built from the training texts and saved beside the model, so
 training, export, the teacher-free deployment and the tests all read text the same way. No Paddle import here.
 
 The literal "[MASK]" (written by the distillation's augmentation) is one token, the vocabulary's [MASK].
@@ -30,6 +30,7 @@ class InputSettings:
     ngram_min_freq: int = 5
     ngram_max_size: int = 55000
     ngram_max_chars: int = 512  # n-grams come from the first ngram_max_chars characters
+    ngram_words: bool = True  # the bag also holds the text's jieba words (as "w:WORD")
 
 
 def _chars(text):
@@ -47,7 +48,7 @@ class StudentInputs:
         vocab = Vocab.build([cls._units(t, settings.tokens) for t in texts], settings.min_freq, settings.max_size)
         ngrams = None
         if settings.ngram_max:
-            ngrams = Vocab.build([cls._ngrams(t, settings) for t in texts], settings.ngram_min_freq,
+            ngrams = Vocab.build([cls._bag(t, settings) for t in texts], settings.ngram_min_freq,
                                  settings.ngram_max_size)
         return cls(settings, vocab, ngrams)
 
@@ -61,18 +62,21 @@ class StudentInputs:
             words += [MASK] + tokenize(piece)
         return words
 
-    @staticmethod
-    def _ngrams(text, settings):
+    @classmethod
+    def _bag(cls, text, settings):
         chars = "".join(_chars(text))[: settings.ngram_max_chars]
-        return [chars[i : i + n] for n in range(1, settings.ngram_max + 1) for i in range(len(chars) - n + 1)
-                if _MASK_CHAR not in chars[i : i + n]]
+        bag = [chars[i : i + n] for n in range(1, settings.ngram_max + 1) for i in range(len(chars) - n + 1)
+               if _MASK_CHAR not in chars[i : i + n]]
+        if settings.ngram_words:
+            bag += ["w:" + word for word in cls._units(text, "words") if word != MASK]
+        return bag
 
     def encode(self, text):
         ids = self.vocab.encode(self._units(text, self.settings.tokens), self.settings.max_seq_length)
         if self.ngrams is None:
             return ids, None
         index = self.ngrams.index
-        return ids, [index[g] for g in self._ngrams(text, self.settings) if g in index] or [self.ngrams.unk_id]
+        return ids, [index[g] for g in self._bag(text, self.settings) if g in index] or [self.ngrams.unk_id]
 
     @staticmethod
     def length(encoded):
@@ -85,6 +89,10 @@ class StudentInputs:
         if self.ngrams is not None:
             arrays["ngram_ids"] = _pad([grams for _, grams in encoded])
         return arrays
+
+    @property
+    def mask_token(self):
+        return MASK
 
     @property
     def input_names(self):
@@ -100,7 +108,8 @@ class StudentInputs:
     def load(cls, directory):
         """From a directory written by save(); one with only vocab.txt is a word-level student of format 1."""
         path = os.path.join(directory, INPUTS_FILE)
-        settings = InputSettings(**read_json(path)) if os.path.isfile(path) else InputSettings("words", 128, ngram_max=0)
+        settings = (InputSettings(**read_json(path)) if os.path.isfile(path)
+                    else InputSettings("words", 128, ngram_max=0))
         ngrams = Vocab.load(os.path.join(directory, NGRAMS_FILE)) if settings.ngram_max else None
         return cls(settings, Vocab.load(os.path.join(directory, VOCAB_FILE)), ngrams)
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import InputError
 from .manifest import MODEL_PREFIX, ONNX_FILE, ExportError, Manifest
-from .vocab import Vocab, pad_ids, tokenize
+from .features import StudentInputs
 
 DEFAULT_MAX_CHARS = 2000  # serve.py's limit on one text: requests over it are refused (predict.py truncates instead)
 
@@ -52,29 +52,21 @@ def check_paddle_version(model_dir, manifest):
 
 
 class StudentEncoder:
-    """jieba words -> vocabulary ids; inputs input_ids [batch, seq] and seq_len [batch]."""
+    """The student's own StudentInputs (characters or words, and the bag), as saved beside it."""
 
     def __init__(self, model_dir, max_seq_length, vocab_size):
-        path = os.path.join(model_dir, "vocab.txt")
         try:
-            self.vocab = Vocab.load(path)
+            self.inputs = StudentInputs.load(model_dir)
         except ValueError as err:
-            raise ExportError(f"{path}: {err}; re-export with export_model.py") from None
-        if vocab_size is not None and len(self.vocab) != vocab_size:
-            raise ExportError(f"{path} has {len(self.vocab)} words but the model's embedding has {vocab_size} rows: it "
-                              "is not this model's vocabulary; re-export with export_model.py")
-        self.max_seq_length = max_seq_length
+            raise ExportError(f"{model_dir}: {err}; re-export with export_model.py") from None
+        if vocab_size is not None and len(self.inputs.vocab) != vocab_size:
+            raise ExportError(f"{model_dir}/vocab.txt has {len(self.inputs.vocab)} tokens but the model's embedding has "
+                              f"{vocab_size} rows: it is not this model's vocabulary; re-export with export_model.py")
+        self.inputs.settings.max_seq_length = max_seq_length
+        self.mask_token, self.length, self.batch = self.inputs.mask_token, self.inputs.length, self.inputs.batch
 
     def encode(self, texts):
-        return [self.vocab.encode(tokenize(text), self.max_seq_length) for text in texts]
-
-    @staticmethod
-    def length(encoded):
-        return len(encoded)
-
-    def batch(self, encoded):
-        input_ids, seq_len = pad_ids(encoded)
-        return {"input_ids": input_ids, "seq_len": seq_len}
+        return [self.inputs.encode(text) for text in texts]
 
 
 class TeacherEncoder:
@@ -85,6 +77,7 @@ class TeacherEncoder:
 
         self._encode, self._pad = encode, pad_batch
         self.tokenizer = model_classes(model_type)[1].from_pretrained(model_dir)
+        self.mask_token = self.tokenizer.mask_token
         if vocab_size is not None and len(self.tokenizer) > vocab_size:
             raise ExportError(f"{model_dir}: the tokenizer has {len(self.tokenizer)} tokens but the model's embedding "
                               f"only {vocab_size} rows: it is not this model's tokenizer; re-export with "

@@ -1,4 +1,9 @@
-"""The Bi-LSTM student: one definition for training, export and tests, its config, and saving and loading it."""
+"""The Bi-LSTM student: one definition for training, export and tests, its config, and saving and loading it.
+
+Tokens (characters by default) -> embedding -> Bi-LSTM over each row's true length -> masked max and mean pooling,
+concatenated with the mean embedding of the text's bag of character n-grams and words (when the config has one)
+-> ReLU layer -> logits. The bag makes the student robust out of domain; the Bi-LSTM reads word order.
+"""
 import os
 from dataclasses import asdict, dataclass
 
@@ -9,12 +14,11 @@ import paddle.nn.functional as F
 
 from .atomic import read_json, write_json
 from .batching import length_sorted_batches
+from .features import StudentInputs
 from .scores import classification_scores
-from .vocab import Vocab, pad_ids
 
 STUDENT_CONFIG = "student_config.json"
 STUDENT_WEIGHTS = "model_state.pdparams"
-STUDENT_VOCAB = "vocab.txt"
 STUDENT_INFO = "student_info.json"
 
 
@@ -28,6 +32,8 @@ class StudentConfig:
     hidden_size: int = 128
     num_layers: int = 1
     dropout: float = 0.3
+    ngram_vocab_size: int = 0  # 0: no bag branch
+    ngram_dim: int = 64
 
     def save(self, directory):
         write_json(os.path.join(directory, STUDENT_CONFIG), asdict(self))
@@ -38,7 +44,7 @@ class StudentConfig:
 
 
 class BiLSTMClassifier(nn.Layer):
-    """embedding -> Bi-LSTM over each row's true length -> masked max+mean pooling -> ReLU layer -> logits."""
+    """See the module docstring; forward takes the arrays StudentInputs.batch makes."""
 
     def __init__(self, config):
         super().__init__()
@@ -47,10 +53,14 @@ class BiLSTMClassifier(nn.Layer):
         self.lstm = nn.LSTM(config.embedding_dim, config.hidden_size, config.num_layers, direction="bidirect",
                             dropout=config.dropout if config.num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(config.dropout)
-        self.hidden = nn.Linear(4 * config.hidden_size, config.hidden_size)
+        bag_dim = 0
+        if config.ngram_vocab_size:
+            self.ngram_embedding = nn.Embedding(config.ngram_vocab_size, config.ngram_dim, padding_idx=0)
+            bag_dim = config.ngram_dim
+        self.hidden = nn.Linear(4 * config.hidden_size + bag_dim, config.hidden_size)
         self.classifier = nn.Linear(config.hidden_size, config.num_classes)
 
-    def forward(self, input_ids, seq_len):
+    def forward(self, input_ids, seq_len, ngram_ids=None):
         embedded = self.dropout(self.embedding(input_ids))
         outputs, _ = self.lstm(embedded, sequence_length=seq_len)  # [batch, time, 2 * hidden]; padding stays out
         mask = (paddle.arange(paddle.shape(input_ids)[1]).unsqueeze(0) < seq_len.unsqueeze(1)).unsqueeze(2)
@@ -58,7 +68,11 @@ class BiLSTMClassifier(nn.Layer):
         # max pooling as a 1-d pool: paddle.max's backward takes seconds per batch on CPU (measured: 1.6 s vs 0.04 s)
         max_pooled = F.adaptive_max_pool1d((outputs * mask - (1.0 - mask) * 1e4).transpose([0, 2, 1]), 1).squeeze(2)
         mean_pooled = paddle.sum(outputs * mask, axis=1) / paddle.cast(seq_len, outputs.dtype).unsqueeze(1)
-        pooled = self.dropout(paddle.concat([max_pooled, mean_pooled], axis=1))
+        parts = [max_pooled, mean_pooled]
+        if ngram_ids is not None:  # the mean of the bag's embeddings; padding (id 0) embeds to zeros
+            count = paddle.cast(paddle.sum(paddle.cast(ngram_ids != 0, "int64"), axis=1, keepdim=True), "float32")
+            parts.append(paddle.sum(self.ngram_embedding(ngram_ids), axis=1) / paddle.clip(count, min=1.0))
+        pooled = self.dropout(paddle.concat(parts, axis=1))
         return self.classifier(self.dropout(F.relu(self.hidden(pooled))))
 
 
@@ -67,24 +81,25 @@ def num_parameters(model):
 
 
 @paddle.no_grad()
-def student_logits(model, id_lists, batch_size=128):
-    """Logits for encoded texts, batched by similar length; in input order."""
+def student_logits(model, inputs, encoded, batch_size=128):
+    """Logits for texts encoded by `inputs` (StudentInputs), batched by similar length; in input order."""
     model.eval()
-    logits = np.zeros((len(id_lists), model.config.num_classes), dtype="float32")
-    for rows in length_sorted_batches([len(ids) for ids in id_lists], batch_size):
-        logits[rows] = model(*map(paddle.to_tensor, pad_ids([id_lists[i] for i in rows]))).numpy()
+    logits = np.zeros((len(encoded), model.config.num_classes), dtype="float32")
+    for rows in length_sorted_batches([inputs.length(e) for e in encoded], batch_size):
+        arrays = inputs.batch([encoded[i] for i in rows])
+        logits[rows] = model(**{name: paddle.to_tensor(array) for name, array in arrays.items()}).numpy()
     return logits
 
 
-def student_scores(model, id_lists, labels, label_names):
-    return classification_scores(student_logits(model, id_lists).argmax(axis=1), labels, label_names)
+def student_scores(model, inputs, encoded, labels, label_names):
+    return classification_scores(student_logits(model, inputs, encoded).argmax(axis=1), labels, label_names)
 
 
-def save_student(model, vocab, output_dir, info):
-    """Weights, config, vocabulary and info into output_dir (callers make this atomic)."""
+def save_student(model, inputs, output_dir, info):
+    """Weights, config, the inputs' vocabularies and settings, and info into output_dir (callers make it atomic)."""
     paddle.save(model.state_dict(), os.path.join(output_dir, STUDENT_WEIGHTS))
     model.config.save(output_dir)
-    vocab.save(os.path.join(output_dir, STUDENT_VOCAB))
+    inputs.save(output_dir)
     write_json(os.path.join(output_dir, STUDENT_INFO), info)
 
 
@@ -93,11 +108,11 @@ def is_student_dir(model_dir):
 
 
 def load_student(model_dir):
-    """(model in eval mode, vocab, info) from a directory written by save_student."""
-    for name in (STUDENT_CONFIG, STUDENT_WEIGHTS, STUDENT_VOCAB, STUDENT_INFO):
+    """(model in eval mode, StudentInputs, info) from a directory written by save_student."""
+    for name in (STUDENT_CONFIG, STUDENT_WEIGHTS, STUDENT_INFO):
         if not os.path.isfile(os.path.join(model_dir, name)):
             raise FileNotFoundError(f"{model_dir} is missing {name}; pass the best_model dir written by distill_lstm.py")
     model = BiLSTMClassifier(StudentConfig.load(model_dir))
     model.set_state_dict(paddle.load(os.path.join(model_dir, STUDENT_WEIGHTS)))
     model.eval()
-    return model, Vocab.load(os.path.join(model_dir, STUDENT_VOCAB)), read_json(os.path.join(model_dir, STUDENT_INFO))
+    return model, StudentInputs.load(model_dir), read_json(os.path.join(model_dir, STUDENT_INFO))

@@ -57,7 +57,7 @@ class Teacher:
                 from .inference import Predictor
 
                 predictor = Predictor(self.path, "paddle", batch_size=batch_size, max_seq_length=self.max_seq_length)
-                return predictor.logits(texts_for(word_lists, predictor.mask_token))
+                return predictor.logits(texts_for(word_lists, predictor.encoder.mask_token))
             from tqdm import tqdm
 
             from .teacher import load_classifier, predict_logits

@@ -10,15 +10,13 @@ import pytest
 
 import export_model
 import predict
-from conftest import FIXTURE_DIR, ROOT, export
+from conftest import FIXTURE_DIR, ROOT, TINY_STUDENT, export
 from ernie_distill.cli import run_cli
-from ernie_distill.data import _columns
 from ernie_distill.errors import InputError
 from ernie_distill.inference import Predictor
 from ernie_distill.manifest import ExportError, sha256_of
 from ernie_distill.student import load_student
 from ernie_distill.teacher import load_teacher, predict_logits
-from ernie_distill.vocab import pad_ids, tokenize
 
 # short and long rows in one batch: padding bugs only show then
 MIXED = ["好", "房间很干净，服务也好", "酒店真的糟糕，住了两晚，前台冷漠，早餐难吃，再也不来了" * 3, "价格真的棒", "差"]
@@ -31,26 +29,48 @@ def read(path):
 
 def test_student_export_is_self_contained(exported_student):
     files = sorted(os.listdir(exported_student))
-    assert files == ["inference.json", "inference.onnx", "inference.pdiparams", "manifest.json", "vocab.txt"]
+    assert files == ["inference.json", "inference.onnx", "inference.pdiparams", "inputs.json", "manifest.json",
+                     "ngrams.txt", "vocab.txt"]
     manifest = read(os.path.join(exported_student, "manifest.json"))
-    assert manifest["kind"] == "student" and manifest["inputs"] == ["input_ids", "seq_len"]
-    assert manifest["label_names"] == ["negative", "positive"] and manifest["max_seq_length"] == 128
+    assert manifest["kind"] == "student" and manifest["inputs"] == ["input_ids", "seq_len", "ngram_ids"]
+    assert manifest["label_names"] == ["negative", "positive"] and manifest["max_seq_length"] == 200
     for name, digest in manifest["files"].items():
         assert sha256_of(os.path.join(exported_student, name)) == digest
     assert max(manifest["parity"].values()) <= 1e-5
 
 
-def test_student_dygraph_paddle_inference_and_onnx_agree_on_a_mixed_length_batch(trained_student, exported_student):
-    model, vocab, _ = load_student(os.path.join(trained_student, "best_model"))
-    ids = [vocab.encode(tokenize(t), 128) for t in MIXED]
+def assert_dygraph_paddle_inference_and_onnx_agree(student_dir, exported):
+    model, inputs, _ = load_student(student_dir)
+    encoded = [inputs.encode(t) for t in MIXED]
+
+    def run(rows):
+        return model(**{k: paddle.to_tensor(v) for k, v in inputs.batch(rows).items()}).numpy()
+
     with paddle.no_grad():  # each row alone, unpadded: the reference
-        alone = np.stack([model(*map(paddle.to_tensor, pad_ids([row]))).numpy()[0] for row in ids])
-        padded = model(*map(paddle.to_tensor, pad_ids(ids))).numpy()
-    inference = Predictor(exported_student, "paddle", batch_size=8).logits(MIXED)
-    onnx = Predictor(exported_student, "onnx", batch_size=8).logits(MIXED)
+        alone = np.concatenate([run([row]) for row in encoded])
+        padded = run(encoded)
+    inference = Predictor(exported, "paddle", batch_size=8).logits(MIXED)
+    onnx = Predictor(exported, "onnx", batch_size=8).logits(MIXED)
     np.testing.assert_allclose(padded, alone, atol=1e-5)
     np.testing.assert_allclose(inference, alone, atol=1e-5)
     np.testing.assert_allclose(onnx, alone, atol=1e-5)
+
+
+def test_student_dygraph_paddle_inference_and_onnx_agree_on_a_mixed_length_batch(trained_student, exported_student):
+    assert set(load_student(os.path.join(trained_student, "best_model"))[1].input_names) == {
+        "input_ids", "seq_len", "ngram_ids"}
+    assert_dygraph_paddle_inference_and_onnx_agree(os.path.join(trained_student, "best_model"), exported_student)
+
+
+def test_word_level_student_of_tang_et_al_exports_with_parity(tmp_path):
+    import distill_lstm
+
+    distill_lstm.main(["--data_dir", FIXTURE_DIR, "--output_dir", str(tmp_path / "words"), "--tokens", "words",
+                       "--ngram_max", "0", "--num_epochs", "1", *TINY_STUDENT])
+    best = str(tmp_path / "words" / "best_model")
+    exported = export(best, str(tmp_path / "export"), "--onnx")
+    assert read(os.path.join(exported, "manifest.json"))["inputs"] == ["input_ids", "seq_len"]
+    assert_dygraph_paddle_inference_and_onnx_agree(best, exported)
 
 
 def test_teacher_export_matches_dygraph(trained_teacher, exported_teacher):
@@ -117,8 +137,6 @@ def test_long_texts_are_truncated_to_the_model_input_like_taskflow(exported_stud
         assert code == 0 and [r["text"] for r in rows] == [review, "太差了"]
 
 
-@pytest.mark.xfail(_columns("Label\tText_A") != ["label", "text_a"], strict=True,
-                   reason="needs ernie_distill.data._columns to lower-case header names (main developer's change)")
 def test_tsv_header_is_case_insensitive(exported_student, tmp_path, capsys):
     path = tmp_path / "dev.tsv"
     path.write_text("Label\tText_A\n1\t房间很干净\n0\t太差了\n", encoding="utf-8")
@@ -231,7 +249,7 @@ def test_a_vocabulary_that_does_not_fit_the_embedding_is_refused(exported_studen
     vocab.write_text("\n".join(vocab.read_text(encoding="utf-8").split("\n")[:10]) + "\n", encoding="utf-8")
     manifest = read(copy / "manifest.json")
     edit_manifest(copy, files={**manifest["files"], "vocab.txt": sha256_of(vocab)})
-    with pytest.raises(ExportError, match=f"has 10 words but the model's embedding has {manifest['vocab_size']} rows"):
+    with pytest.raises(ExportError, match=f"has 10 tokens but the model's embedding has {manifest['vocab_size']} rows"):
         Predictor(str(copy))
 
 
@@ -302,4 +320,4 @@ def test_export_replaces_an_earlier_export_or_fills_an_empty_directory(trained_s
     (tmp_path / "earlier" / "stale.txt").write_text("from an older export")
     export(os.path.join(trained_student, "best_model"), str(tmp_path / "earlier"))
     assert sorted(os.listdir(tmp_path / "earlier")) == sorted(os.listdir(tmp_path / "empty")) == [
-        "inference.json", "inference.pdiparams", "manifest.json", "vocab.txt"]
+        "inference.json", "inference.pdiparams", "inputs.json", "manifest.json", "ngrams.txt", "vocab.txt"]

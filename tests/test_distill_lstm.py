@@ -13,7 +13,6 @@ from ernie_distill.checkpoint import CheckpointMismatch
 from ernie_distill.data import DataError, load_splits, load_task
 from ernie_distill.student import load_student, student_scores
 from ernie_distill.teacher import ModelError
-from ernie_distill.vocab import tokenize
 
 
 def read(path):
@@ -24,11 +23,12 @@ def read(path):
 def test_hard_label_student_learns_and_reloads_with_same_predictions(trained_student):
     metrics = read(os.path.join(trained_student, "metrics.json"))
     assert metrics["mode"] == "hard_labels" and metrics["dev_accuracy"] > 0.8  # easy fixture; chance is 0.5
-    model, vocab, info = load_student(os.path.join(trained_student, "best_model"))
-    assert info["num_parameters"] == metrics["num_parameters"] and len(vocab) == metrics["vocab_size"]
+    model, inputs, info = load_student(os.path.join(trained_student, "best_model"))
+    assert info["num_parameters"] == metrics["num_parameters"] and len(inputs.vocab) == metrics["vocab_size"]
     dev = load_splits(load_task("chnsenticorp"), FIXTURE_DIR, ("dev",))["dev"]
-    ids = [vocab.encode(tokenize(e.text), 128) for e in dev]
-    assert student_scores(model, ids, [e.label for e in dev], ["0", "1"])["accuracy"] == pytest.approx(metrics["dev_accuracy"])
+    encoded = [inputs.encode(e.text) for e in dev]
+    scores = student_scores(model, inputs, encoded, [e.label for e in dev], ["0", "1"])
+    assert scores["accuracy"] == pytest.approx(metrics["dev_accuracy"])
 
 
 def test_distillation_end_to_end_and_second_run_skips_the_teacher(trained_teacher, tmp_path, monkeypatch):
