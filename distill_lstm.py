@@ -58,7 +58,8 @@ def parse_args(argv=None):
     distill.add_argument("--alpha", type=probability, default=0.0, help="weight of the hard-label loss (paper: 0)")
     distill.add_argument("--distill_loss", choices=["mse", "kl"], default="mse")
     distill.add_argument("--temperature", type=bounded(float, 0.05, 100), default=1.0, help="for --distill_loss kl")
-    distill.add_argument("--n_iter", type=non_negative_int, default=20, help="augmented copies per training example")
+    distill.add_argument("--n_iter", type=non_negative_int, default=10,
+                         help="augmented copies per training example (Tang et al.: 20 for small data sets)")
     distill.add_argument("--p_mask", type=probability, default=0.1)
     distill.add_argument("--p_pos", type=probability, default=0.1)
     distill.add_argument("--p_ng", type=probability, default=0.25)
@@ -68,7 +69,9 @@ def parse_args(argv=None):
     training = parser.add_argument_group("training")
     training.add_argument("--batch_size", type=positive_int, default=32)
     training.add_argument("--learning_rate", type=positive_float, default=1e-3)
-    training.add_argument("--num_epochs", type=positive_int, default=6)
+    training.add_argument("--num_epochs", type=positive_int,
+                          help="default: 6 on hard labels, 3 when distilling (the transfer set is 1 + n_iter times as "
+                               "large)")
     training.add_argument("--max_grad_norm", type=positive_float, default=5.0)
     training.add_argument("--lr_schedule", choices=["linear", "constant"], default="linear",
                           help="linear: decay to zero over the run")
@@ -84,6 +87,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.p_mask + args.p_pos > 1:
         parser.error(f"--p_mask {args.p_mask} + --p_pos {args.p_pos} is over 1: they share each word's chance")
+    args.num_epochs = args.num_epochs or (3 if args.teacher_dir else 6)
     return args
 
 

@@ -21,7 +21,7 @@ from ernie_distill.cli import ArgumentParser, bounded, run_cli
 from ernie_distill.errors import InputError
 from ernie_distill.inference import Predictor, program_file
 from ernie_distill.log import logger
-from ernie_distill.manifest import MANIFEST_FILE, MODEL_PREFIX, ONNX_FILE, Manifest, sha256_of
+from ernie_distill.manifest import INT8_ONNX_FILE, MANIFEST_FILE, MODEL_PREFIX, ONNX_FILE, Manifest, sha256_of
 from ernie_distill.student import is_student_dir, load_student, num_parameters
 
 import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
@@ -45,9 +45,13 @@ def parse_args(argv=None):
     parser.add_argument("--max_seq_length", type=bounded(int, 3, 4096),
                         help="default: the length the model was trained with")
     parser.add_argument("--onnx", action="store_true", help="also write inference.onnx (for ONNX Runtime)")
+    parser.add_argument("--quantize", choices=["int8"],
+                        help="int8: also write inference.int8.onnx, dynamically quantized (a student; implies --onnx)")
     parser.add_argument("--opset_version", type=bounded(int, 7, 21), default=11,
                         help="paddle2onnx takes 7-21 (above, it aborts the process) and raises it as the graph needs")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.onnx = args.onnx or bool(args.quantize)
+    return args
 
 
 def check_output_path(output_path, model_dir):
@@ -119,6 +123,11 @@ def write_export(out, source, args, max_seq_length):
 
         paddle_to_onnx(program_file(out), os.path.join(out, MODEL_PREFIX + ".pdiparams"), os.path.join(out, ONNX_FILE),
                        args.opset_version)
+    if args.quantize:
+        from ernie_distill.onnx_export import quantize_int8
+
+        ops = quantize_int8(os.path.join(out, ONNX_FILE), os.path.join(out, INT8_ONNX_FILE))
+        logger.info("int8 model: %s", ", ".join(f"{op} x{n}" for op, n in ops.items() if "Quant" in op or "Integer" in op))
     info = source.info
     manifest = Manifest(
         kind=source.kind, model_type=info.get("model_type", "bilstm"), max_seq_length=max_seq_length,
@@ -141,6 +150,13 @@ def write_export(out, source, args, max_seq_length):
         onnx_logits = Predictor(out, "onnx", batch_size=len(PROBE_TEXTS)).logits(PROBE_TEXTS)
         manifest.parity["onnx_vs_paddle_inference"] = check_parity("ONNX Runtime vs Paddle Inference", exported,
                                                                    onnx_logits)
+    if args.quantize:  # int8 moves the numbers a little: how much is recorded; its accuracy is the benchmark's to show
+        int8_logits = Predictor(out, "onnx-int8", batch_size=len(PROBE_TEXTS)).logits(PROBE_TEXTS)
+        manifest.parity["int8_vs_float32_max_logit_difference"] = float(np.abs(int8_logits - exported).max())
+        manifest.parity["int8_vs_float32_same_labels"] = float((int8_logits.argmax(1) == exported.argmax(1)).mean())
+        logger.info("int8 vs float32 on the probe texts: max |logit difference| %.3f, same label for %.0f%%",
+                    manifest.parity["int8_vs_float32_max_logit_difference"],
+                    100 * manifest.parity["int8_vs_float32_same_labels"])
     manifest.write(out)
 
 

@@ -6,18 +6,17 @@
 POST /predict takes {"texts": [...]} (or PaddleNLP SimpleServer's {"data": {"text": [...]}}) and answers
 {"results": [{"text", "label", "score"}, ...]}; GET /health says which model is loaded. Every bad request gets a
 4xx with {"error", "field"}; a client gets --request_timeout seconds for a request's headers and as long again for its
-body. The model is loaded once and shared, through the same Predictor as predict.py.
+body. The model is loaded once and shared, through the same Predictor as predict.py; the texts of concurrent requests
+are gathered into one model call (up to --batch_texts texts, waiting at most --batch_wait_ms for them).
 """
 import asyncio
 import json
 import socket
 import sys
-import threading
 
 import h11
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -25,6 +24,7 @@ from ernie_distill.cli import ArgumentParser, add_runtime_arguments, bounded, po
 from ernie_distill.errors import InputError
 from ernie_distill.inference import DEFAULT_MAX_CHARS, Predictor, text_problem
 from ernie_distill.log import logger
+from ernie_distill.micro_batching import MicroBatcher
 
 DEFAULT_REQUEST_TIMEOUT = 10.0
 
@@ -40,6 +40,10 @@ def parse_args(argv=None):
     limits = parser.add_argument_group("request limits")
     limits.add_argument("--max_texts", type=positive_int, default=256, help="texts per request")
     limits.add_argument("--max_chars", type=positive_int, default=DEFAULT_MAX_CHARS, help="characters per text")
+    batching = parser.add_argument_group("micro-batching of concurrent requests")
+    batching.add_argument("--batch_texts", type=positive_int, default=64, help="texts per model call, at most")
+    batching.add_argument("--batch_wait_ms", type=bounded(float, 0, 1000), default=2.0,
+                          help="how long a request waits for others to share its model call (0: only those queued)")
     add_runtime_arguments(parser)
     return parser.parse_args(argv)
 
@@ -86,20 +90,18 @@ def parse_texts(body, max_texts, max_chars):
     return texts
 
 
-def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, request_timeout=DEFAULT_REQUEST_TIMEOUT):
+def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, request_timeout=DEFAULT_REQUEST_TIMEOUT,
+               batch_texts=64, batch_wait_ms=2.0):
     app = FastAPI(title="ernie-gram-distill", description=__doc__)
-    lock = threading.Lock()  # one inference at a time: a Paddle predictor is not thread-safe
+    batcher = MicroBatcher(predictor.predict, batch_texts, batch_wait_ms)
     max_body_bytes = max_texts * (max_chars * 4 + 16) + 1024  # UTF-8 is at most 4 bytes a character
-
-    def predict_locked(texts):
-        with lock:
-            return predictor.predict(texts)
 
     @app.get("/health")
     def health():
         manifest = predictor.manifest
         return {"status": "ok", "kind": manifest.kind, "model_type": manifest.model_type,
-                "labels": manifest.label_names, "dev_accuracy": manifest.dev_accuracy}
+                "labels": manifest.label_names, "dev_accuracy": manifest.dev_accuracy, "model_calls": batcher.calls,
+                "texts_predicted": batcher.texts}
 
     async def read_body(request):
         body = bytearray()
@@ -119,7 +121,7 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, request_ti
                                   headers={"Connection": "close"})
         except RequestError as err:
             return error_response(err.status, err.field, str(err))
-        return {"results": await run_in_threadpool(predict_locked, texts)}
+        return {"results": await batcher.submit(texts)}
 
     return app
 
@@ -174,7 +176,8 @@ def main(argv=None):
     args = parse_args(argv)
     sock = listening_socket(args.host, args.port)
     predictor = Predictor.from_args(args)
-    app = create_app(predictor, args.max_texts, args.max_chars, args.request_timeout)
+    app = create_app(predictor, args.max_texts, args.max_chars, args.request_timeout, args.batch_texts,
+                     args.batch_wait_ms)
     config = uvicorn.Config(app, log_level="warning", http=header_timeout_protocol(args.request_timeout))
     host, port = sock.getsockname()[:2]
     logger.info("serving the %s from %s on http://%s:%d (POST /predict, GET /health)", predictor.manifest.kind,

@@ -106,7 +106,9 @@ def add_run_arguments(parser, device_default=None):
 def add_runtime_arguments(parser):
     """The Predictor's flags, shared by predict.py and serve.py; Predictor.from_args reads them back."""
     runtime = parser.add_argument_group("runtime")
-    runtime.add_argument("--backend", choices=["paddle", "onnx"], default="paddle")
+    runtime.add_argument("--backend", choices=["paddle", "paddle-bf16", "onnx", "onnx-int8"], default="paddle",
+                         help="paddle-bf16: oneDNN bfloat16 (for a teacher on a CPU with BF16); onnx-int8: the "
+                              "quantized student written by export_model.py --quantize int8")
     runtime.add_argument("--device", type=device, default="cpu")
     runtime.add_argument("--cpu_threads", type=positive_int, default=2)
     runtime.add_argument("--batch_size", type=positive_int, default=32)

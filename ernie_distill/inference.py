@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .errors import InputError
-from .manifest import MODEL_PREFIX, ONNX_FILE, ExportError, Manifest
+from .manifest import BACKEND_FILES, BACKENDS, MODEL_PREFIX, ExportError, Manifest
 from .features import StudentInputs
 
 DEFAULT_MAX_CHARS = 2000  # serve.py's limit on one text: requests over it are refused (predict.py truncates instead)
@@ -97,7 +97,7 @@ class TeacherEncoder:
 
 
 class PaddleRunner:
-    def __init__(self, model_dir, device, cpu_threads, use_mkldnn):
+    def __init__(self, model_dir, device, cpu_threads, use_mkldnn, bf16=False):
         import paddle.inference as paddle_infer
 
         config = paddle_infer.Config(program_file(model_dir), os.path.join(model_dir, MODEL_PREFIX + ".pdiparams"))
@@ -107,7 +107,9 @@ class PaddleRunner:
         else:
             config.disable_gpu()
             config.set_cpu_math_library_num_threads(cpu_threads)
-            config.enable_mkldnn() if use_mkldnn else config.disable_mkldnn()
+            config.enable_mkldnn() if use_mkldnn or bf16 else config.disable_mkldnn()
+            if bf16:  # oneDNN's bfloat16 kernels, on CPUs with AVX-512 BF16 or AMX
+                config.enable_mkldnn_bfloat16()
         self.predictor = paddle_infer.create_predictor(config)
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
 
@@ -119,12 +121,14 @@ class PaddleRunner:
 
 
 class OnnxRunner:
-    def __init__(self, model_dir, device, cpu_threads):
+    def __init__(self, model_dir, device, cpu_threads, backend="onnx"):
         import onnxruntime as ort
 
-        path = os.path.join(model_dir, ONNX_FILE)
+        name = next(iter(BACKEND_FILES[backend]))
+        path = os.path.join(model_dir, name)
         if not os.path.isfile(path):
-            raise ExportError(f"{model_dir} has no {ONNX_FILE}; re-export with `export_model.py ... --onnx`")
+            flag = "--quantize int8" if backend == "onnx-int8" else "--onnx"
+            raise ExportError(f"{model_dir} has no {name}; re-export with `export_model.py ... {flag}`")
         options = ort.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = cpu_threads, 1
         options.log_severity_level = 3  # errors only: paddle2onnx leaves harmless unused-initializer warnings
@@ -141,8 +145,8 @@ class Predictor:
 
     def __init__(self, model_dir, backend="paddle", device="cpu", cpu_threads=2, batch_size=32, max_seq_length=None,
                  use_mkldnn=None):
-        if backend not in ("paddle", "onnx"):
-            raise ValueError(f"unknown backend {backend!r}; choose paddle or onnx")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.manifest = manifest = Manifest.read(model_dir)
         self.max_seq_length = max_seq_length or manifest.max_seq_length
         if manifest.max_input_length is not None and self.max_seq_length > manifest.max_input_length:
@@ -156,11 +160,11 @@ class Predictor:
             self.encoder = TeacherEncoder(model_dir, self.max_seq_length, manifest.model_type, manifest.vocab_size)
         if use_mkldnn is None:  # oneDNN speeds up the transformer a lot, and does nothing for the LSTM
             use_mkldnn = manifest.kind == "teacher"
-        if backend == "onnx":
-            self.runner = OnnxRunner(model_dir, device, cpu_threads)
+        if backend.startswith("onnx"):
+            self.runner = OnnxRunner(model_dir, device, cpu_threads, backend)
         else:
             check_paddle_version(model_dir, manifest)
-            self.runner = PaddleRunner(model_dir, device, cpu_threads, use_mkldnn)
+            self.runner = PaddleRunner(model_dir, device, cpu_threads, use_mkldnn, bf16=backend == "paddle-bf16")
         self.model_seconds = 0.0  # time spent in the model alone, for the benchmark
 
     @classmethod

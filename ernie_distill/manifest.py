@@ -19,11 +19,15 @@ MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 2
 MODEL_PREFIX = "inference"  # inference.json (Paddle 3 PIR) or inference.pdmodel (older Paddle), inference.pdiparams
 ONNX_FILE = "inference.onnx"
+INT8_ONNX_FILE = "inference.int8.onnx"  # export_model.py --quantize int8
 # What each backend loads besides the vocabulary: a backend never reads (or hashes) the other backend's files.
 BACKEND_FILES = {
     "paddle": {f"{MODEL_PREFIX}.json", f"{MODEL_PREFIX}.pdmodel", f"{MODEL_PREFIX}.pdiparams"},
+    "paddle-bf16": {f"{MODEL_PREFIX}.json", f"{MODEL_PREFIX}.pdmodel", f"{MODEL_PREFIX}.pdiparams"},  # oneDNN bf16
     "onnx": {ONNX_FILE},
+    "onnx-int8": {INT8_ONNX_FILE},
 }
+BACKENDS = tuple(BACKEND_FILES)
 
 
 class ExportError(InputError):
@@ -85,7 +89,7 @@ class Manifest:
 
     def backend_files(self, backend):
         """The listed files `backend` loads: all but the other backends' model files."""
-        others = set().union(*(names for name, names in BACKEND_FILES.items() if name != backend))
+        others = set().union(*(names for name, names in BACKEND_FILES.items() if name != backend)) - BACKEND_FILES[backend]
         return sorted(set(self.files) - others)
 
     def verify_files(self, model_dir, backend):

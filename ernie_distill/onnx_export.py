@@ -6,7 +6,12 @@ as ONNX requires) into every LSTM node.
 
 It also writes the embedding's padding_idx as `Mul(weights, mask)` of two full-size constants, which doubles the
 file: fold_constant_products stores the product once.
+
+quantize_int8 writes a dynamically quantized copy (int8 weights, activations quantized on the fly) in which the LSTM
+itself is quantized: ONNX Runtime only rewrites an LSTM whose W and R are 3-D initializers, while paddle2onnx builds
+them with Unsqueeze/Concat/Slice nodes, so those constant subgraphs are folded into initializers first.
 """
+import logging
 import os
 import tempfile
 
@@ -64,3 +69,36 @@ def fold_constant_products(model):
         if node.op_type == "Constant" and node.output[0] not in used:
             graph.node.remove(node)
     return model
+
+
+def fold_constants(model):
+    """The model with every constant subgraph computed once, by ONNX Runtime's basic graph optimizations."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = os.path.join(tmp, "folded.onnx")
+        options.log_severity_level = 3
+        ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        return onnx.load(options.optimized_model_filepath)
+
+
+def quantize_int8(onnx_path, int8_path):
+    """Dynamic int8 quantization of the LSTM, the embeddings (Gather) and the linear layers; returns the op counts."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folded = os.path.join(tmp, "folded.onnx")
+        onnx.save(fold_constants(onnx.load(onnx_path)), folded)
+        root = logging.getLogger()
+        level, _ = root.level, root.setLevel(logging.WARNING)  # the quantizer logs every tensor at INFO on the root
+        try:
+            quantize_dynamic(folded, int8_path, op_types_to_quantize=["LSTM", "Gather", "MatMul", "Gemm"],
+                             weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
+    ops = [node.op_type for node in onnx.load(int8_path).graph.node]
+    if "LSTM" in ops:
+        raise RuntimeError("int8 export left the LSTM in float: ONNX Runtime did not rewrite it to DynamicQuantizeLSTM")
+    return {op: ops.count(op) for op in sorted(set(ops))}

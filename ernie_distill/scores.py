@@ -1,5 +1,7 @@
-"""Classification scores: accuracy, and per-class precision/recall/F1 with their macro mean (accuracy hides a rare
-class; macro-F1 does not)."""
+"""Classification scores: accuracy, per-class precision/recall/F1 with their macro mean (accuracy hides a rare class;
+macro-F1 does not), and the exact McNemar test for comparing two classifiers on the same examples."""
+from math import comb
+
 import numpy as np
 
 
@@ -17,3 +19,15 @@ def classification_scores(predictions, labels, label_names):
                            "support": support}
     return {"accuracy": float((predictions == labels).mean()),
             "macro_f1": round(float(np.mean([c["f1"] for c in per_class.values()])), 6), "per_class": per_class}
+
+
+def mcnemar_exact(a_correct, b_correct):
+    """Two-sided exact McNemar p-value for two classifiers scored on the same examples (boolean arrays).
+
+    Only the discordant pairs count: b = a right and b wrong, c = the reverse; under "no difference" b ~ Bin(b+c, 1/2).
+    """
+    a_correct, b_correct = np.asarray(a_correct, bool), np.asarray(b_correct, bool)
+    only_a, only_b = int((a_correct & ~b_correct).sum()), int((~a_correct & b_correct).sum())
+    n, k = only_a + only_b, min(only_a, only_b)
+    p = 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n if n else 1.0
+    return {"only_a": only_a, "only_b": only_b, "p_value": min(1.0, p)}

@@ -29,7 +29,7 @@ from ernie_distill.data import DataError, read_text_lines
 from ernie_distill.errors import InputError
 from ernie_distill.inference import Predictor
 from ernie_distill.log import logger
-from ernie_distill.manifest import ONNX_FILE, Manifest
+from ernie_distill.manifest import BACKEND_FILES, BACKENDS, Manifest
 from server_launcher import running_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,9 +45,19 @@ def model_spec(text):
 
 def backend_list(text):
     backends = text.split(",")
-    if not set(backends) <= {"paddle", "onnx"}:
-        raise argparse.ArgumentTypeError(f"expected paddle, onnx or paddle,onnx, got {text!r}")
+    if not set(backends) <= set(BACKENDS):
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(BACKENDS)}, got {text!r}")
     return backends
+
+
+def client_counts(text):
+    try:
+        counts = [int(n) for n in text.split(",")]
+    except ValueError:
+        counts = [-1]
+    if min(counts) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated client counts such as 1,16,64, got {text!r}")
+    return [n for n in counts if n]
 
 
 def parse_args(argv=None):
@@ -59,11 +69,12 @@ def parse_args(argv=None):
     parser.add_argument("--output_dir", default=os.path.join(ROOT, "tmp", "benchmark"))
     parser.add_argument("--max_texts", type=non_negative_int, default=0, help="use only the first N texts (0: all)")
     parser.add_argument("--latency_texts", type=non_negative_int, default=0, help="texts timed one by one (0: all)")
-    parser.add_argument("--backends", type=backend_list, default="paddle,onnx",
-                        help="onnx is skipped for exports without it")
+    parser.add_argument("--backends", type=backend_list, default="paddle,onnx,onnx-int8",
+                        help=f"any of {', '.join(BACKENDS)}; a backend whose files an export lacks is skipped; "
+                             "paddle-bf16 only runs for teachers")
     parser.add_argument("--cpu_threads", type=positive_int, default=2)
-    parser.add_argument("--serve_clients", type=non_negative_int, default=8,
-                        help="concurrent HTTP clients (0: skip serving)")
+    parser.add_argument("--serve_clients", type=client_counts, default="1,16,64",
+                        help="numbers of concurrent HTTP clients to measure serve.py with (0: skip serving)")
     parser.add_argument("--serve_requests", type=positive_int, default=400)
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: measure one (model, backend) in this process
     return parser.parse_args(argv)
@@ -192,10 +203,11 @@ def markdown(rows, serving, args, n_texts):
                   f"parameters **{best_teacher['num_parameters'] / best_student['num_parameters']:.1f}x**; best "
                   f"student batch-1 p99 **{min(r['batch1_ms']['p99'] for _, r in students):.2f} ms**."]
     if serving:
-        lines += ["", f"Served by `serve.py` ({serving['name']}, {serving['backend']}): {serving['clients']} concurrent "
-                  f"clients on loopback, {serving['requests']} one-text requests: **{serving['sentences_per_s']:.0f} "
-                  f"sentences/s**, request latency p50 {serving['latency_ms']['p50']} ms, "
-                  f"p99 {serving['latency_ms']['p99']} ms."]
+        lines += ["", f"Served by `serve.py` ({serving[0]['name']}, {serving[0]['backend']}, micro-batching on), "
+                  f"one-text requests from concurrent clients on loopback:", "",
+                  "| clients | requests | sentences/s | latency p50 | latency p99 |", "|---|---|---|---|---|"]
+        lines += [f"| {s['clients']} | {s['requests']} | {s['sentences_per_s']:.0f} | {s['latency_ms']['p50']} ms "
+                  f"| {s['latency_ms']['p99']} ms |" for s in serving]
     return "\n".join(lines) + "\n"
 
 
@@ -245,20 +257,24 @@ def main(argv=None):
     rows = []
     for name, model_dir in args.model:
         for backend in args.backends:
-            if backend == "onnx" and ONNX_FILE not in manifests[name].files:
-                logger.info("%s: no %s, skipping ONNX Runtime", name, ONNX_FILE)
+            if not BACKEND_FILES[backend] & set(manifests[name].files):
+                logger.info("%s: no %s, skipping %s", name, " or ".join(sorted(BACKEND_FILES[backend])), backend)
+                continue
+            if backend == "paddle-bf16" and manifests[name].kind != "teacher":
                 continue
             logger.info("measuring %s on %s (%d texts)", name, backend, len(texts))
             rows.append((name, run_worker({"model_dir": model_dir, "backend": backend}, args)))
             logger.info("%s", rows[-1][1])
 
-    serving = None
+    serving = []
     students = [(name, row) for name, row in rows if row["kind"] == "student"]
-    if args.serve_clients and students:  # the first student, on its faster backend
-        name, fastest = min((nr for nr in students if nr[0] == students[0][0]), key=lambda nr: nr[1]["batch1_ms"]["p50"])
-        logger.info("measuring serve.py with %s on %s, %d clients", name, fastest["backend"], args.serve_clients)
-        serving = {"name": name, **measure_serving(dict(args.model)[name], fastest["backend"], texts,
-                                                   args.serve_clients, args.serve_requests, args.cpu_threads)}
+    if students:  # the first student, on its fastest float32 backend
+        name, fastest = min((nr for nr in students if nr[0] == students[0][0] and nr[1]["backend"] != "onnx-int8"),
+                            key=lambda nr: nr[1]["batch1_ms"]["p50"])
+        for clients in args.serve_clients:
+            logger.info("measuring serve.py with %s on %s, %d clients", name, fastest["backend"], clients)
+            serving.append({"name": name, **measure_serving(dict(args.model)[name], fastest["backend"], texts,
+                                                            clients, args.serve_requests, args.cpu_threads)})
 
     table = markdown(rows, serving, args, len(texts))
     with open(os.path.join(args.output_dir, "benchmark.md"), "w", encoding="utf-8") as f:

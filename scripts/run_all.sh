@@ -30,7 +30,7 @@ if [ "$QUICK" = 1 ]; then
   SAVE_STEPS="${SAVE_STEPS:-5}"
   STUDENT_ARGS="${STUDENT_ARGS:---num_epochs 1}"
   DISTILL_ARGS="${DISTILL_ARGS:---num_epochs 1 --n_iter 2}"
-  BENCHMARK_ARGS="${BENCHMARK_ARGS:---max_texts 100 --latency_texts 40 --serve_requests 40}"
+  BENCHMARK_ARGS="${BENCHMARK_ARGS:---max_texts 100 --latency_texts 40 --serve_clients 4 --serve_requests 40}"
   TRAIN_ROWS="${TRAIN_ROWS:-400}" DEV_ROWS="${DEV_ROWS:-100}"
 else
   DEVICE="${DEVICE:-$(python -c 'from ernie_distill.cli import default_device; print(default_device())')}"

@@ -16,14 +16,14 @@ def free_port():
 
 
 @contextlib.contextmanager
-def running_server(model_dir, *extra_args, timeout=120):
-    """Yield the base URL of a serve.py answering /health; stop it on exit."""
+def running_server(model_dir, *extra_args, timeout=120, env=None):
+    """Yield the base URL of a serve.py answering /health; stop it on exit. `env`: the server's environment."""
     import requests
 
     port = free_port()
     process = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), "--model_dir", model_dir,
                                 "--port", str(port), *extra_args],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout

@@ -12,6 +12,7 @@ import export_model
 import predict
 from conftest import FIXTURE_DIR, ROOT, TINY_STUDENT, export
 from ernie_distill.cli import run_cli
+from ernie_distill.data import load_task, read_tsv
 from ernie_distill.errors import InputError
 from ernie_distill.inference import Predictor
 from ernie_distill.manifest import ExportError, sha256_of
@@ -321,3 +322,23 @@ def test_export_replaces_an_earlier_export_or_fills_an_empty_directory(trained_s
     export(os.path.join(trained_student, "best_model"), str(tmp_path / "earlier"))
     assert sorted(os.listdir(tmp_path / "earlier")) == sorted(os.listdir(tmp_path / "empty")) == [
         "inference.json", "inference.pdiparams", "inputs.json", "manifest.json", "ngrams.txt", "vocab.txt"]
+
+
+@pytest.fixture(scope="module")
+def exported_int8(trained_student, tmp_path_factory):
+    return export(os.path.join(trained_student, "best_model"), str(tmp_path_factory.mktemp("int8") / "student"),
+                  "--quantize", "int8")
+
+
+def test_int8_export_quantizes_the_lstm_and_keeps_the_predictions(exported_int8):
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(os.path.join(exported_int8, "inference.int8.onnx")).graph.node}
+    assert "DynamicQuantizeLSTM" in ops and "LSTM" not in ops  # the LSTM itself is int8, not left in float
+    assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops  # so are the linear layers
+    texts = [e.text for e in read_tsv(os.path.join(FIXTURE_DIR, "dev.tsv"), load_task("chnsenticorp"))[0]]
+    float32 = Predictor(exported_int8, "onnx").predict(texts)
+    int8 = Predictor(exported_int8, "onnx-int8").predict(texts)
+    agree = np.mean([a["label"] == b["label"] for a, b in zip(float32, int8)])
+    assert agree >= 0.95, agree
+    assert max(abs(a["score"] - b["score"]) for a, b in zip(float32, int8)) < 0.1

@@ -123,3 +123,15 @@ def test_a_busy_port_is_one_error_line_before_anything_claims_to_serve(exported_
 ])
 def test_bad_serve_arguments_are_one_error_line(args, error):
     assert serve_py(*args) == (2, error)
+
+
+def test_concurrent_requests_share_model_calls_and_get_their_own_answers(exported_student):
+    """16 clients, one text each: every answer is the one predict.py gives, and the server batched them."""
+    texts = [f"{TEXTS[i % len(TEXTS)]}{'!' * (i % 5)}" for i in range(64)]
+    expected = Predictor(exported_student).predict(texts)
+    with running_server(exported_student, "--batch_texts", "16", "--batch_wait_ms", "20") as url:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda text: post(url, {"texts": [text]}).json()["results"][0], texts))
+        health = requests.get(f"{url}/health", timeout=5).json()
+    assert answers == expected
+    assert health["model_calls"] < len(texts)  # requests were gathered into shared calls

@@ -1,0 +1,50 @@
+"""Micro-batching for the HTTP server: the texts of concurrent requests go through the model in one call.
+
+The first waiting request opens a batch; requests arriving within the next `max_wait_ms` join it, up to `max_batch`
+texts (the rest wait for the next batch).
+One worker thread runs the model, so calls never overlap (a Paddle predictor is not thread-safe) and the event loop
+stays free to read the next requests meanwhile. Each request gets back exactly its own results, in order.
+"""
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+
+class MicroBatcher:
+    def __init__(self, predict, max_batch=64, max_wait_ms=2.0):
+        self.predict, self.max_batch, self.max_wait = predict, max_batch, max_wait_ms / 1000
+        self.queue, self.worker, self.task = None, ThreadPoolExecutor(1, thread_name_prefix="model"), None
+        self.calls = self.texts = 0  # model calls made and texts predicted, for /health
+
+    async def submit(self, texts):
+        """The predictions for `texts`, computed together with whatever other requests are waiting."""
+        if self.task is None:  # created on first use, inside the server's event loop
+            self.queue = asyncio.Queue()
+            self.task = asyncio.get_running_loop().create_task(self._run())
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((texts, future))
+        return await future
+
+    async def _run(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self.queue.get()]
+            if self.max_wait:
+                await asyncio.sleep(self.max_wait)  # let concurrent requests arrive
+            size = len(batch[0][0])
+            while size < self.max_batch and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+                size += len(batch[-1][0])
+            texts = [text for request_texts, _ in batch for text in request_texts]
+            self.calls, self.texts = self.calls + 1, self.texts + len(texts)
+            try:
+                results = await loop.run_in_executor(self.worker, self.predict, texts)
+            except Exception as err:  # every request of the batch learns of it; the loop carries on
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            start = 0
+            for request_texts, future in batch:
+                if not future.done():  # a client that went away leaves a cancelled future
+                    future.set_result(results[start : start + len(request_texts)])
+                start += len(request_texts)

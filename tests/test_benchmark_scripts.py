@@ -1,0 +1,41 @@
+"""The student and peers benchmarks on the small fixture (the peers only where their extras are installed)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FIXTURE_DIR, ROOT, TINY_STUDENT
+
+
+def run(*argv):
+    done = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_student_benchmark_reports_mean_and_spread_over_seeds_and_reuses_finished_runs(tmp_path):
+    dev = os.path.join(FIXTURE_DIR, "dev.tsv")
+    argv = ["scripts/benchmark_student.py", "--data_dir", FIXTURE_DIR, "--ood_file", dev, "--seeds", "1", "2",
+            "--name", "tiny", "--output_dir", str(tmp_path), "--", "--num_epochs", "1", *TINY_STUDENT]
+    first = run(*argv)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [r["seed"] for r in summary["runs"]] == [1, 2]
+    for r in summary["runs"]:  # the out-of-domain file is the dev file here, so both scores agree
+        assert r["ood"] == pytest.approx(r["dev"])
+    assert "| tiny |" in first.stdout and " ± " in summary["row"]
+    again = run(*argv)
+    assert again.stderr.count("already trained with this command") == 2 and summary["row"] in again.stdout
+
+
+def test_peers_benchmark_on_the_fixture(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("fasttext")
+    done = run("scripts/benchmark_peers.py", "--data_dir", FIXTURE_DIR, "--ood_file",
+               os.path.join(FIXTURE_DIR, "dev.tsv"), "--quick", "--output_dir", str(tmp_path))
+    rows = json.loads((tmp_path / "peers.json").read_text())["rows"]
+    assert [r["model"] for r in rows] == ["char 1-3-gram TF-IDF + LogisticRegression", "fastText, characters",
+                                         "fastText, jieba words + bigrams"]
+    assert all(r["dev_accuracy"] == r["ood_accuracy"] and r["texts_per_second"] > 0 for r in rows)
+    assert rows[0]["dev_accuracy"] > 0.8 and "| fastText, characters |" in done.stdout  # an easy fixture

@@ -1,0 +1,36 @@
+"""The ONNX Runtime path of predict.py and serve.py never imports Paddle or PaddleNLP."""
+import json
+import os
+import subprocess
+import sys
+
+import requests
+
+from conftest import ROOT
+from server_launcher import running_server
+
+TEXTS = ["房间很干净，服务也好", "太差了，再也不来"]
+
+
+def without_paddle(tmp_path):
+    """An environment in which `import paddle` and `import paddlenlp` fail, as in a venv without them."""
+    blocker = tmp_path / "no_paddle"
+    for name in ("paddle", "paddlenlp", "paddle2onnx"):
+        (blocker / name).mkdir(parents=True)
+        (blocker / name / "__init__.py").write_text(f"raise ImportError('{name} must not be imported here')\n")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), ROOT])}
+
+
+def test_predict_and_serve_run_on_onnx_runtime_alone(exported_student, tmp_path):
+    env = without_paddle(tmp_path)
+    texts = [arg for text in TEXTS for arg in ("--text", text)]
+    alone = subprocess.run([sys.executable, "predict.py", "--model_dir", exported_student, "--backend", "onnx", *texts],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert alone.returncode == 0, alone.stderr
+    full = subprocess.run([sys.executable, "predict.py", "--model_dir", exported_student, "--backend", "paddle",
+                           *texts], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    as_json = [json.loads(line) for line in alone.stdout.splitlines()]
+    assert [r["label"] for r in as_json] == [json.loads(line)["label"] for line in full.stdout.splitlines()]
+    with running_server(exported_student, "--backend", "onnx", env=env) as url:
+        served = requests.post(f"{url}/predict", json={"texts": TEXTS}, timeout=30).json()["results"]
+    assert served == as_json
