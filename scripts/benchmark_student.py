@@ -66,7 +66,9 @@ def main():
                    seed_dir, "--device", "cpu", "--seed", str(seed), *args.extra]
         metrics, seconds = train(seed_dir, command)
         ood = ood_accuracy(os.path.join(seed_dir, "best_model"), args.ood_file) if args.ood_file else None
-        runs.append({"seed": seed, "dev": metrics["dev_accuracy"], "ood": ood, "best_epoch": metrics["best_epoch"],
+        runs.append({"seed": seed, "dev": metrics["dev_accuracy"], "dev_macro_f1": metrics["dev_macro_f1"],
+                     "dev_per_class_f1": {k: v["f1"] for k, v in metrics["dev_per_class"].items()},
+                     "ood": ood, "best_epoch": metrics["best_epoch"],
                      "seconds": seconds, "num_parameters": metrics["num_parameters"],
                      "best_model": os.path.join(seed_dir, "best_model")})
         print(f"seed {seed}: dev {metrics['dev_accuracy']:.4f}, out of domain {ood}, {seconds / 60:.1f} min",
@@ -77,10 +79,11 @@ def main():
         return f"{values.mean():.2f} ± {values.std(ddof=1) if len(values) > 1 else 0:.2f}" if len(values) else "n/a"
 
     row = (f"| {args.name} | {' '.join(args.extra) or '(defaults)'} | {runs[0]['num_parameters'] / 1e6:.2f}M "
-           f"| {spread('dev')} | {spread('ood')} | {','.join(str(r['best_epoch']) for r in runs)} "
+           f"| {spread('dev')} | {spread('dev_macro_f1')} | {spread('ood')} "
+           f"| {','.join(str(r['best_epoch']) for r in runs)} "
            f"| {np.mean([r['seconds'] for r in runs]) / 60:.1f} min | {len(runs)} |")
-    header = ("| variant | flags | parameters | dev % (mean ± sd) | online_shopping_dev % (mean ± sd) | best epochs "
-              "| train time | seeds |\n|---|---|---|---|---|---|---|---|")
+    header = ("| variant | flags | parameters | dev % (mean ± sd) | dev macro-F1 x100 | out of domain % | best epochs "
+              "| train time | seeds |\n|---|---|---|---|---|---|---|---|---|")
     print(f"{header}\n{row}")
     write_json(os.path.join(output_dir, "summary.json"), {
         "name": args.name, "extra": args.extra, "runs": runs, "row": row,
