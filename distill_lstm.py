@@ -5,25 +5,24 @@
 
 The student reads characters (a Bi-LSTM) beside a bag of character n-grams and words; `--tokens words --ngram_max 0`
 is Tang et al.'s word-level student. With --teacher_dir it learns the teacher's logits (MSE by default) on a transfer
-set of the training texts plus augmented copies (masking, POS-guided replacement, n-gram sampling). Writes OUTPUT_DIR/best_model (the dir
-export_model.py takes), OUTPUT_DIR/checkpoint (for --resume) and OUTPUT_DIR/metrics.json.
+set of the training texts plus augmented copies (masking, POS-guided replacement, n-gram sampling). Writes
+OUTPUT_DIR/best_model (the dir export_model.py takes), OUTPUT_DIR/checkpoint (for --resume) and OUTPUT_DIR/metrics.json.
 """
-import argparse
 import sys
 
 import numpy as np
 
-from ernie_distill.batching import length_sorted_batches
 from ernie_distill.checkpoint import set_seed
-from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_run_arguments, bounded, non_negative_float,
-                               non_negative_int, positive_float, positive_int, probability, run_cli)
-from ernie_distill.features import InputSettings, StudentInputs
+from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_distillation_arguments,
+                               add_run_arguments, add_student_input_arguments, bounded, non_negative_float,
+                               non_negative_int, positive_float, positive_int, run_cli)
 from ernie_distill.data import load_splits, load_task
+from ernie_distill.features import InputSettings, StudentInputs
 from ernie_distill.log import logger
 from ernie_distill.losses import distillation_loss
-from ernie_distill.student import BiLSTMClassifier, StudentConfig, num_parameters, save_student, student_scores
+from ernie_distill.student import (BiLSTMClassifier, StudentConfig, num_parameters, save_student, student_scores,
+                                   training_batches)
 from ernie_distill.training import Schedule, prepare_output_dir, run_fingerprint, train, write_metrics
-from ernie_distill.vocab import detokenize, tokenize
 
 import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 
@@ -31,47 +30,12 @@ import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 def parse_args(argv=None):
     parser = ArgumentParser(__doc__)
     add_data_arguments(parser, "tokens the Bi-LSTM reads per text", max_seq_length_limit=4096, max_seq_length=200)
-    inputs = parser.add_argument_group("student inputs (built from the training texts)")
-    inputs.add_argument("--tokens", choices=["chars", "words"], default="chars",
-                        help="what the Bi-LSTM reads: characters, or jieba words as in Tang et al.")
-    inputs.add_argument("--vocab_min_freq", type=positive_int, default=2)
-    inputs.add_argument("--vocab_max_size", type=bounded(int, 4), default=30000)
-    inputs.add_argument("--ngram_max", type=non_negative_int, default=3,
-                        help="the bag holds character 1..N-grams (0: no bag, the Bi-LSTM alone)")
-    inputs.add_argument("--ngram_words", action=argparse.BooleanOptionalAction, default=True,
-                        help="the bag also holds the text's jieba words")
-    inputs.add_argument("--ngram_min_freq", type=positive_int, default=5)
-    inputs.add_argument("--ngram_max_size", type=bounded(int, 4), default=55000)
-    model = parser.add_argument_group("student model")
-    model.add_argument("--embedding_dim", type=positive_int, default=200)
-    model.add_argument("--ngram_dim", type=positive_int, default=64, help="embedding size of the bag")
-    model.add_argument("--hidden_size", type=positive_int, default=128)
-    model.add_argument("--num_layers", type=positive_int, default=1)
-    model.add_argument("--dropout", type=bounded(float, 0, 0.95), default=0.3)
-    distill = parser.add_argument_group("distillation (only with --teacher_dir)")
-    distill.add_argument("--teacher_dir", action="append",
-                         help="a teacher: run_glue.py's best_model, a PaddleNLP save_pretrained dir or an "
-                              "export_model.py dir; repeat it to distil from the mean of several teachers' logits; "
-                              "omit it to train on hard labels")
-    distill.add_argument("--teacher_weights", type=non_negative_float, nargs="+",
-                         help="one weight per --teacher_dir for the mean of their logits (default: equal)")
-    distill.add_argument("--alpha", type=probability, default=0.0, help="weight of the hard-label loss (paper: 0)")
-    distill.add_argument("--distill_loss", choices=["mse", "kl"], default="mse")
-    distill.add_argument("--temperature", type=bounded(float, 0.05, 100), default=1.0, help="for --distill_loss kl")
-    distill.add_argument("--n_iter", type=non_negative_int, default=10,
-                         help="augmented copies per training example (Tang et al.: 20 for small data sets)")
-    distill.add_argument("--p_mask", type=probability, default=0.1)
-    distill.add_argument("--p_pos", type=probability, default=0.1)
-    distill.add_argument("--p_ng", type=probability, default=0.25)
-    distill.add_argument("--max_ngram", type=positive_int, default=5)
-    distill.add_argument("--teacher_batch_size", type=positive_int, default=64)
-    distill.add_argument("--cache_dir", default="./tmp/cache", help="where transfer sets and teacher logits are kept")
+    add_student_input_arguments(parser)
+    add_distillation_arguments(parser)
     training = parser.add_argument_group("training")
     training.add_argument("--batch_size", type=positive_int, default=32)
     training.add_argument("--learning_rate", type=positive_float, default=1e-3)
-    training.add_argument("--num_epochs", type=positive_int,
-                          help="default: 6 on hard labels, 3 when distilling (the transfer set is 1 + n_iter times as "
-                               "large)")
+    training.add_argument("--num_epochs", type=positive_int, help="default: 6 on hard labels, 3 when distilling")
     training.add_argument("--max_grad_norm", type=positive_float, default=5.0)
     training.add_argument("--lr_schedule", choices=["linear", "constant"], default="linear",
                           help="linear: decay to zero over the run")
@@ -87,7 +51,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.p_mask + args.p_pos > 1:
         parser.error(f"--p_mask {args.p_mask} + --p_pos {args.p_pos} is over 1: they share each word's chance")
-    args.num_epochs = args.num_epochs or (3 if args.teacher_dir else 6)
+    args.num_epochs = args.num_epochs or (3 if args.teacher_dir else 6)  # a transfer set is 1 + n_iter times larger
     return args
 
 
@@ -99,72 +63,59 @@ def main(argv=None):
 
     # Data: the student's inputs, built from the training texts; with teachers, the transfer set and their logits
     splits = load_splits(task, args.data_dir, ("train", "dev"), args.skip_invalid, args.download_timeout)
-    texts, train_labels, targets, teacher = [e.text for e in splits["train"]], [e.label for e in splits["train"]], None, None
+    texts, labels, targets, teacher = [e.text for e in splits["train"]], [e.label for e in splits["train"]], None, None
     inputs = StudentInputs.build(texts, InputSettings(
         args.tokens, args.max_seq_length, args.vocab_min_freq, args.vocab_max_size, args.ngram_max,
         args.ngram_min_freq, args.ngram_max_size, ngram_words=args.ngram_words))
     if args.teacher_dir:  # the teacher code (and PaddleNLP) is only needed, and imported, when distilling
-        from ernie_distill.transfer_set import distillation_targets
+        from ernie_distill.transfer_set import distillation_texts
 
-        words, train_labels, targets, teacher = distillation_targets(args, task, [tokenize(t) for t in texts],
-                                                                     train_labels)
-        texts += [detokenize(w) for w in words[len(texts):]]  # the student reads the augmented texts its own way
-    train_encoded = [inputs.encode(text) for text in texts]
-    dev_encoded = [inputs.encode(e.text) for e in splits["dev"]]
-    train_labels, dev_labels = np.asarray(train_labels), np.asarray([e.label for e in splits["dev"]])
+        texts, labels, targets, teacher = distillation_texts(args, task, texts, labels)
+    train_encoded, labels = [inputs.encode(text) for text in texts], np.asarray(labels)
+    dev_encoded, dev_labels = [inputs.encode(e.text) for e in splits["dev"]], [e.label for e in splits["dev"]]
     logger.info("train %d texts, dev %d, vocabulary %d tokens, bag %d entries", len(texts), len(dev_encoded),
                 len(inputs.vocab), len(inputs.ngrams or []))
 
     # Model (seeded here, so a run that loaded cached logits builds the same student as one that ran the teacher)
     set_seed(args.seed)
-    config = StudentConfig(len(inputs.vocab), len(task.labels), args.embedding_dim, args.hidden_size, args.num_layers,
-                           args.dropout, len(inputs.ngrams or []), args.ngram_dim)
-    model = BiLSTMClassifier(config)
+    model = BiLSTMClassifier(StudentConfig(len(inputs.vocab), len(task.labels), args.embedding_dim, args.hidden_size,
+                                           args.num_layers, args.dropout, len(inputs.ngrams or []), args.ngram_dim))
     n_params = num_parameters(model)
-    logger.info("student: %s, %.2fM parameters (%.1f MB in float32)", config, n_params / 1e6, n_params * 4 / 2**20)
-    lengths = [inputs.length(e) for e in train_encoded]
-    steps_per_epoch = len(length_sorted_batches(lengths, args.batch_size, np.random.default_rng(0)))
+    logger.info("student: %s, %.2fM parameters (%.1f MB in float32)", model.config, n_params / 1e6, n_params / 2**18)
+    steps_per_epoch = -(-len(train_encoded) // args.batch_size)
     schedule = Schedule(args.num_epochs, steps_per_epoch, eval_steps=args.eval_steps, logging_steps=args.logging_steps)
     lr = (paddle.optimizer.lr.PolynomialDecay(args.learning_rate, schedule.total_steps, end_lr=0.0)
           if args.lr_schedule == "linear" else args.learning_rate)
     optimizer = paddle.optimizer.AdamW(learning_rate=lr, parameters=model.parameters(), weight_decay=args.weight_decay,
                                        grad_clip=paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm))
 
-    def epoch_batches(epoch):
-        rng = np.random.default_rng([args.seed, epoch])  # the same batches and word dropout after --resume
-        for rows in length_sorted_batches(lengths, args.batch_size, rng):
-            arrays = inputs.batch([train_encoded[i] for i in rows])
-            ids = arrays["input_ids"]
-            arrays["input_ids"] = np.where((rng.random(ids.shape) < args.word_dropout) & (ids != 0), 1, ids)  # [UNK]
-            if "ngram_ids" in arrays:
-                grams = arrays["ngram_ids"]
-                arrays["ngram_ids"] = np.where(rng.random(grams.shape) < args.ngram_dropout, 0, grams)
-            yield arrays, rows
+    def epoch_batches(epoch):  # the same batches and dropout for an epoch after --resume
+        return training_batches(inputs, train_encoded, args.batch_size, np.random.default_rng([args.seed, epoch]),
+                                args.word_dropout, args.ngram_dropout)
 
     def compute_loss(net, batch):
         arrays, rows = batch
         logits = net(**{name: paddle.to_tensor(array) for name, array in arrays.items()})
-        gold = train_labels[rows]
         soft = None if targets is None else paddle.to_tensor(targets[rows])
-        return distillation_loss(logits, paddle.to_tensor(gold), soft, args.alpha, args.distill_loss, args.temperature)
+        return distillation_loss(logits, paddle.to_tensor(labels[rows]), soft, args.alpha, args.distill_loss,
+                                 args.temperature)
+
+    mode = "distill" if teacher else "hard_labels"
 
     def save_best(directory, state):
         save_student(model, inputs, directory, {
-            "mode": "distill" if teacher else "hard_labels", "task_name": task.name, "labels": list(task.labels),
-            "label_names": list(task.label_names), "max_seq_length": args.max_seq_length,
-            "dev_accuracy": state.best_accuracy, "epoch": state.best_epoch, "step": state.best_step,
-            "num_parameters": n_params, "teacher": teacher})
-
+            "mode": mode, "task_name": task.name, "labels": list(task.labels), "label_names": list(task.label_names),
+            "max_seq_length": args.max_seq_length, "dev_accuracy": state.best_accuracy, "epoch": state.best_epoch,
+            "step": state.best_step, "num_parameters": n_params, "teacher": teacher})
     state = train(model, optimizer, schedule, epoch_batches, compute_loss,
                   lambda net: student_scores(net, inputs, dev_encoded, dev_labels, task.label_names), save_best,
-                  args.output_dir,
-                  run_fingerprint(args, splits, teachers=teacher and teacher["teacher_digests"]), args.resume,
-                  lr if args.lr_schedule == "linear" else None)
+                  args.output_dir, run_fingerprint(args, splits, teachers=teacher and teacher["teacher_digests"]),
+                  args.resume, lr if args.lr_schedule == "linear" else None)
     logger.info("best dev accuracy %.4f (epoch %d); student saved in %s/best_model", state.best_accuracy,
                 state.best_epoch, args.output_dir)
-    return write_metrics(args.output_dir, state, kind="student", mode="distill" if teacher else "hard_labels",
-                         task=task, num_parameters=n_params, args=args, teacher=teacher, vocab_size=len(inputs.vocab),
-                         bag_size=len(inputs.ngrams or []), train_examples=len(train_encoded))
+    return write_metrics(args.output_dir, state, kind="student", mode=mode, task=task, num_parameters=n_params,
+                         args=args, teacher=teacher, vocab_size=len(inputs.vocab), bag_size=len(inputs.ngrams or []),
+                         train_examples=len(train_encoded))
 
 
 if __name__ == "__main__":

@@ -127,7 +127,8 @@ def write_export(out, source, args, max_seq_length):
         from ernie_distill.onnx_export import quantize_int8
 
         ops = quantize_int8(os.path.join(out, ONNX_FILE), os.path.join(out, INT8_ONNX_FILE))
-        logger.info("int8 model: %s", ", ".join(f"{op} x{n}" for op, n in ops.items() if "Quant" in op or "Integer" in op))
+        quantized = [f"{op} x{n}" for op, n in ops.items() if "Quant" in op or "Integer" in op]
+        logger.info("int8 model: %s", ", ".join(quantized))
     info = source.info
     manifest = Manifest(
         kind=source.kind, model_type=info.get("model_type", "bilstm"), max_seq_length=max_seq_length,

@@ -19,13 +19,12 @@ from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_run_argum
 from ernie_distill.data import load_splits, load_task
 from ernie_distill.log import logger
 from ernie_distill.scores import classification_scores
-from ernie_distill.teacher import (MODEL_CLASSES, encode, encoded_logits, is_random_init, load_pretrained, pad_batch,
-                                   save_teacher)
+from ernie_distill.teacher import (MODEL_CLASSES, adamw_with_warmup, encode, encoded_logits, is_random_init,
+                                   load_pretrained, pad_batch, save_teacher)
 from ernie_distill.training import BEST_MODEL, Schedule, prepare_output_dir, run_fingerprint, train, write_metrics
 
 import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 import paddle.nn.functional as F
-from paddlenlp.transformers import LinearDecayWithWarmup
 
 
 def parse_args(argv=None):
@@ -73,12 +72,7 @@ def main(argv=None):
     dataset = list(zip(encoded["train"], labels["train"]))
     sampler = paddle.io.DistributedBatchSampler(dataset, args.batch_size, shuffle=True)
     schedule = Schedule(args.num_train_epochs, len(sampler), args.max_steps, args.save_steps, args.logging_steps)
-    lr_scheduler = LinearDecayWithWarmup(args.learning_rate, schedule.total_steps, args.warmup_proportion)
-    no_decay = {p.name for n, p in model.named_parameters() if "bias" in n or "norm" in n}
-    optimizer = paddle.optimizer.AdamW(learning_rate=lr_scheduler, parameters=model.parameters(),
-                                       weight_decay=args.weight_decay, epsilon=args.adam_epsilon,
-                                       apply_decay_param_fun=lambda name: name not in no_decay,
-                                       grad_clip=paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm))
+    optimizer, lr_scheduler = adamw_with_warmup(model, args, schedule.total_steps)
 
     def epoch_batches(epoch):
         sampler.set_epoch(args.seed * 1000 + epoch)  # a fixed order per epoch: a resumed run skips what it did

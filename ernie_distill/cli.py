@@ -37,7 +37,8 @@ def bounded(cast, low=None, high=None, low_inclusive=True):
         if too_low or (high is not None and value > high):
             low_part = "" if low is None else f"{'>=' if low_inclusive else '>'} {low}"
             high_part = "" if high is None else f"<= {high}"
-            raise argparse.ArgumentTypeError(f"must be {' and '.join(p for p in (low_part, high_part) if p)}, got {text}")
+            bounds = " and ".join(part for part in (low_part, high_part) if part)
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
         return value
 
     parse.__name__ = cast.__name__
@@ -101,6 +102,50 @@ def add_run_arguments(parser, device_default=None):
     run.add_argument("--resume", action="store_true",
                      help="continue from OUTPUT_DIR/checkpoint; refused if it was made by a different run")
     return run
+
+
+def add_student_input_arguments(parser):
+    """What the student reads (StudentInputs' settings) and how its layers are sized."""
+    inputs = parser.add_argument_group("student inputs (built from the training texts) and model")
+    inputs.add_argument("--tokens", choices=["chars", "words"], default="chars",
+                        help="what the Bi-LSTM reads: characters, or jieba words as in Tang et al.")
+    inputs.add_argument("--vocab_min_freq", type=positive_int, default=2)
+    inputs.add_argument("--vocab_max_size", type=bounded(int, 4), default=30000)
+    inputs.add_argument("--ngram_max", type=non_negative_int, default=3,
+                        help="the bag holds character 1..N-grams (0: no bag, the Bi-LSTM alone)")
+    inputs.add_argument("--ngram_words", action=argparse.BooleanOptionalAction, default=True,
+                        help="the bag also holds the text's jieba words")
+    inputs.add_argument("--ngram_min_freq", type=positive_int, default=5)
+    inputs.add_argument("--ngram_max_size", type=bounded(int, 4), default=55000)
+    inputs.add_argument("--embedding_dim", type=positive_int, default=200)
+    inputs.add_argument("--ngram_dim", type=positive_int, default=64, help="embedding size of the bag")
+    inputs.add_argument("--hidden_size", type=positive_int, default=128)
+    inputs.add_argument("--num_layers", type=positive_int, default=1)
+    inputs.add_argument("--dropout", type=bounded(float, 0, 0.95), default=0.3)
+    return inputs
+
+
+def add_distillation_arguments(parser):
+    """Teachers, Tang et al.'s augmentation and the soft-target loss; transfer_set.py reads them."""
+    distill = parser.add_argument_group("distillation (only with --teacher_dir)")
+    distill.add_argument("--teacher_dir", action="append",
+                         help="a teacher: run_glue.py's best_model, a PaddleNLP save_pretrained dir or an "
+                              "export_model.py dir; repeat it to distil from the mean of several teachers' logits; "
+                              "omit it to train on hard labels")
+    distill.add_argument("--teacher_weights", type=non_negative_float, nargs="+",
+                         help="one weight per --teacher_dir for the mean of their logits (default: equal)")
+    distill.add_argument("--alpha", type=probability, default=0.0, help="weight of the hard-label loss (paper: 0)")
+    distill.add_argument("--distill_loss", choices=["mse", "kl"], default="mse")
+    distill.add_argument("--temperature", type=bounded(float, 0.05, 100), default=1.0, help="for --distill_loss kl")
+    distill.add_argument("--n_iter", type=non_negative_int, default=10,
+                         help="augmented copies per training example (Tang et al.: 20 for small data sets)")
+    distill.add_argument("--p_mask", type=probability, default=0.1)
+    distill.add_argument("--p_pos", type=probability, default=0.1)
+    distill.add_argument("--p_ng", type=probability, default=0.25)
+    distill.add_argument("--max_ngram", type=positive_int, default=5)
+    distill.add_argument("--teacher_batch_size", type=positive_int, default=64)
+    distill.add_argument("--cache_dir", default="./tmp/cache", help="where transfer sets and teacher logits are kept")
+    return distill
 
 
 def add_runtime_arguments(parser):

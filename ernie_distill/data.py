@@ -232,7 +232,8 @@ def _download_splits(task, splits, timeout):
     worker = threading.Thread(target=target, daemon=True)
     worker.start()
     worker.join(timeout)
-    hint = "Download the data by hand, or point --data_dir at a folder with train.tsv and dev.tsv (header 'label\\ttext_a')."
+    hint = ("Download the data by hand, or point --data_dir at a folder with train.tsv and dev.tsv (header "
+            "'label\\ttext_a').")
     if worker.is_alive():
         raise DataError(f"downloading dataset {task.name!r} did not finish within {timeout} s (offline?). {hint}")
     if "error" in outcome:

@@ -1,10 +1,11 @@
-"""The student's inputs, from raw text: a token sequence for the Bi-LSTM and, optionally, a bag of character n-grams.
+"""The student's inputs, from raw text: a token sequence for the Bi-LSTM and, optionally, a bag of n-grams and words.
 
 Two token kinds: "chars" (every non-space character of the lower-cased text; needs no segmenter, and an unseen word is
 still made of known characters) and "words" (jieba words, as in Tang et al.; a word missing from the vocabulary is
 spelled out in characters). The bag (fastText-style: the mean of the embeddings of the text's character 1..n-grams
-and, optionally, its jieba words) runs beside the Bi-LSTM; n-grams and words missing from its vocabulary are left out. Everything is built from the training texts and saved beside the model, so
-training, export, the teacher-free deployment and the tests all read text the same way. No Paddle import here.
+and, optionally, its jieba words) runs beside the Bi-LSTM; n-grams and words missing from its vocabulary are left out.
+Everything is built from the training texts and saved beside the model, so training, export, the teacher-free
+deployment and the tests all read text the same way. No Paddle import here.
 
 The literal "[MASK]" (written by the distillation's augmentation) is one token, the vocabulary's [MASK].
 """

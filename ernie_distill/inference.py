@@ -38,7 +38,8 @@ def program_file(model_dir):
         path = os.path.join(model_dir, MODEL_PREFIX + ext)
         if os.path.isfile(path):
             return path
-    raise ExportError(f"{model_dir} has no {MODEL_PREFIX}.json or {MODEL_PREFIX}.pdmodel; export it with export_model.py")
+    raise ExportError(f"{model_dir} has no {MODEL_PREFIX}.json or {MODEL_PREFIX}.pdmodel; export it with "
+                      "export_model.py")
 
 
 def check_paddle_version(model_dir, manifest):
@@ -60,8 +61,8 @@ class StudentEncoder:
         except ValueError as err:
             raise ExportError(f"{model_dir}: {err}; re-export with export_model.py") from None
         if vocab_size is not None and len(self.inputs.vocab) != vocab_size:
-            raise ExportError(f"{model_dir}/vocab.txt has {len(self.inputs.vocab)} tokens but the model's embedding has "
-                              f"{vocab_size} rows: it is not this model's vocabulary; re-export with export_model.py")
+            raise ExportError(f"{model_dir}/vocab.txt has {len(self.inputs.vocab)} tokens but the model's embedding "
+                              f"has {vocab_size} rows: it is not this model's vocabulary; re-export with export_model.py")
         self.inputs.settings.max_seq_length = max_seq_length
         self.mask_token, self.length, self.batch = self.inputs.mask_token, self.inputs.length, self.inputs.batch
 

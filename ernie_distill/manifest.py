@@ -89,7 +89,8 @@ class Manifest:
 
     def backend_files(self, backend):
         """The listed files `backend` loads: all but the other backends' model files."""
-        others = set().union(*(names for name, names in BACKEND_FILES.items() if name != backend)) - BACKEND_FILES[backend]
+        others = set().union(*(names for name, names in BACKEND_FILES.items() if name != backend))
+        others -= BACKEND_FILES[backend]  # paddle and paddle-bf16 load the same files
         return sorted(set(self.files) - others)
 
     def verify_files(self, model_dir, backend):

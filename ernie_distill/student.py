@@ -95,6 +95,19 @@ def student_scores(model, inputs, encoded, labels, label_names):
     return classification_scores(student_logits(model, inputs, encoded).argmax(axis=1), labels, label_names)
 
 
+def training_batches(inputs, encoded, batch_size, rng, word_dropout, ngram_dropout):
+    """(arrays, row indices) per batch of similar-length texts; tokens become [UNK] with p word_dropout and bag
+    entries are left out with p ngram_dropout, so the student cannot lean on a few frequent tokens or n-grams."""
+    for rows in length_sorted_batches([inputs.length(e) for e in encoded], batch_size, rng):
+        arrays = inputs.batch([encoded[i] for i in rows])
+        ids = arrays["input_ids"]
+        arrays["input_ids"] = np.where((rng.random(ids.shape) < word_dropout) & (ids != 0), inputs.vocab.unk_id, ids)
+        if "ngram_ids" in arrays:
+            arrays["ngram_ids"] = np.where(rng.random(arrays["ngram_ids"].shape) < ngram_dropout, 0,
+                                           arrays["ngram_ids"])
+        yield arrays, rows
+
+
 def save_student(model, inputs, output_dir, info):
     """Weights, config, the inputs' vocabularies and settings, and info into output_dir (callers make it atomic)."""
     paddle.save(model.state_dict(), os.path.join(output_dir, STUDENT_WEIGHTS))
@@ -111,7 +124,8 @@ def load_student(model_dir):
     """(model in eval mode, StudentInputs, info) from a directory written by save_student."""
     for name in (STUDENT_CONFIG, STUDENT_WEIGHTS, STUDENT_INFO):
         if not os.path.isfile(os.path.join(model_dir, name)):
-            raise FileNotFoundError(f"{model_dir} is missing {name}; pass the best_model dir written by distill_lstm.py")
+            raise FileNotFoundError(f"{model_dir} is missing {name}; pass the best_model dir written by "
+                                    "distill_lstm.py")
     model = BiLSTMClassifier(StudentConfig.load(model_dir))
     model.set_state_dict(paddle.load(os.path.join(model_dir, STUDENT_WEIGHTS)))
     model.eval()

@@ -87,6 +87,19 @@ def load_pretrained(model_type, name_or_path, num_labels, max_seq_length):
     return model, tokenizer
 
 
+def adamw_with_warmup(model, args, total_steps):
+    """(optimizer, scheduler): AdamW with linear warm-up and decay, no weight decay on biases and norms, clipping."""
+    from paddlenlp.transformers import LinearDecayWithWarmup
+
+    scheduler = LinearDecayWithWarmup(args.learning_rate, total_steps, args.warmup_proportion)
+    no_decay = {p.name for n, p in model.named_parameters() if "bias" in n or "norm" in n}
+    optimizer = paddle.optimizer.AdamW(learning_rate=scheduler, parameters=model.parameters(),
+                                       weight_decay=args.weight_decay, epsilon=args.adam_epsilon,
+                                       apply_decay_param_fun=lambda name: name not in no_decay,
+                                       grad_clip=paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm))
+    return optimizer, scheduler
+
+
 def save_teacher(model, tokenizer, output_dir, info, init_from):
     """What export_model.py and distillation load: save_pretrained files, tokenizer, teacher_info.json (and the
     random-init marker, so an untrained teacher stays marked)."""

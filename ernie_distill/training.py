@@ -3,7 +3,8 @@
 A script gives what differs: the model and optimizer, the batches of an epoch, the loss as a plain function of
 (model, batch), the dev evaluation and how to write its best model. The loop does what is the same: resume (only
 from a checkpoint of the same run), a progress line (step, loss, speed, ETA), evaluation every `eval_steps` steps (or
-at each epoch end) and at the last step, the best model written atomically, checkpoints, and the metrics file every script writes alike.
+at each epoch end) and at the last step, the best model written atomically, checkpoints, and the metrics file every
+script writes alike.
 """
 import hashlib
 import json
@@ -149,7 +150,8 @@ def write_metrics(output_dir, state, *, kind, mode, task, num_parameters, args, 
     metrics = {
         "kind": kind, "mode": mode, "task_name": task.name, "labels": task.labels, "label_names": task.label_names,
         "dev_accuracy": state.best_accuracy, "dev_macro_f1": state.best_scores.get("macro_f1"),
-        "dev_per_class": state.best_scores.get("per_class"), "best_step": state.best_step, "best_epoch": state.best_epoch,
+        "dev_per_class": state.best_scores.get("per_class"), "best_step": state.best_step,
+        "best_epoch": state.best_epoch,
         "steps": state.global_step, "num_parameters": num_parameters,
         "model_size_mb": round(num_parameters * 4 / 2**20, 2), "wall_time_s": round(state.wall_time_s, 1),
         "loss_history": state.loss_history, "eval_history": state.eval_history, "teacher": teacher,

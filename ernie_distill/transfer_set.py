@@ -83,3 +83,12 @@ def distillation_targets(args, task, token_lists, labels):
                   "pretrained": all(t.pretrained is not False for t in teachers), "cache": path,
                   "teacher_digests": digests}
     return words, all_labels, targets, provenance
+
+
+def distillation_texts(args, task, texts, labels):
+    """The transfer set as texts for the student (originals, then augmented copies with "[MASK]" where a word was
+    masked), their labels (-1 for the copies), the target logits and the teachers' provenance."""
+    from .vocab import detokenize, tokenize
+
+    words, all_labels, targets, provenance = distillation_targets(args, task, [tokenize(t) for t in texts], labels)
+    return texts + [detokenize(w) for w in words[len(texts):]], all_labels, targets, provenance

@@ -212,7 +212,7 @@ def markdown(rows, serving, args, n_texts):
 
 
 def chart(rows, path):
-    # Agg, chosen before matplotlib is imported: an MPLBACKEND inherited from a Jupyter kernel can fail the import itself
+    # Agg, chosen before matplotlib is imported: an MPLBACKEND inherited from a Jupyter kernel can fail the import
     os.environ["MPLBACKEND"] = "Agg"
     import matplotlib.pyplot as plt
 

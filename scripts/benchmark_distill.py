@@ -91,7 +91,8 @@ def main():
               f"texts; distillation {distilled['wall_time_s'] / 60:.1f} min of training."]
     print("\n".join(lines))
     write_json(f"{out}/summary.json", {"rows": rows, "mcnemar_distilled_vs_control_dev": test, "table": lines,
-                                       "distilled_args": distilled["args"], "members": {m: MEMBERS[m] for m in args.members}})
+                                       "distilled_args": distilled["args"],
+                                       "members": {m: MEMBERS[m] for m in args.members}})
 
 
 if __name__ == "__main__":

@@ -35,58 +35,47 @@ def fmt(value, pattern):
     return "n/a" if value is None else pattern.format(value)
 
 
-def main():
-    parser = ArgumentParser(__doc__)
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--device", default="", help="the training device, for the settings section")
-    parser.add_argument("--data_dir", default="", help="the data used, for the settings section")
-    args = parser.parse_args()
-    out = args.output_dir
-
-    teacher_metrics = load(os.path.join(out, "metrics.json")) or {}
-    teacher_info = load(os.path.join(out, "best_model", "teacher_info.json")) or {}
-    benchmark = load(os.path.join(out, "benchmark", "benchmark.json")) or {"rows": [], "serving": None}
+def models_table(out, teacher_info, benchmark):
+    """One row per model: dev accuracy and macro-F1 from its metrics.json, size and speed from the benchmark."""
     untrained = teacher_info.get("pretrained") is False
-
-    lines = ["# ernie-gram-distill report", "", f"Written {time.strftime('%Y-%m-%d %H:%M')} from `{out}`.", ""]
-    if untrained:
-        lines += ["> **The teacher was fine-tuned from RANDOM weights (quick or offline mode), not from pretrained "
-                  "ERNIE-Gram.** Its accuracy, and the distilled student's, say nothing about the real method; this "
-                  "run checks that the chain works. Speeds and sizes are real for the shapes used.", ""]
-
-    lines += ["| model | dev accuracy | parameters | size on disk | backend | batch-1 latency p50 / p99 | "
-              "sentences/s (batch 32) |", "|---|---|---|---|---|---|---|"]
+    lines = ["| model | dev accuracy | dev macro-F1 | parameters | size on disk | backend | batch-1 latency p50 / p99 "
+             "| sentences/s (batch 32) |", "|---|---|---|---|---|---|---|---|"]
     for name, label, metrics_file, untrained_note in MODELS:
         metrics = load(os.path.join(out, metrics_file))
         if metrics is None:
             continue
         manifest = load(os.path.join(out, "export", name, "manifest.json")) or {}
         speed = best_backend(benchmark["rows"], name)
-        label = label.format(model_type=teacher_info.get("model_type", "?"), init_from=teacher_info.get("init_from", "?"))
+        label = label.format(model_type=teacher_info.get("model_type", "?"),
+                             init_from=teacher_info.get("init_from", "?"))
         accuracy = fmt(metrics.get("dev_accuracy"), "{:.2%}") + (untrained_note if untrained else "")
         parameters = manifest.get("num_parameters") or metrics.get("num_parameters")
-        lines.append(
-            f"| {label} | {accuracy} | {fmt(parameters and parameters / 1e6, '{:.1f}M')} "
-            f"| {fmt(speed and speed['size_mb'], '{:.1f} MB')} | {speed['backend'] if speed else 'n/a'} "
-            f"| {(str(speed['batch1_ms']['p50']) + ' / ' + str(speed['batch1_ms']['p99']) + ' ms') if speed else 'n/a'} "
-            f"| {fmt(speed and speed['batch32_sentences_per_s'], '{:.0f}')} |")
+        latency = f"{speed['batch1_ms']['p50']} / {speed['batch1_ms']['p99']} ms" if speed else "n/a"
+        lines.append(f"| {label} | {accuracy} | {fmt(metrics.get('dev_macro_f1'), '{:.4f}')} "
+                     f"| {fmt(parameters and parameters / 1e6, '{:.1f}M')} "
+                     f"| {fmt(speed and speed['size_mb'], '{:.1f} MB')} | {speed['backend'] if speed else 'n/a'} "
+                     f"| {latency} | {fmt(speed and speed['batch32_sentences_per_s'], '{:.0f}')} |")
+    return lines
 
-    if benchmark["rows"]:
-        settings = benchmark["settings"]
-        lines += ["", f"Speeds: CPU, {settings['cpu_threads']} threads, on "
-                  f"`{os.path.relpath(settings['input_file'])}`, tokenization included, each model on its fastest "
-                  "backend. All backends:", ""]
-        with open(os.path.join(out, "benchmark", "benchmark.md"), encoding="utf-8") as f:
-            lines += [f.read().rstrip(), "", "![benchmark](benchmark/benchmark.png)"]
 
-    predictions = os.path.join(out, "logs", "predict.log")
-    if os.path.isfile(predictions):
-        with open(predictions, encoding="utf-8") as f:
-            samples = [json.loads(line) for line in f if line.startswith("{")]
-        lines += ["", "## Sample predictions (distilled student, Paddle Inference)", "", "| text | label | score |",
-                  "|---|---|---|"] + [f"| {s['text']} | {s['label']} | {s['score']:.4f} |" for s in samples]
+def per_class_table(out):
+    """Per-class F1 on dev of every model, for a task of more than two classes (accuracy hides a rare class)."""
+    scores = {name: (load(os.path.join(out, metrics_file)) or {}).get("dev_per_class")
+              for name, _, metrics_file, _ in MODELS}
+    scores = {name: by_class for name, by_class in scores.items() if by_class}
+    if not scores or len(next(iter(scores.values()))) <= 2:
+        return []
+    classes = list(next(iter(scores.values())))
+    lines = ["", "## Per-class F1 on dev", "", "| class | support | " + " | ".join(scores) + " |",
+             "|---|---|" + "---|" * len(scores)]
+    for label in classes:
+        support = next(iter(scores.values()))[label]["support"]
+        lines.append(f"| {label} | {support} | " + " | ".join(f"{s[label]['f1']:.3f}" for s in scores.values()) + " |")
+    return lines
 
-    lines += ["", "## Settings", ""]
+
+def settings_lines(out, teacher_metrics, args):
+    lines = ["", "## Settings", ""]
     teacher_args = teacher_metrics.get("args", {})
     if teacher_args:
         lines.append(f"- Teacher: `{teacher_args['model_type']}` from `{teacher_args['model_name_or_path']}`, task "
@@ -101,12 +90,44 @@ def main():
             distill = (f", transfer set {metrics['train_examples']} texts (n_iter {a['n_iter']}, p_mask {a['p_mask']}, "
                        f"p_pos {a['p_pos']}, p_ng {a['p_ng']}), loss {a['distill_loss']} alpha {a['alpha']}"
                        if metrics["mode"] == "distill" else "")
-            lines.append(f"- {name}: embedding {a['embedding_dim']}, hidden {a['hidden_size']}, {a['num_layers']} "
-                         f"layer(s), vocabulary {metrics['vocab_size']}, {a['num_epochs']} epoch(s) (best "
-                         f"{metrics['best_epoch']}), batch {a['batch_size']}, lr {a['learning_rate']}{distill}, "
-                         f"{metrics['wall_time_s']} s.")
+            lines.append(f"- {name}: {a['tokens']} (max {a['max_seq_length']}) into a Bi-LSTM {a['hidden_size']}, "
+                         f"bag of {metrics['bag_size']} n-grams/words, vocabulary {metrics['vocab_size']}, "
+                         f"{a['num_epochs']} epoch(s) (best {metrics['best_epoch']}), batch {a['batch_size']}, "
+                         f"lr {a['learning_rate']}{distill}, {metrics['wall_time_s']} s.")
     lines.append(f"- Device for training: {args.device or 'n/a'}; data: `{args.data_dir or 'n/a'}`.")
+    return lines
 
+
+def main():
+    parser = ArgumentParser(__doc__)
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--device", default="", help="the training device, for the settings section")
+    parser.add_argument("--data_dir", default="", help="the data used, for the settings section")
+    args = parser.parse_args()
+    out = args.output_dir
+    teacher_info = load(os.path.join(out, "best_model", "teacher_info.json")) or {}
+    benchmark = load(os.path.join(out, "benchmark", "benchmark.json")) or {"rows": [], "serving": []}
+
+    lines = ["# ernie-gram-distill report", "", f"Written {time.strftime('%Y-%m-%d %H:%M')} from `{out}`.", ""]
+    if teacher_info.get("pretrained") is False:
+        lines += ["> **The teacher was fine-tuned from RANDOM weights (quick or offline mode), not from pretrained "
+                  "ERNIE-Gram.** Its accuracy, and the distilled student's, say nothing about the real method; this "
+                  "run checks that the chain works. Speeds and sizes are real for the shapes used.", ""]
+    lines += models_table(out, teacher_info, benchmark) + per_class_table(out)
+    if benchmark["rows"]:
+        settings = benchmark["settings"]
+        lines += ["", f"Speeds: CPU, {settings['cpu_threads']} threads, on "
+                  f"`{os.path.relpath(settings['input_file'])}`, tokenization included, each model on its fastest "
+                  "backend. All backends:", ""]
+        with open(os.path.join(out, "benchmark", "benchmark.md"), encoding="utf-8") as f:
+            lines += [f.read().rstrip(), "", "![benchmark](benchmark/benchmark.png)"]
+    predictions = os.path.join(out, "logs", "predict.log")
+    if os.path.isfile(predictions):
+        with open(predictions, encoding="utf-8") as f:
+            samples = [json.loads(line) for line in f if line.startswith("{")]
+        lines += ["", "## Sample predictions (distilled student, Paddle Inference)", "", "| text | label | score |",
+                  "|---|---|---|"] + [f"| {s['text']} | {s['label']} | {s['score']:.4f} |" for s in samples]
+    lines += settings_lines(out, load(os.path.join(out, "metrics.json")) or {}, args)
     path = os.path.join(out, "report.md")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")

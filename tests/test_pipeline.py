@@ -65,8 +65,8 @@ def test_report_figures_come_from_the_metrics_files(quick_run):
         name = {"Teacher": "teacher", "Student: Bi-LSTM on hard labels": "student-hard"}.get(prefix, "student-distill")
         best = max((r for r in benchmark if r["name"] == name), key=lambda r: r["batch32_sentences_per_s"])
         manifest = read_json(os.path.join(quick_run, "export", name, "manifest.json"))
-        assert cells[1] == f"{manifest['num_parameters'] / 1e6:.1f}M" and cells[3] == best["backend"]
-        assert cells[5] == f"{best['batch32_sentences_per_s']:.0f}"
+        assert cells[2] == f"{manifest['num_parameters'] / 1e6:.1f}M" and cells[4] == best["backend"]
+        assert cells[6] == f"{best['batch32_sentences_per_s']:.0f}"
     samples = re.findall(r"^\| (这家酒店|书的纸张|屏幕很漂亮).*\| (positive|negative) \|", report, re.M)
     assert len(samples) == 3
 
