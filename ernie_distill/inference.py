@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .batching import length_sorted_batches
 from .errors import InputError
 from .manifest import BACKEND_FILES, BACKENDS, MODEL_PREFIX, ExportError, Manifest
 from .features import StudentInputs
@@ -187,10 +188,8 @@ class Predictor:
                                    for encoded in tokenizer_thread.map(self.encoder.encode, chunks)])
 
     def _window_logits(self, encoded):
-        order = np.argsort([self.encoder.length(e) for e in encoded], kind="stable")
         logits = np.zeros((len(encoded), len(self.label_names)), dtype="float32")
-        for b in range(0, len(order), self.batch_size):
-            rows = order[b : b + self.batch_size]
+        for rows in length_sorted_batches([self.encoder.length(e) for e in encoded], self.batch_size):
             inputs = self.encoder.batch([encoded[i] for i in rows])
             began = time.perf_counter()
             logits[rows] = self.runner(inputs)

@@ -1,5 +1,6 @@
 """The transformer teacher: which PaddleNLP classes back each --model_type, loading, encoding and batched logits."""
 import os
+import pickle
 import shutil
 
 import numpy as np
@@ -30,6 +31,9 @@ MODEL_CLASSES = {
 TEACHER_INFO = "teacher_info.json"  # written beside the weights: model type, labels, dev accuracy, provenance
 RANDOM_INIT_MARKER = "random_init.json"  # present in a model dir whose weights were never pretrained
 WEIGHT_FILES = ("model_state.pdparams", "model.safetensors")
+
+
+LOAD_ERRORS = (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError)  # what a damaged model raises
 
 
 class ModelError(InputError):
@@ -69,7 +73,7 @@ def load_pretrained(model_type, name_or_path, num_labels, max_seq_length):
     try:
         tokenizer = tokenizer_class.from_pretrained(name_or_path)
         model = model_class.from_pretrained(name_or_path, num_labels=num_labels, ignore_mismatched_sizes=True)
-    except (OSError, ValueError, RuntimeError) as err:
+    except LOAD_ERRORS as err:
         raise ModelError(
             f"could not load {name_or_path!r} as {model_type}: {err}. A PaddleNLP model name needs internet access "
             "to download its weights; offline, pass a local directory (see scripts/make_tiny_teacher.py), or fill "
@@ -112,7 +116,7 @@ def save_teacher(model, tokenizer, output_dir, info, init_from):
 
 def architecture_model_type(model_dir):
     """(--model_type, num_labels) of a save_pretrained directory, from its config's `architectures`."""
-    config = read_json(os.path.join(model_dir, "config.json"))
+    config = read_info(os.path.join(model_dir, "config.json"))
     by_class = {model_class.__name__: model_type for model_type, (model_class, _) in MODEL_CLASSES.items()}
     architecture = (config.get("architectures") or ["(none)"])[0]
     if architecture not in by_class:
@@ -122,11 +126,24 @@ def architecture_model_type(model_dir):
 
 
 def load_classifier(model_dir, model_type):
-    """Model (eval mode) and tokenizer from a local save_pretrained directory."""
+    """Model (eval mode) and tokenizer from a local save_pretrained directory; a damaged one is a ModelError."""
     model_class, tokenizer_class = model_classes(model_type)
-    model = model_class.from_pretrained(model_dir)
+    try:
+        model = model_class.from_pretrained(model_dir)
+        tokenizer = tokenizer_class.from_pretrained(model_dir)
+    except LOAD_ERRORS as err:
+        raise ModelError(f"{model_dir}: could not load the model ({type(err).__name__}: {str(err)[:200]}); the files "
+                         "are damaged or incomplete: copy or train it again") from None
     model.eval()
-    return model, tokenizer_class.from_pretrained(model_dir)
+    return model, tokenizer
+
+
+def read_info(path):
+    """A JSON file beside a model (teacher_info.json, config.json), or a ModelError naming it."""
+    try:
+        return read_json(path)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{path}: not readable JSON ({err}); write it again (or train the model again)") from None
 
 
 def load_teacher(model_dir):
@@ -135,7 +152,7 @@ def load_teacher(model_dir):
     info_path = os.path.join(model_dir, TEACHER_INFO)
     if not os.path.isfile(info_path):
         raise ModelError(f"{model_dir} has no {TEACHER_INFO}; pass the best_model directory written by run_glue.py")
-    info = read_json(info_path)
+    info = read_info(info_path)
     return (*load_classifier(model_dir, info["model_type"]), info)
 
 

@@ -12,8 +12,8 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-from .atomic import read_json
 from .data import DataError
+from .manifest import Manifest
 from .log import logger
 from .vocab import MASK, detokenize
 
@@ -76,17 +76,20 @@ def texts_for(word_lists, mask_token):
 
 def open_teacher(path, task):
     """The Teacher in `path`, checked against the task's labels; an error naming the path and the kinds accepted."""
-    from .teacher import ModelError, architecture_model_type, check_model_dir
+    from .teacher import ModelError, architecture_model_type, check_model_dir, read_info
 
     if not os.path.isdir(path):
         raise ModelError(f"--teacher_dir {path} does not exist")
     if os.path.isfile(os.path.join(path, "manifest.json")):
-        manifest = read_json(os.path.join(path, "manifest.json"))
-        teacher = Teacher(path, "export", list(manifest["labels"]), manifest["max_seq_length"],
-                          manifest.get("pretrained"), manifest.get("dev_accuracy"), manifest.get("model_type", ""))
+        manifest = Manifest.read(path)
+        teacher = Teacher(path, "export", list(manifest.labels), manifest.max_seq_length, manifest.pretrained,
+                          manifest.dev_accuracy, manifest.model_type)
     elif os.path.isfile(os.path.join(path, "teacher_info.json")):
         check_model_dir(path)
-        info = read_json(os.path.join(path, "teacher_info.json"))
+        info = read_info(os.path.join(path, "teacher_info.json"))
+        missing = [key for key in ("labels", "max_seq_length", "model_type") if key not in info]
+        if missing:
+            raise ModelError(f"{path}/teacher_info.json has no {', '.join(missing)}: pass run_glue.py's best_model")
         teacher = Teacher(path, "fine_tuned", list(info["labels"]), info["max_seq_length"], info.get("pretrained"),
                           info.get("dev_accuracy"), info["model_type"])
     elif os.path.isfile(os.path.join(path, "config.json")):

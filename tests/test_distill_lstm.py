@@ -117,3 +117,26 @@ def test_data_dir_without_files_and_empty_training_set(tmp_path):
     shutil.copy(os.path.join(FIXTURE_DIR, "dev.tsv"), tmp_path)
     with pytest.raises(DataError, match="train.tsv: no usable rows"):
         distill_lstm.main(["--data_dir", str(tmp_path), "--output_dir", str(tmp_path / "out")])
+
+
+def test_kl_loss_with_temperature_and_a_constant_learning_rate_train(trained_teacher, tmp_path):
+    metrics = distill_lstm.main(["--data_dir", FIXTURE_DIR, "--output_dir", str(tmp_path / "kl"), "--teacher_dir",
+                                 os.path.join(trained_teacher, "best_model"), "--cache_dir", str(tmp_path / "cache"),
+                                 "--n_iter", "1", "--num_epochs", "2", "--distill_loss", "kl", "--temperature", "2",
+                                 "--lr_schedule", "constant", *TINY_STUDENT])
+    losses = [loss for _, loss in metrics["loss_history"]]
+    assert metrics["args"]["distill_loss"] == "kl" and np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("damage", ["truncated weights", "malformed teacher_info.json"])
+def test_a_damaged_teacher_is_one_error(trained_teacher, tmp_path, damage):
+    broken = tmp_path / "teacher"
+    shutil.copytree(os.path.join(trained_teacher, "best_model"), broken)
+    if damage == "truncated weights":
+        weights = broken / "model_state.pdparams"
+        weights.write_bytes(weights.read_bytes()[:1000])
+    else:
+        (broken / "teacher_info.json").write_text('{"labels": ["0", "1"], "model_type": ')
+    with pytest.raises(ModelError, match=str(broken)):
+        distill_lstm.main(["--data_dir", FIXTURE_DIR, "--output_dir", str(tmp_path / "out"), "--teacher_dir",
+                           str(broken), "--cache_dir", str(tmp_path / "cache"), *TINY_STUDENT])
