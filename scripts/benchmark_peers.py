@@ -40,11 +40,16 @@ def tfidf(train, dev, grid):
     """Char 1-3-gram TF-IDF + LogisticRegression, C chosen on dev; returns (predict(texts) -> ids, size, C)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
 
     vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), min_df=2, sublinear_tf=False, lowercase=True)
     x_train, x_dev = vectorizer.fit_transform([e.text for e in train]), vectorizer.transform([e.text for e in dev])
     y_train, y_dev = [e.label for e in train], np.array([e.label for e in dev])
-    fitted = [(LogisticRegression(C=c, solver="liblinear", max_iter=1000).fit(x_train, y_train), c) for c in grid]
+    def classifier(c):  # liblinear is binary: one-vs-rest beyond two classes, as scikit-learn used to do by itself
+        model = LogisticRegression(C=c, solver="liblinear", max_iter=1000)
+        return model if len(set(y_train)) == 2 else OneVsRestClassifier(model)
+
+    fitted = [(classifier(c).fit(x_train, y_train), c) for c in grid]
     model, c = max(fitted, key=lambda m: (m[0].predict(x_dev) == y_dev).mean())
     size = len(pickle.dumps((vectorizer, model)))
     return lambda texts: model.predict(vectorizer.transform(texts)), size, f"C={c}"

@@ -39,3 +39,13 @@ def test_peers_benchmark_on_the_fixture(tmp_path):
                                          "fastText, jieba words + bigrams"]
     assert all(r["dev_accuracy"] == r["ood_accuracy"] and r["texts_per_second"] > 0 for r in rows)
     assert rows[0]["dev_accuracy"] > 0.8 and "| fastText, characters |" in done.stdout  # an easy fixture
+
+
+def test_peers_benchmark_on_a_three_class_task(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("fasttext")
+    topics = os.path.join(ROOT, "tests", "fixtures", "topics")
+    run("scripts/benchmark_peers.py", "--data_dir", topics, "--task_name", "topics", "--ood_file", "", "--quick",
+        "--output_dir", str(tmp_path))
+    rows = json.loads((tmp_path / "peers.json").read_text())["rows"]
+    assert all(set(r["dev_per_class"]) == {"体育", "财经", "科技"} and r["ood_accuracy"] is None for r in rows)

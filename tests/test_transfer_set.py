@@ -79,3 +79,20 @@ def test_teachers_with_other_labels_and_unknown_kinds_are_refused(trained_teache
     with pytest.raises(ValueError, match="--teacher_weights: give 1 non-negative weight"):
         distillation_targets(distill_args(tmp_path, os.path.join(trained_teacher, "best_model"), weights=[0]), CHN,
                              [["好"]], [1])
+
+
+def test_an_exported_student_is_a_teacher_and_reads_masks_as_its_own_mask(exported_student, corpus, tmp_path):
+    from ernie_distill.inference import Predictor
+    from ernie_distill.vocab import MASK
+
+    teacher = open_teacher(exported_student, CHN)
+    assert teacher.kind == "export" and teacher.model_type == "bilstm"
+    words = [["房间", MASK, "干净"], ["太", "差"]]
+    logits = teacher.logits_fn(16)(words)
+    expected = Predictor(exported_student, "onnx").logits([f"房间{MASK}干净", "太差"])
+    np.testing.assert_allclose(logits, expected, atol=1e-5)
+    encoded = Predictor(exported_student).encoder.encode([f"房间{MASK}干净"])[0][0]
+    assert Predictor(exported_student).encoder.inputs.vocab.mask_id in encoded  # one [MASK] token, not 6 characters
+    _, _, targets, provenance = distillation_targets(distill_args(tmp_path, exported_student), CHN, corpus,
+                                                     [0] * len(corpus))
+    assert provenance["teachers"][0]["kind"] == "export" and np.isfinite(targets).all()
