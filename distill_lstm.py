@@ -22,7 +22,7 @@ from ernie_distill.log import logger
 from ernie_distill.losses import distillation_loss
 from ernie_distill.student import (BiLSTMClassifier, StudentConfig, num_parameters, save_student, student_scores,
                                    training_batches)
-from ernie_distill.training import Schedule, prepare_output_dir, run_fingerprint, train, write_metrics
+from ernie_distill.training import Schedule, run_fingerprint, train, write_metrics
 
 import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 
@@ -51,6 +51,11 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.p_mask + args.p_pos > 1:
         parser.error(f"--p_mask {args.p_mask} + --p_pos {args.p_pos} is over 1: they share each word's chance")
+    if args.teacher_weights and len(args.teacher_weights) != len(args.teacher_dir or []):
+        parser.error(f"--teacher_weights has {len(args.teacher_weights)} value(s) for {len(args.teacher_dir or [])} "
+                     "--teacher_dir: give one weight per teacher")
+    if args.teacher_weights and not sum(args.teacher_weights) > 0:
+        parser.error("--teacher_weights are all zero: give at least one teacher a weight")
     args.num_epochs = args.num_epochs or (3 if args.teacher_dir else 6)  # a transfer set is 1 + n_iter times larger
     return args
 
@@ -59,7 +64,6 @@ def main(argv=None):
     args = parse_args(argv)
     paddle.set_device(args.device)
     task = load_task(args.task_name, args.data_dir)
-    prepare_output_dir(args.output_dir, args.resume)
 
     # Data: the student's inputs, built from the training texts; with teachers, the transfer set and their logits
     splits = load_splits(task, args.data_dir, ("train", "dev"), args.skip_invalid, args.download_timeout)
@@ -110,7 +114,7 @@ def main(argv=None):
     state = train(model, optimizer, schedule, epoch_batches, compute_loss,
                   lambda net: student_scores(net, inputs, dev_encoded, dev_labels, task.label_names), save_best,
                   args.output_dir, run_fingerprint(args, splits, teachers=teacher and teacher["teacher_digests"]),
-                  args.resume, lr if args.lr_schedule == "linear" else None)
+                  "student", args.resume, lr if args.lr_schedule == "linear" else None)
     logger.info("best dev accuracy %.4f (epoch %d); student saved in %s/best_model", state.best_accuracy,
                 state.best_epoch, args.output_dir)
     return write_metrics(args.output_dir, state, kind="student", mode=mode, task=task, num_parameters=n_params,

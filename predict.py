@@ -40,7 +40,8 @@ def read_inputs(args, labels):
         name = args.input_file or "<stdin>"
         if args.input_file:
             if not os.path.isfile(args.input_file):
-                raise DataError(f"--input_file {args.input_file}: file not found")
+                problem = "is a directory, not a file" if os.path.isdir(args.input_file) else "file not found"
+                raise DataError(f"--input_file {args.input_file}: {problem}")
             with open(args.input_file, "rb") as f:
                 raw = f.read()
         else:
@@ -78,8 +79,7 @@ def main(argv=None):
               file=sys.stderr)
         return 1
     if not results:
-        print("error: no input text (give --text, --input_file, or lines on stdin)", file=sys.stderr)
-        return 1
+        raise DataError("no input text (give --text, --input_file, or lines on stdin)")
     return 0
 
 

@@ -21,7 +21,7 @@ from ernie_distill.log import logger
 from ernie_distill.scores import classification_scores
 from ernie_distill.teacher import (MODEL_CLASSES, adamw_with_warmup, encode, encoded_logits, is_random_init,
                                    load_pretrained, pad_batch, save_teacher)
-from ernie_distill.training import BEST_MODEL, Schedule, prepare_output_dir, run_fingerprint, train, write_metrics
+from ernie_distill.training import BEST_MODEL, Schedule, run_fingerprint, train, write_metrics
 
 import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 import paddle.nn.functional as F
@@ -58,7 +58,6 @@ def main(argv=None):
         paddle.distributed.init_parallel_env()
     set_seed(args.seed + rank)
     task = load_task(args.task_name, args.data_dir)
-    prepare_output_dir(args.output_dir, args.resume)
 
     # Data (a local test.tsv, when present, scores the best model at the end)
     wanted = ("train", "dev", "test") if args.data_dir else ("train", "dev")
@@ -98,7 +97,7 @@ def main(argv=None):
 
     net = paddle.DataParallel(model) if world_size > 1 else model
     state = train(net, optimizer, schedule, epoch_batches, compute_loss, lambda _: scores("dev"), save_best,
-                  args.output_dir, run_fingerprint(args, splits), args.resume, lr_scheduler, rank == 0)
+                  args.output_dir, run_fingerprint(args, splits), "teacher", args.resume, lr_scheduler, rank == 0)
     if rank == 0:
         test_accuracy = None
         if "test" in splits and labels["test"].min() >= 0:  # a labelled test split: score the best model once

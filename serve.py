@@ -18,6 +18,7 @@ import h11
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ernie_distill.cli import ArgumentParser, add_runtime_arguments, bounded, positive_float, positive_int, run_cli
@@ -93,6 +94,10 @@ def parse_texts(body, max_texts, max_chars):
 def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, request_timeout=DEFAULT_REQUEST_TIMEOUT,
                batch_texts=64, batch_wait_ms=2.0):
     app = FastAPI(title="ernie-gram-distill", description=__doc__)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, err):  # 404, 405, ...: the same {"error", "field"} shape as every other answer
+        return error_response(err.status_code, "path", f"{request.method} {request.url.path}: {err.detail}")
     batcher = MicroBatcher(predictor.predict, batch_texts, batch_wait_ms)
     max_body_bytes = max_texts * (max_chars * 4 + 16) + 1024  # UTF-8 is at most 4 bytes a character
 

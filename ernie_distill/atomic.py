@@ -5,9 +5,9 @@ moves aside to `.NAME.old.XXXXXXXX`, the new one takes its place, the old one is
 renames leaves only the `.old` copy: `recover_dir` puts it back. A kill while writing leaves a hidden temporary
 directory (over a gigabyte for a base-size checkpoint): the next save or recovery removes it.
 """
-import glob
 import json
 import os
+import re
 import shutil
 import tempfile
 
@@ -25,11 +25,14 @@ def read_json(path):
 
 
 def _leftovers(final_dir):
-    """(temporary dirs of interrupted writes, `.old` copies of interrupted swaps) beside final_dir."""
+    """(temporary dirs of interrupted writes, `.old` copies of interrupted swaps) beside final_dir: only names that
+    mkdtemp made for this very directory (`.NAME.` or `.NAME.old.` and 8 random characters), nothing else."""
     parent, name = os.path.split(os.path.abspath(final_dir))
-    everything = glob.glob(os.path.join(glob.escape(parent), f".{glob.escape(name)}.*"))
-    old = [path for path in everything if os.path.basename(path).startswith(f".{name}.old.")]
-    return [path for path in everything if path not in old and os.path.isdir(path)], old
+    pattern = re.compile(rf"\.{re.escape(name)}\.(old\.)?[a-z0-9_]{{8}}")
+    ours = [entry for entry in os.listdir(parent) if pattern.fullmatch(entry)] if os.path.isdir(parent) else []
+    paths = [os.path.join(parent, entry) for entry in ours if os.path.isdir(os.path.join(parent, entry))]
+    old = [path for path in paths if os.path.basename(path).startswith(f".{name}.old.")]
+    return [path for path in paths if path not in old], old
 
 
 def recover_dir(final_dir):

@@ -53,8 +53,13 @@ probability = bounded(float, 0, 1)
 
 
 def gpu_available():
-    import paddle
+    """Paddle with CUDA and a GPU; without Paddle (an ONNX-only deployment), ONNX Runtime's CUDA provider."""
+    try:
+        import paddle
+    except ImportError:
+        import onnxruntime
 
+        return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
     return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
 
 
@@ -92,11 +97,11 @@ def add_data_arguments(parser, max_seq_length_help, max_seq_length_limit=512, ma
     return data
 
 
-def add_run_arguments(parser, device_default=None):
+def add_run_arguments(parser):
     """--seed --device --output_dir --resume: where and how reproducibly a training script runs."""
     run = parser.add_argument_group("run")
     run.add_argument("--seed", type=int, default=42)
-    run.add_argument("--device", type=device, default=device_default,
+    run.add_argument("--device", type=device, default=default_device(),
                      help="cpu or gpu (default: gpu when Paddle sees one)")
     run.add_argument("--output_dir", type=output_dir, required=True)
     run.add_argument("--resume", action="store_true",

@@ -83,7 +83,7 @@ def read_tsv(path, task, skip_invalid=False, require_labels=True):
     Returns (examples, skipped) where skipped lists "file:line: reason" strings (empty unless skip_invalid).
     """
     if not os.path.isfile(path):
-        raise DataError(f"{path}: file not found")
+        raise DataError(f"{path}: {'is a directory, not a file' if os.path.isdir(path) else 'file not found'}")
     with open(path, "rb") as f:
         return parse_tsv(f.read(), path, task, skip_invalid, require_labels)
 
@@ -184,7 +184,8 @@ def load_splits(task, data_dir=None, splits=("train", "dev"), skip_invalid=False
     """
     if data_dir:
         if not os.path.isdir(data_dir):
-            raise DataError(f"--data_dir {data_dir} does not exist; it should hold train.tsv and dev.tsv")
+            problem = "is a file" if os.path.exists(data_dir) else "does not exist"
+            raise DataError(f"--data_dir {data_dir} {problem}; give a folder holding train.tsv and dev.tsv")
         result = {}
         for split in splits:
             path = os.path.join(data_dir, SPLIT_FILES[split])

@@ -45,7 +45,11 @@ def program_file(model_dir):
 
 def check_paddle_version(model_dir, manifest):
     """Paddle cannot load a program saved by a newer major version: say so instead of failing inside Paddle."""
-    import paddle
+    try:
+        import paddle
+    except ImportError:
+        raise InputError("--backend paddle needs Paddle, which is not installed here: use --backend onnx (or "
+                         "onnx-int8), or install requirements.txt") from None
 
     exported_major, installed_major = int(manifest.paddle_version.split(".")[0]), int(paddle.__version__.split(".")[0])
     if exported_major > installed_major and installed_major != 0:  # 0.0.0 is a develop build
@@ -59,7 +63,7 @@ class StudentEncoder:
     def __init__(self, model_dir, max_seq_length, vocab_size):
         try:
             self.inputs = StudentInputs.load(model_dir)
-        except ValueError as err:
+        except (ValueError, TypeError) as err:  # a vocabulary or inputs.json that is not what export wrote
             raise ExportError(f"{model_dir}: {err}; re-export with export_model.py") from None
         if vocab_size is not None and len(self.inputs.vocab) != vocab_size:
             raise ExportError(f"{model_dir}/vocab.txt has {len(self.inputs.vocab)} tokens but the model's embedding "
@@ -75,7 +79,11 @@ class TeacherEncoder:
     """The transformer's own tokenizer; inputs input_ids and token_type_ids [batch, seq]."""
 
     def __init__(self, model_dir, max_seq_length, model_type, vocab_size):
-        from .teacher import encode, model_classes, pad_batch  # PaddleNLP is only imported for a teacher
+        try:  # PaddleNLP is only imported for a teacher, whose tokenizer it provides
+            from .teacher import encode, model_classes, pad_batch
+        except ImportError as err:
+            raise InputError(f"a teacher export needs PaddleNLP for its tokenizer ({err}): install requirements.txt; "
+                             "only a student is served without Paddle") from None
 
         self._encode, self._pad = encode, pad_batch
         self.tokenizer = model_classes(model_type)[1].from_pretrained(model_dir)

@@ -65,8 +65,11 @@ class Manifest:
         if not os.path.isdir(model_dir):
             raise ExportError(f"{model_dir} does not exist")
         if not os.path.isfile(path):
+            trained = any(os.path.isfile(os.path.join(model_dir, name)) for name in ("config.json", "student_config.json"))
+            source = model_dir if trained else "BEST_MODEL"  # a trained model's dir: export it somewhere else
             raise ExportError(f"{model_dir} is not an exported model (no {MANIFEST_FILE}); export one with "
-                              f"`python export_model.py --model_dir BEST_MODEL --output_path {model_dir}`")
+                              f"`python export_model.py --model_dir {source} --output_path NEW_EXPORT_DIR` and pass "
+                              "NEW_EXPORT_DIR")
         try:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)

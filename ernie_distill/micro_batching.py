@@ -13,6 +13,7 @@ class MicroBatcher:
     def __init__(self, predict, max_batch=64, max_wait_ms=2.0):
         self.predict, self.max_batch, self.max_wait = predict, max_batch, max_wait_ms / 1000
         self.queue, self.worker, self.task = None, ThreadPoolExecutor(1, thread_name_prefix="model"), None
+        self.held = None  # a request that did not fit in the last batch: it opens the next one
         self.calls = self.texts = 0  # model calls made and texts predicted, for /health
 
     async def submit(self, texts):
@@ -27,13 +28,17 @@ class MicroBatcher:
     async def _run(self):
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self.queue.get()]
+            batch, self.held = [self.held or await self.queue.get()], None
             if self.max_wait:
                 await asyncio.sleep(self.max_wait)  # let concurrent requests arrive
-            size = len(batch[0][0])
-            while size < self.max_batch and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-                size += len(batch[-1][0])
+            size = len(batch[0][0])  # a single request over max_batch goes alone (the Predictor batches inside it)
+            while not self.queue.empty():
+                item = self.queue.get_nowait()
+                if size + len(item[0]) > self.max_batch:
+                    self.held = item
+                    break
+                batch.append(item)
+                size += len(item[0])
             texts = [text for request_texts, _ in batch for text in request_texts]
             self.calls, self.texts = self.calls + 1, self.texts + len(texts)
             try:

@@ -92,7 +92,7 @@ def quantize_int8(onnx_path, int8_path):
         folded = os.path.join(tmp, "folded.onnx")
         onnx.save(fold_constants(onnx.load(onnx_path)), folded)
         root = logging.getLogger()
-        level, _ = root.level, root.setLevel(logging.WARNING)  # the quantizer logs every tensor at INFO on the root
+        level, _ = root.level, root.setLevel(logging.ERROR)  # the quantizer logs every tensor (and advice) on the root
         try:
             quantize_dynamic(folded, int8_path, op_types_to_quantize=["LSTM", "Gather", "MatMul", "Gemm"],
                              weight_type=QuantType.QInt8)

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 
 from .data import DataError
-from .manifest import ONNX_FILE, Manifest
+from .manifest import MANIFEST_FILE, ONNX_FILE, Manifest
 from .log import logger
 from .vocab import MASK, detokenize
 
@@ -79,17 +79,17 @@ def texts_for(word_lists, mask_token):
 
 def open_teacher(path, task):
     """The Teacher in `path`, checked against the task's labels; an error naming the path and the kinds accepted."""
-    from .teacher import ModelError, architecture_model_type, check_model_dir, read_info
+    from .teacher import TEACHER_INFO, ModelError, architecture_model_type, check_model_dir, read_info
 
     if not os.path.isdir(path):
         raise ModelError(f"--teacher_dir {path} does not exist")
-    if os.path.isfile(os.path.join(path, "manifest.json")):
+    if os.path.isfile(os.path.join(path, MANIFEST_FILE)):
         manifest = Manifest.read(path)
         teacher = Teacher(path, "export", list(manifest.labels), manifest.max_seq_length, manifest.pretrained,
                           manifest.dev_accuracy, manifest.model_type)
-    elif os.path.isfile(os.path.join(path, "teacher_info.json")):
+    elif os.path.isfile(os.path.join(path, TEACHER_INFO)):
         check_model_dir(path)
-        info = read_info(os.path.join(path, "teacher_info.json"))
+        info = read_info(os.path.join(path, TEACHER_INFO))
         missing = [key for key in ("labels", "max_seq_length", "model_type") if key not in info]
         if missing:
             raise ModelError(f"{path}/teacher_info.json has no {', '.join(missing)}: pass run_glue.py's best_model")

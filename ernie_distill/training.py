@@ -13,10 +13,9 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 
-import paddle
-
-from .atomic import save_dir_atomically, write_json
+from .atomic import read_json, save_dir_atomically, write_json
 from .checkpoint import load_checkpoint, save_checkpoint
+from .errors import InputError
 from .log import Progress, logger
 
 BEST_MODEL, CHECKPOINT, METRICS = "best_model", "checkpoint", "metrics.json"
@@ -74,22 +73,33 @@ def run_fingerprint(args, splits, **extra):
                                   **extra}, sort_keys=True))
 
 
-def prepare_output_dir(output_dir, resume):
-    """Create output_dir; a fresh run first removes the metrics of an earlier run, so they cannot pass for its own."""
+def prepare_output_dir(output_dir, resume, kind):
+    """Create output_dir, once everything else was checked. A fresh run removes the metrics of an earlier run there, so
+    they cannot pass for its own; an output dir holding another kind of model (a teacher, for a student) is refused."""
     os.makedirs(output_dir, exist_ok=True)
     metrics = os.path.join(output_dir, METRICS)
-    if not resume and os.path.isfile(metrics):
-        os.remove(metrics)
+    if os.path.isfile(metrics):
+        try:
+            earlier = read_json(metrics).get("kind")
+        except (OSError, ValueError, AttributeError):
+            earlier = None
+        if earlier and earlier != kind:
+            raise InputError(f"--output_dir {output_dir} holds a {earlier} run ({METRICS}): a {kind} would replace its "
+                             "best_model and checkpoint; give another --output_dir")
+        if not resume:
+            os.remove(metrics)
 
 
 def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, save_best, output_dir, fingerprint,
-          resume=False, lr_scheduler=None, is_main_process=True):
+          kind, resume=False, lr_scheduler=None, is_main_process=True):
     """Train to schedule.total_steps and return the TrainState.
 
     epoch_batches(epoch) -> the epoch's batches, in a fixed order for a given epoch (a resumed run skips those done);
     compute_loss(model, batch) -> scalar loss; evaluate(model) -> dev classification_scores (accuracy decides);
-    save_best(directory, state) writes the model into directory (made atomic here).
+    save_best(directory, state) writes the model into directory (made atomic here); kind: "teacher" or "student".
     """
+    if is_main_process:
+        prepare_output_dir(output_dir, resume, kind)
     ckpt_dir, best_dir = os.path.join(output_dir, CHECKPOINT), os.path.join(output_dir, BEST_MODEL)
     state = TrainState(fingerprint=fingerprint)
     if resume:
@@ -159,12 +169,3 @@ def write_metrics(output_dir, state, *, kind, mode, task, num_parameters, args, 
     }
     write_json(os.path.join(output_dir, METRICS), metrics)
     return metrics
-
-
-@paddle.no_grad()
-def accuracy_of(predict_batch, batches, labels):
-    """Share of rows whose argmax of predict_batch(rows) -> logits equals the label; batches are index arrays."""
-    correct = 0
-    for rows in batches:
-        correct += int((predict_batch(rows).argmax(axis=1).numpy() == labels[rows]).sum())
-    return correct / len(labels)

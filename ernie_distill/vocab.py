@@ -8,7 +8,6 @@ import logging
 from collections import Counter
 from functools import lru_cache
 
-import numpy as np
 
 PAD, UNK, MASK = "[PAD]", "[UNK]", "[MASK]"
 SPECIAL_TOKENS = (PAD, UNK, MASK)  # ids 0, 1, 2
@@ -76,11 +75,3 @@ class Vocab:
                 break
         return ids[:max_len] or [self.unk_id]
 
-
-def pad_ids(id_lists):
-    """Right-pad id lists with [PAD]=0 into int64 `input_ids` [batch, width] and `seq_len` [batch]."""
-    seq_len = np.array([len(ids) for ids in id_lists], dtype="int64")
-    input_ids = np.zeros((len(id_lists), int(seq_len.max())), dtype="int64")
-    for row, ids in enumerate(id_lists):
-        input_ids[row, : len(ids)] = ids
-    return input_ids, seq_len

@@ -18,6 +18,7 @@ import numpy as np
 from ernie_distill.atomic import read_json, write_json
 from ernie_distill.cli import ArgumentParser, positive_int, run_cli
 from ernie_distill.data import load_task, read_tsv
+from ernie_distill.errors import InputError
 from ernie_distill.inference import Predictor
 from ernie_distill.scores import mcnemar_exact
 
@@ -36,7 +37,9 @@ def run(command, output_dir):
         print(f"{output_dir}: done before with this command", file=sys.stderr)
         return
     print("$ python", " ".join(command), file=sys.stderr, flush=True)
-    subprocess.run([sys.executable, *command], check=True, cwd=ROOT)
+    if subprocess.run([sys.executable, *command], cwd=ROOT).returncode:
+        raise InputError(f"`python {' '.join(command)}` failed (its message is above); fix that and run this again: "
+                         "finished steps are not redone")
     write_json(stamp, command)
 
 
@@ -45,8 +48,10 @@ def export(out, name):
     best, path = os.path.join(out, name, "best_model"), os.path.join(out, "export", name)
     manifest = os.path.join(path, "manifest.json")
     if not os.path.isfile(manifest) or os.path.getmtime(manifest) < os.path.getmtime(best):
-        subprocess.run([sys.executable, "export_model.py", "--model_dir", best, "--output_path", path, "--onnx"],
-                       check=True, cwd=ROOT)
+        command = ["export_model.py", "--model_dir", best, "--output_path", path, "--onnx"]
+        print("$ python", " ".join(command), file=sys.stderr, flush=True)
+        if subprocess.run([sys.executable, *command], cwd=ROOT).returncode:
+            raise InputError(f"exporting {best} failed (its message is above)")
     return path
 
 
@@ -84,7 +89,7 @@ def main():
              "export": None if name == "ensemble teacher" else os.path.abspath(f"{out}/export/{name}")}
             for name, c in correct.items()]
     distilled = read_json(f"{out}/distilled/metrics.json")
-    lines = ["| model | dev | online_shopping_dev |", "|---|---|---|"]
+    lines = [f"| model | dev | out of domain (`{os.path.basename(os.path.dirname(args.ood_file))}`) |", "|---|---|---|"]
     lines += [f"| {r['model']} | {r['dev_accuracy']:.2%} | {r['ood_accuracy']:.2%} |" for r in rows]
     lines += ["", f"Distilled vs control on dev: distilled alone right on {test['only_a']} texts, control alone on "
               f"{test['only_b']}; exact McNemar p = {test['p_value']:.3f}. Transfer set {distilled['train_examples']} "

@@ -76,7 +76,9 @@ def main():
 
     def spread(key):
         values = np.array([r[key] for r in runs if r[key] is not None]) * 100
-        return f"{values.mean():.2f} ± {values.std(ddof=1) if len(values) > 1 else 0:.2f}" if len(values) else "n/a"
+        if not len(values):
+            return "n/a"
+        return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}" if len(values) > 1 else f"{values[0]:.2f} (1 seed)"
 
     row = (f"| {args.name} | {' '.join(args.extra) or '(defaults)'} | {runs[0]['num_parameters'] / 1e6:.2f}M "
            f"| {spread('dev')} | {spread('dev_macro_f1')} | {spread('ood')} "

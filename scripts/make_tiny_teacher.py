@@ -6,11 +6,14 @@
 
 The directory is marked as random-init: run_glue.py, distillation and the report say loudly that it is untrained.
 """
+import os
 import sys
 
 from ernie_distill.cli import ArgumentParser, bounded, run_cli
 from ernie_distill.data import load_splits, load_task
+from ernie_distill.errors import InputError
 from ernie_distill.random_teacher import RANDOM_TEACHER_SIZES, make_random_teacher
+from ernie_distill.teacher import is_random_init
 
 
 def main():
@@ -22,6 +25,10 @@ def main():
     parser.add_argument("--max_seq_length", type=bounded(int, 3, 510), default=128)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
+    output = args.output_dir
+    if os.path.exists(output) and not (os.path.isdir(output) and (not os.listdir(output) or is_random_init(output))):
+        raise InputError(f"--output_dir {output} is a file or a directory that is not a random-init teacher of this "
+                         "script: give a new or empty directory (it only replaces its own output)")
     task = load_task(args.task_name, args.data_dir)
     texts = [e.text for e in load_splits(task, args.data_dir, ("train",))["train"]]
     make_random_teacher(texts, args.output_dir, **RANDOM_TEACHER_SIZES[args.size], max_seq_length=args.max_seq_length,

@@ -12,6 +12,7 @@ import time
 
 from ernie_distill.atomic import read_json
 from ernie_distill.cli import ArgumentParser, run_cli
+from ernie_distill.errors import InputError
 
 MODELS = [  # (name in the benchmark, label, metrics file, note when the teacher is untrained)
     ("teacher", "Teacher: {model_type} (`{init_from}`)", "metrics.json", " (untrained)"),
@@ -105,6 +106,8 @@ def main():
     parser.add_argument("--data_dir", default="", help="the data used, for the settings section")
     args = parser.parse_args()
     out = args.output_dir
+    if not os.path.isdir(out):
+        raise InputError(f"--output_dir {out} does not exist: give run_all.sh's OUTPUT_DIR")
     teacher_info = load(os.path.join(out, "best_model", "teacher_info.json")) or {}
     benchmark = load(os.path.join(out, "benchmark", "benchmark.json")) or {"rows": [], "serving": []}
 

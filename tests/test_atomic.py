@@ -38,3 +38,11 @@ def test_temporaries_of_a_killed_write_are_removed_by_the_next_save(tmp_path):
     (tmp_path / "unrelated").mkdir()
     save_dir_atomically(str(tmp_path / "best_model"), write_marker("new"))
     assert sorted(os.listdir(tmp_path)) == ["best_model", "unrelated"]
+
+
+def test_only_its_own_leftovers_are_removed(tmp_path):
+    for name in (".best_model.bak", ".best_model.old.backup", ".best_model.v2.abcd1234", "best_model.x"):
+        (tmp_path / name).mkdir()
+    save_dir_atomically(str(tmp_path / "best_model"), write_marker("new"))
+    assert sorted(os.listdir(tmp_path)) == [".best_model.bak", ".best_model.old.backup", ".best_model.v2.abcd1234",
+                                            "best_model", "best_model.x"]

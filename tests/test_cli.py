@@ -65,3 +65,9 @@ def test_scripts_print_no_import_time_warnings(script):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "ccache" not in done.stderr and "distutils" not in done.stderr, done.stderr
+
+
+def test_the_device_defaults_to_what_paddle_sees():
+    from ernie_distill.cli import default_device
+
+    assert distill_lstm.parse_args(STUDENT).device == run_glue.parse_args(GLUE).device == default_device()

@@ -140,3 +140,21 @@ def test_a_damaged_teacher_is_one_error(trained_teacher, tmp_path, damage):
     with pytest.raises(ModelError, match=str(broken)):
         distill_lstm.main(["--data_dir", FIXTURE_DIR, "--output_dir", str(tmp_path / "out"), "--teacher_dir",
                            str(broken), "--cache_dir", str(tmp_path / "cache"), *TINY_STUDENT])
+
+
+def test_bad_input_leaves_the_previous_run_alone(trained_student, tmp_path):
+    out = tmp_path / "student"
+    shutil.copytree(trained_student, out)
+    before = (out / "metrics.json").read_bytes()
+    with pytest.raises(ModelError):
+        distill_lstm.main(["--data_dir", FIXTURE_DIR, "--output_dir", str(out), "--teacher_dir",
+                           str(tmp_path / "nothing"), *TINY_STUDENT])
+    assert (out / "metrics.json").read_bytes() == before  # nothing was removed before the input was checked
+
+
+def test_a_student_does_not_overwrite_a_teacher_run(trained_teacher, tmp_path):
+    out = tmp_path / "teacher"
+    shutil.copytree(trained_teacher, out)
+    with pytest.raises(ValueError, match="holds a teacher run"):
+        distill_lstm.main(["--data_dir", FIXTURE_DIR, "--output_dir", str(out), "--num_epochs", "1", *TINY_STUDENT])
+    assert read(out / "best_model" / "teacher_info.json")["model_type"] == "ernie-gram"

@@ -135,3 +135,11 @@ def test_concurrent_requests_share_model_calls_and_get_their_own_answers(exporte
         health = requests.get(f"{url}/health", timeout=5).json()
     assert answers == expected
     assert health["model_calls"] < len(texts)  # requests were gathered into shared calls
+
+
+def test_unknown_paths_and_methods_answer_the_json_error_shape(server):
+    missing = requests.get(f"{server}/nothing", timeout=5)
+    wrong_method = requests.get(f"{server}/predict", timeout=5)
+    assert (missing.status_code, wrong_method.status_code) == (404, 405)
+    assert missing.json()["field"] == "path" and "GET /nothing" in missing.json()["error"]
+    assert wrong_method.json()["field"] == "path"

@@ -2,7 +2,7 @@
 import pytest
 
 from conftest import fixture_texts
-from ernie_distill.vocab import PAD, UNK, Vocab, pad_ids, tokenize
+from ernie_distill.vocab import PAD, UNK, Vocab, tokenize
 
 SENTENCES = ["这家酒店的服务非常好，房间也很干净，下次还会再来", "书的内容一般，纸张质量太差了，送货也很慢",
              "屏幕很漂亮，键盘手感不错，电池续航也很长", "前台服务员态度冷漠，早餐难吃，价格还贵"]
@@ -22,5 +22,3 @@ def test_vocab_is_built_from_training_words_with_fallback_to_characters(corpus):
     # an unknown word is spelled out in known characters instead of becoming one [UNK]
     assert vocab.encode(["好好好看"], 10) == [vocab.index["好"]] * 3 + [vocab.unk_id]
     assert vocab.encode([], 10) == [vocab.unk_id]
-    input_ids, seq_len = pad_ids([[5, 6, 7], [8]])
-    assert input_ids.tolist() == [[5, 6, 7], [8, 0, 0]] and seq_len.tolist() == [3, 1]
