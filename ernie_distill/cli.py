@@ -139,11 +139,12 @@ def add_distillation_arguments(parser):
                               "omit it to train on hard labels")
     distill.add_argument("--teacher_weights", type=non_negative_float, nargs="+",
                          help="one weight per --teacher_dir for the mean of their logits (default: equal)")
-    distill.add_argument("--alpha", type=probability, default=0.0, help="weight of the hard-label loss (paper: 0)")
+    distill.add_argument("--alpha", type=probability, default=0.5,
+                         help="weight of the gold labels' cross-entropy, on the labelled rows (Tang et al.: 0)")
     distill.add_argument("--distill_loss", choices=["mse", "kl"], default="mse")
     distill.add_argument("--temperature", type=bounded(float, 0.05, 100), default=1.0, help="for --distill_loss kl")
-    distill.add_argument("--n_iter", type=non_negative_int, default=10,
-                         help="augmented copies per training example (Tang et al.: 20 for small data sets)")
+    distill.add_argument("--n_iter", type=non_negative_int, default=5,
+                         help="augmented copies per training example (Tang et al.: 20, for data sets of a few thousand)")
     distill.add_argument("--p_mask", type=probability, default=0.1)
     distill.add_argument("--p_pos", type=probability, default=0.1)
     distill.add_argument("--p_ng", type=probability, default=0.25)
