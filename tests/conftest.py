@@ -14,6 +14,10 @@ TINY_STUDENT = ["--embedding_dim", "32", "--hidden_size", "32", "--batch_size", 
                 "--vocab_min_freq", "1", "--device", "cpu"]
 
 
+SENTENCES = ["这家酒店的服务非常好，房间也很干净，下次还会再来", "书的内容一般，纸张质量太差了，送货也很慢",
+             "屏幕很漂亮，键盘手感不错，电池续航也很长", "前台服务员态度冷漠，早餐难吃，价格还贵"]
+
+
 def fixture_texts():
     from ernie_distill.data import load_splits, load_task
 
@@ -71,3 +75,11 @@ def exported_student(trained_student, tmp_path_factory):
 @pytest.fixture(scope="session")
 def exported_teacher(trained_teacher, tmp_path_factory):
     return export(os.path.join(trained_teacher, "best_model"), str(tmp_path_factory.mktemp("export") / "teacher"))
+
+
+@pytest.fixture(scope="session")
+def corpus():
+    """jieba words of a few reviews and of the easy fixture's training texts."""
+    from ernie_distill.vocab import tokenize
+
+    return [tokenize(t) for t in SENTENCES + fixture_texts()]

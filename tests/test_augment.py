@@ -1,18 +1,8 @@
 """Tang et al.'s augmentation rules and the seeded, duplicate-free transfer set."""
 import numpy as np
-import pytest
 
-from conftest import fixture_texts
 from ernie_distill.augment import Augmenter, pos_tags
-from ernie_distill.vocab import MASK, tokenize
-
-SENTENCES = ["这家酒店的服务非常好，房间也很干净，下次还会再来", "书的内容一般，纸张质量太差了，送货也很慢",
-             "屏幕很漂亮，键盘手感不错，电池续航也很长", "前台服务员态度冷漠，早餐难吃，价格还贵"]
-
-
-@pytest.fixture(scope="module")
-def corpus():
-    return [tokenize(t) for t in SENTENCES + fixture_texts()]
+from ernie_distill.vocab import MASK
 
 
 def test_masking_masks_every_word_at_p_mask_1(corpus):
