@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 
 from .data import DataError
-from .manifest import MANIFEST_FILE, ONNX_FILE, Manifest
+from .manifest import MANIFEST_FILE, ONNX_FILE, Manifest, sha256_of
 from .log import logger
 from .vocab import MASK, detokenize
 
@@ -35,15 +35,9 @@ class Teacher:
 
     def digest(self):
         """SHA-256 of the directory's files: the teacher's identity in caches and run fingerprints."""
-        digest = hashlib.sha256()
-        for name in sorted(os.listdir(self.path)):
-            path = os.path.join(self.path, name)
-            if os.path.isfile(path):
-                digest.update(name.encode())
-                with open(path, "rb") as f:
-                    for chunk in iter(lambda: f.read(1 << 20), b""):
-                        digest.update(chunk)
-        return digest.hexdigest()[:20]
+        files = [name for name in sorted(os.listdir(self.path)) if os.path.isfile(os.path.join(self.path, name))]
+        listing = "".join(f"{name}\t{sha256_of(os.path.join(self.path, name))}\n" for name in files)
+        return hashlib.sha256(listing.encode()).hexdigest()[:20]
 
     def provenance(self):
         return {"dir": self.path, "kind": self.kind, "model_type": self.model_type, "pretrained": self.pretrained,
