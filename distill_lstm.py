@@ -70,7 +70,7 @@ def main(argv=None):
     texts, labels, targets, teacher = [e.text for e in splits["train"]], [e.label for e in splits["train"]], None, None
     inputs = StudentInputs.build(texts, InputSettings(
         args.tokens, args.max_seq_length, args.vocab_min_freq, args.vocab_max_size, args.ngram_max,
-        args.ngram_min_freq, args.ngram_max_size, ngram_words=args.ngram_words))
+        args.ngram_min_freq, args.ngram_max_size, ngram_words=args.ngram_words, segmenter=args.segmenter))
     if args.teacher_dir:  # the teacher code (and PaddleNLP) is only needed, and imported, when distilling
         from ernie_distill.transfer_set import distillation_texts
 

@@ -8,18 +8,24 @@ POST /predict takes {"texts": [...]} (or PaddleNLP SimpleServer's {"data": {"tex
 4xx with {"error", "field"}; a client gets --request_timeout seconds for a request's headers and as long again for its
 body. The model is loaded once and shared, through the same Predictor as predict.py; the texts of concurrent requests
 are gathered into one model call (up to --batch_texts texts, waiting at most --batch_wait_ms for them).
+--workers N runs N server processes on the one port, each with its own model and --cpu_threads / N threads: one
+Python process spends a core on HTTP alone long before a student's model is busy.
 """
 import asyncio
 import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
 import socket
 import sys
+import time
 
-import h11
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ernie_distill.cli import ArgumentParser, add_runtime_arguments, bounded, positive_float, positive_int, run_cli
 from ernie_distill.errors import InputError
@@ -38,13 +44,16 @@ def parse_args(argv=None):
     network.add_argument("--port", type=bounded(int, 0, 65535), default=8189, help="0: any free port")
     network.add_argument("--request_timeout", type=positive_float, default=DEFAULT_REQUEST_TIMEOUT,
                          help="seconds a client has to send a request's headers, and again its body")
+    network.add_argument("--workers", type=bounded(int, 1, 64), default=1,
+                         help="server processes sharing the port, each with its own model")
     limits = parser.add_argument_group("request limits")
     limits.add_argument("--max_texts", type=positive_int, default=256, help="texts per request")
     limits.add_argument("--max_chars", type=positive_int, default=DEFAULT_MAX_CHARS, help="characters per text")
     batching = parser.add_argument_group("micro-batching of concurrent requests")
     batching.add_argument("--batch_texts", type=positive_int, default=64, help="texts per model call, at most")
-    batching.add_argument("--batch_wait_ms", type=bounded(float, 0, 1000), default=2.0,
-                          help="how long a request waits for others to share its model call (0: only those queued)")
+    batching.add_argument("--batch_wait_ms", type=bounded(float, 0, 1000), default=0.0,
+                          help="how long a request waits for others to share its model call (0: it takes those that "
+                               "queued while the model was busy, and adds no wait)")
     add_runtime_arguments(parser)
     return parser.parse_args(argv)
 
@@ -92,7 +101,7 @@ def parse_texts(body, max_texts, max_chars):
 
 
 def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, request_timeout=DEFAULT_REQUEST_TIMEOUT,
-               batch_texts=64, batch_wait_ms=2.0):
+               batch_texts=64, batch_wait_ms=0.0):
     app = FastAPI(title="ernie-gram-distill", description=__doc__)
 
     @app.exception_handler(StarletteHTTPException)
@@ -105,8 +114,8 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, request_ti
     def health():
         manifest = predictor.manifest
         return {"status": "ok", "kind": manifest.kind, "model_type": manifest.model_type,
-                "labels": manifest.label_names, "dev_accuracy": manifest.dev_accuracy, "model_calls": batcher.calls,
-                "texts_predicted": batcher.texts}
+                "labels": manifest.label_names, "dev_accuracy": manifest.dev_accuracy, "worker_pid": os.getpid(),
+                "model_calls": batcher.calls, "texts_predicted": batcher.texts}  # (the counts are this worker's)
 
     async def read_body(request):
         body = bytearray()
@@ -126,19 +135,19 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, request_ti
                                   headers={"Connection": "close"})
         except RequestError as err:
             return error_response(err.status, err.field, str(err))
-        return {"results": await batcher.submit(texts)}
+        return JSONResponse({"results": await batcher.submit(texts)})  # a dict would go through jsonable_encoder
 
     return app
 
 
 def header_timeout_protocol(seconds):
-    """uvicorn's h11 protocol, closing a connection whose next request's headers are not all in within `seconds`.
+    """uvicorn's httptools protocol, closing a connection whose next request's headers are not all in within `seconds`.
 
     uvicorn bounds only the idle time between requests (timeout_keep_alive), which every byte resets: a client
     trickling a header line now and then would hold its connection forever.
     """
 
-    class HeaderTimeoutProtocol(H11Protocol):
+    class HeaderTimeoutProtocol(HttpToolsProtocol):
         header_deadline = None
 
         def connection_made(self, transport):
@@ -159,35 +168,96 @@ def header_timeout_protocol(seconds):
             self.header_deadline = self.loop.call_later(seconds, self.on_header_deadline)
 
         def on_header_deadline(self):
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():  # headers still incomplete
+            in_request = self.cycle is not None and not self.cycle.response_complete  # its headers are all in
+            if not in_request and not self.transport.is_closing():
                 self.transport.close()
 
     return HeaderTimeoutProtocol
 
 
-def listening_socket(host, port):
+# Linux spreads new connections evenly over sockets bound to one port with SO_REUSEPORT; workers sharing one socket
+# instead take them as they wake, and one asyncio accept call takes a whole burst (measured: one worker got them all).
+REUSE_PORT = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def listening_socket(host, port, reuse_port=False):
     """A socket bound to (host, port), or an InputError saying why not: a busy port fails before anything is logged."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError as err:
         raise InputError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
     return sock
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    sock = listening_socket(args.host, args.port)
-    predictor = Predictor.from_args(args)
+def serve(args, sock, predictor=None, ready=None):
+    """Answer requests on `sock` until stopped. A worker loads its own predictor, binds its own socket when given only
+    the port (SO_REUSEPORT), and sets `ready` once it listens."""
+    if isinstance(sock, int):
+        sock = listening_socket(args.host, sock, reuse_port=True)
+    predictor = predictor or Predictor.from_args(args)
     app = create_app(predictor, args.max_texts, args.max_chars, args.request_timeout, args.batch_texts,
                      args.batch_wait_ms)
     config = uvicorn.Config(app, log_level="warning", http=header_timeout_protocol(args.request_timeout))
-    host, port = sock.getsockname()[:2]
-    logger.info("serving the %s from %s on http://%s:%d (POST /predict, GET /health)", predictor.manifest.kind,
-                args.model_dir, host, port)
+    sock.listen(config.backlog)  # from here connections wait in the backlog until the server accepts them
+    if ready is not None:
+        ready.set()
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def run_workers(args, sock, on_ready):
+    """args.workers processes serving `sock`'s port, on_ready() called once they all listen; returns when they have
+    stopped (SIGTERM / Ctrl-C stops them, and a worker that fails stops the rest)."""
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter each: no model runtime threads forked
+    shared = sock.getsockname()[1] if REUSE_PORT else sock  # `sock` itself stays bound, unlistened: it holds the port
+    readies = [spawn.Event() for _ in range(args.workers)]
+    workers = [spawn.Process(target=serve, args=(args, shared, None, ready), name=f"serve-worker-{i}")
+               for i, ready in enumerate(readies)]
+    for worker in workers:
+        worker.start()
+    while not all(ready.is_set() for ready in readies) and all(worker.is_alive() for worker in workers):
+        time.sleep(0.05)
+    if all(ready.is_set() for ready in readies):
+        on_ready()
+    stopping = []
+
+    def stop(*_):
+        stopping.append(True)
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    multiprocessing.connection.wait([worker.sentinel for worker in workers])  # until one of them ends
+    failed = [worker for worker in workers if worker.exitcode is not None] if not stopping else []
+    stop()
+    for worker in workers:
+        worker.join()
+    if failed:
+        logger.error("%s exited with code %s; stopped the others", failed[0].name, failed[0].exitcode)
+        return 1
+    return 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sock = listening_socket(args.host, args.port, reuse_port=REUSE_PORT and args.workers > 1)
+    threads, args.cpu_threads = args.cpu_threads, max(1, args.cpu_threads // args.workers)
+    predictor = Predictor.from_args(args)  # also checks the model before any worker starts
+    host, port = sock.getsockname()[:2]
+    message = ("serving the %s from %s on http://%s:%d (POST /predict, GET /health), %d worker(s), %d thread(s)",
+               predictor.manifest.kind, args.model_dir, host, port, args.workers, threads)
+    if args.workers == 1:
+        logger.info(*message)
+        serve(args, sock, predictor)
+    else:
+        del predictor
+        return run_workers(args, sock, lambda: logger.info(*message))
 
 
 if __name__ == "__main__":

@@ -165,8 +165,6 @@ def parse_tsv(raw, name, task, skip_invalid=False, require_labels=True):
             if not skip_invalid:
                 raise DataError(f"{err} (fix the row, or pass --skip_invalid to skip and count such rows)") from None
             skipped.append(str(err))
-    if skipped:
-        logger.warning("%s: skipped %d invalid row(s); first: %s", name, len(skipped), skipped[0])
     return examples, skipped
 
 
@@ -193,7 +191,9 @@ def load_splits(task, data_dir=None, splits=("train", "dev"), skip_invalid=False
                 continue
             if not os.path.isfile(path):
                 raise DataError(f"--data_dir {data_dir}: missing {SPLIT_FILES[split]} (needed for the {split} split)")
-            result[split], _ = read_tsv(path, task, skip_invalid, require_labels=split != "test")
+            result[split], skipped = read_tsv(path, task, skip_invalid, require_labels=split != "test")
+            if skipped:
+                logger.warning("%s: skipped %d invalid row(s); first: %s", path, len(skipped), skipped[0])
             if not result[split]:
                 raise DataError(f"{path}: no usable rows")
     else:

@@ -1,7 +1,8 @@
 """Micro-batching for the HTTP server: the texts of concurrent requests go through the model in one call.
 
 The first waiting request opens a batch; requests arriving within the next `max_wait_ms` join it, up to `max_batch`
-texts (the rest wait for the next batch).
+texts (the rest wait for the next batch). With no wait (the server's default), a batch is whatever queued while the
+model was busy: one request alone at low load, large batches under load, and never a sleep.
 One worker thread runs the model, so calls never overlap (a Paddle predictor is not thread-safe) and the event loop
 stays free to read the next requests meanwhile. Each request gets back exactly its own results, in order.
 """
@@ -10,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 
 class MicroBatcher:
-    def __init__(self, predict, max_batch=64, max_wait_ms=2.0):
+    def __init__(self, predict, max_batch=64, max_wait_ms=0.0):
         self.predict, self.max_batch, self.max_wait = predict, max_batch, max_wait_ms / 1000
         self.queue, self.worker, self.task = None, ThreadPoolExecutor(1, thread_name_prefix="model"), None
         self.held = None  # a request that did not fit in the last batch: it opens the next one

@@ -6,6 +6,7 @@ from a checkpoint of the same run), a progress line (step, loss, speed, ETA), ev
 at each epoch end) and at the last step, the best model written atomically, checkpoints, and the metrics file every
 script writes alike.
 """
+import glob
 import hashlib
 import json
 import math
@@ -17,6 +18,7 @@ from .atomic import read_json, save_dir_atomically, write_json
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import InputError
 from .log import Progress, logger
+from .manifest import sha256_of
 
 BEST_MODEL, CHECKPOINT, METRICS = "best_model", "checkpoint", "metrics.json"
 # Flags that change where or how verbosely a run works, never what it learns: left out of the run's fingerprint.
@@ -63,6 +65,19 @@ def data_digest(examples):
     digest = hashlib.sha256()
     for example in examples:
         digest.update(f"{example.label}\t{example.text}\n".encode("utf-8"))
+    return digest.hexdigest()
+
+
+def code_digest():
+    """SHA-256 of the code that trains (this package, run_glue.py, distill_lstm.py). The benchmarks reuse a finished
+    run only when the command and this digest are both unchanged: a changed default leaves the command as it was."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    paths = sorted(glob.glob(os.path.join(package, "*.py"))) + [
+        os.path.join(os.path.dirname(package), script) for script in ("run_glue.py", "distill_lstm.py")]
+    digest = hashlib.sha256()
+    for path in paths:
+        if os.path.isfile(path):  # the scripts are beside the package in a checkout
+            digest.update(sha256_of(path).encode())
     return digest.hexdigest()
 
 

@@ -7,7 +7,8 @@ student: hard-label students of different inputs and seeds (--members), each exp
 Then one default student is distilled from the ensemble's mean logits on the augmented transfer set, and the default
 student is trained on hard labels with the same seed as the control. Every model is scored on dev and on --ood_file
 (out of domain: scored only), with an exact McNemar test of distilled vs control on dev. Writes OUTPUT_DIR/summary.json
-(each model's best_model and figures) and prints the table. Finished runs of the same command are not redone.
+(each model's best_model and figures) and prints the table. Finished runs of the same command and training code are
+not redone.
 """
 import os
 import subprocess
@@ -21,6 +22,7 @@ from ernie_distill.data import load_task, read_tsv
 from ernie_distill.errors import InputError
 from ernie_distill.inference import Predictor
 from ernie_distill.scores import mcnemar_exact
+from ernie_distill.training import code_digest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "data")
@@ -30,17 +32,18 @@ MEMBERS = {"chars-bag-s11": ["--seed", "11"], "chars-bag-s12": ["--seed", "12"],
 
 
 def run(command, output_dir):
-    """python COMMAND unless output_dir holds metrics.json of the same command (a finished run)."""
+    """python COMMAND unless output_dir holds metrics.json of the same command and training code (a finished run)."""
     stamp = os.path.join(output_dir, "experiment_command.json")
+    made_by = {"command": command, "code": code_digest()}
     if os.path.isfile(os.path.join(output_dir, "metrics.json")) and os.path.isfile(stamp) \
-            and read_json(stamp) == command:
-        print(f"{output_dir}: done before with this command", file=sys.stderr)
+            and read_json(stamp) == made_by:
+        print(f"{output_dir}: done before with this command and code", file=sys.stderr)
         return
     print("$ python", " ".join(command), file=sys.stderr, flush=True)
     if subprocess.run([sys.executable, *command], cwd=ROOT).returncode:
         raise InputError(f"`python {' '.join(command)}` failed (its message is above); fix that and run this again: "
                          "finished steps are not redone")
-    write_json(stamp, command)
+    write_json(stamp, made_by)
 
 
 def export(out, name):

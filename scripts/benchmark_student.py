@@ -1,12 +1,12 @@
 """Benchmark: train the student on hard labels with several seeds on the real data; dev and out-of-domain accuracy.
 
     python scripts/benchmark_student.py                                  # the defaults, seeds 1 2 3
-    python scripts/benchmark_student.py --name words -- --tokens words --ngram_max 0 --max_seq_length 128
+    python scripts/benchmark_student.py --name words -- --tokens words --ngram_max 0 --max_seq_length 128 --hidden_size 128
 
 Each seed trains `distill_lstm.py` (extra arguments after `--`) into OUTPUT_DIR/seed-N; its best model is then scored
 on --ood_file (out of domain: evaluation only, never used for training or choosing the epoch). Prints a Markdown row
 with mean and spread over the seeds and writes OUTPUT_DIR/summary.json. A seed whose run already finished with the
-same command is not trained again.
+same command and the same training code is not trained again.
 """
 import os
 import platform
@@ -20,23 +20,27 @@ from ernie_distill.atomic import read_json, write_json
 from ernie_distill.cli import ArgumentParser, positive_int, run_cli
 from ernie_distill.data import load_task, read_tsv
 from ernie_distill.student import load_student, student_scores
+from ernie_distill.training import code_digest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 
 
 def train(seed_dir, command):
-    """Run distill_lstm.py unless seed_dir holds a finished run of the same command; (metrics, seconds)."""
+    """Run distill_lstm.py unless seed_dir holds a finished run of the same command and code; (metrics, seconds)."""
     stamp = os.path.join(seed_dir, "benchmark_command.json")
     metrics_path = os.path.join(seed_dir, "metrics.json")
-    if os.path.isfile(metrics_path) and os.path.isfile(stamp) and read_json(stamp)["command"] == command[1:]:
-        print(f"{seed_dir}: already trained with this command", file=sys.stderr)
-        return read_json(metrics_path), read_json(stamp)["seconds"]
+    made_by = {"command": command[1:], "code": code_digest()}
+    if os.path.isfile(metrics_path) and os.path.isfile(stamp):
+        done = read_json(stamp)
+        if {k: done.get(k) for k in made_by} == made_by:
+            print(f"{seed_dir}: already trained with this command and code", file=sys.stderr)
+            return read_json(metrics_path), done["seconds"]
     print("$", " ".join(command), file=sys.stderr, flush=True)
     started = time.time()
     subprocess.run(command, check=True, cwd=ROOT)
     seconds = round(time.time() - started, 1)
-    write_json(stamp, {"command": command[1:], "seconds": seconds})
+    write_json(stamp, {**made_by, "seconds": seconds})
     return read_json(metrics_path), seconds
 
 

@@ -142,10 +142,11 @@ RESUMABLE=1 step distill "$OUTPUT_DIR/student-distill/metrics.json" "$DATA_DIR $
 step export-teacher "$EXPORT/teacher/manifest.json" "$OUTPUT_DIR/best_model" \
   python export_model.py --model_dir "$OUTPUT_DIR/best_model" --output_path "$EXPORT/teacher" --onnx
 step export-student "$EXPORT/student-hard/manifest.json" "$OUTPUT_DIR/student-hard/best_model" \
-  python export_model.py --model_dir "$OUTPUT_DIR/student-hard/best_model" --output_path "$EXPORT/student-hard" --onnx
+  python export_model.py --model_dir "$OUTPUT_DIR/student-hard/best_model" --output_path "$EXPORT/student-hard" \
+  --quantize int8
 step export-distill "$EXPORT/student-distill/manifest.json" "$OUTPUT_DIR/student-distill/best_model" \
   python export_model.py --model_dir "$OUTPUT_DIR/student-distill/best_model" --output_path "$EXPORT/student-distill" \
-  --onnx
+  --quantize int8
 step predict "$LOGS/predict.log" "$EXPORT/student-distill" \
   python predict.py --model_dir "$EXPORT/student-distill" --text "这家酒店的服务非常好，房间干净，下次还会再来。" \
   --text "书的纸张质量太差了，送货也很慢，不推荐购买。" --text "屏幕很漂亮，但是电池续航一般。"

@@ -60,3 +60,14 @@ def test_a_damaged_export_is_one_error_line_from_its_worker(exported_student, tm
     assert code == 2 and err.splitlines()[-1] == (f"error: {onnx} does not match its SHA-256 in manifest.json: the "
                                                   "file was changed or damaged after export; re-export with "
                                                   "export_model.py")
+
+
+def test_serving_is_measured_for_each_worker_count_with_keep_alive_clients(exported_student, tmp_path):
+    code, err = run_benchmark("--model", f"student={exported_student}", "--backends", "onnx", "--max_texts", "20",
+                              "--latency_texts", "2", "--serve_clients", "3", "--serve_workers", "1,2",
+                              "--serve_requests", "30", "--output_dir", str(tmp_path / "out"))
+    assert code == 0, err
+    serving = json.loads((tmp_path / "out" / "benchmark.json").read_text())["serving"]
+    assert [(s["workers"], s["clients"], s["requests"]) for s in serving] == [(1, 3, 30), (2, 3, 30)]
+    assert all(s["sentences_per_s"] > 0 and s["latency_ms"]["p50"] <= s["latency_ms"]["p99"] for s in serving)
+    assert "| 2 | 3 | 30 |" in (tmp_path / "out" / "benchmark.md").read_text()

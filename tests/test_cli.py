@@ -34,6 +34,8 @@ STUDENT = ["--output_dir", "o"]
     (distill_lstm.parse_args, STUDENT + ["--temperature", "-1"], "--temperature: must be >= 0.05"),
     (distill_lstm.parse_args, STUDENT + ["--max_seq_length", "0"], "--max_seq_length: must be >= 3"),
     (distill_lstm.parse_args, STUDENT + ["--device", "tpu"], "--device: choose cpu or gpu, got 'tpu'"),
+    (distill_lstm.parse_args, STUDENT + ["--ngram_max", "4"], "--ngram_max: must be >= 0 and <= 3, got 4"),
+    (distill_lstm.parse_args, STUDENT + ["--segmenter", "pkuseg"], "--segmenter: invalid choice: 'pkuseg'"),
 ])
 def test_bad_flags_are_one_error_line(parse, argv, message, capsys):
     with pytest.raises(SystemExit) as stop:

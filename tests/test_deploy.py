@@ -57,6 +57,15 @@ def assert_dygraph_paddle_inference_and_onnx_agree(student_dir, exported):
     np.testing.assert_allclose(onnx, alone, atol=1e-5)
 
 
+def test_batches_on_several_model_threads_and_windows_give_the_logits_of_one_thread(exported_student):
+    texts = [f"{MIXED[i % len(MIXED)]}{'好' * (i % 7)}" for i in range(150)]  # 150 texts: 3 windows of 16 x 4
+    one_thread = Predictor(exported_student, "onnx", cpu_threads=1, batch_size=4)
+    parallel = Predictor(exported_student, "onnx", cpu_threads=2, batch_size=4)
+    assert (one_thread.model_threads, parallel.model_threads) == (1, 2)
+    np.testing.assert_allclose(parallel.logits(texts), one_thread.logits(texts), atol=1e-6)
+    np.testing.assert_allclose(parallel.logits(texts[7:8]), one_thread.logits(texts)[7:8], atol=1e-6)
+
+
 def test_student_dygraph_paddle_inference_and_onnx_agree_on_a_mixed_length_batch(trained_student, exported_student):
     assert set(load_student(os.path.join(trained_student, "best_model"))[1].input_names) == {
         "input_ids", "seq_len", "ngram_ids"}
@@ -153,6 +162,9 @@ def test_bad_rows_of_a_labelled_tsv_are_reported(exported_student, tmp_path, cap
     code, rows, err = run_predict(capsys, "--model_dir", exported_student, "--input_file", str(path))
     assert code == 1 and [r["text"] for r in rows] == ["房间很干净", "太差了"]
     assert f"{path}:3: label '7'" in err and f"{path}:4: empty text_a" in err and "accuracy" in err
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "predict.py"), "--model_dir", exported_student,
+                           "--input_file", str(path)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.stderr.count(f"{path}:3: label '7'") == 1  # each bad row is reported once, logs included
 
 
 def test_directory_that_is_not_an_export_gets_one_clear_line(trained_student):

@@ -1,4 +1,7 @@
 """The student's inputs from raw text: characters, the bag of n-grams and words, [MASK], limits, saving."""
+import json
+import os
+
 import pytest
 
 from ernie_distill.features import InputSettings, StudentInputs
@@ -13,7 +16,7 @@ def inputs():
 
 
 def test_characters_of_mixed_chinese_latin_and_emoji_text(inputs):
-    units = inputs._units("WiFi 很快 😀!", "chars")
+    units = inputs._units("WiFi 很快 😀!", "chars", "rjieba")
     assert units == ["w", "i", "f", "i", "很", "快", "😀", "!"]  # lower-cased, spaces dropped, emoji kept
     ids, _ = inputs.encode("WiFi 很快 😀")
     assert ids == [inputs.vocab.index[c] for c in "wifi很快😀"]
@@ -41,8 +44,8 @@ def test_empty_and_very_long_texts(inputs):
 
 
 def test_mask_is_one_token_for_characters_and_words(inputs):
-    assert inputs._units(f"服务{MASK}好", "chars") == ["服", "务", MASK, "好"]
-    assert inputs._units(f"服务{MASK}很好", "words")[1] == MASK
+    assert inputs._units(f"服务{MASK}好", "chars", "rjieba") == ["服", "务", MASK, "好"]
+    assert inputs._units(f"服务{MASK}很好", "words", "rjieba")[1] == MASK
     assert inputs.encode(f"服务{MASK}")[0][-1] == inputs.vocab.mask_id
     assert not any(MASK in g or "\ue000" in g for g in inputs._bag(f"服务{MASK}很好", inputs.settings))
 
@@ -62,3 +65,48 @@ def test_a_word_level_student_of_format_1_loads_from_its_vocabulary_alone(tmp_pa
     old = StudentInputs.load(tmp_path)
     assert old.settings.tokens == "words" and old.ngrams is None and old.input_names == ["input_ids", "seq_len"]
     assert old.encode("服务很好")[0] == [3, 4, 5]
+
+
+def reference_encoding(inputs, text):
+    """encode() spelled out with the readable definitions: _units, and _bag's entries looked up one by one."""
+    settings = inputs.settings
+    ids = inputs.vocab.encode(inputs._units(text, settings.tokens, settings.segmenter), settings.max_seq_length)
+    index = inputs.ngrams.index
+    return ids, [index[g] for g in inputs._bag(text, settings) if g in index] or [inputs.ngrams.unk_id]
+
+
+EDGE_CASES = ["", "   ", f"{MASK}好{MASK}", "a\ue000b", "ＡＢＣ  İstanbul ẞ", "😀😀😀 abc", "\u3000好\n坏\t",
+              "w:好", "2008-11-5 价格1.5元", "服务很好" * 300]
+
+
+@pytest.mark.parametrize("segmenter", ["jieba", "rjieba"])
+def test_encode_many_equals_the_readable_definition(segmenter):
+    from conftest import SENTENCES, fixture_texts
+
+    texts = SENTENCES + fixture_texts() + EDGE_CASES
+    inputs = StudentInputs.build(texts, InputSettings(min_freq=1, ngram_min_freq=1, max_seq_length=50,
+                                                      ngram_max_chars=100, segmenter=segmenter))
+    assert "w:好" in inputs.ngrams.index  # a 3-gram that spells a word entry maps to that entry, as in _bag
+    assert inputs.encode_many(texts) == [reference_encoding(inputs, t) for t in texts]
+    assert [inputs.encode(t) for t in texts] == inputs.encode_many(texts)  # one text at a time takes a shorter path
+
+
+def test_encode_many_equals_the_readable_definition_on_the_real_corpus():
+    from conftest import SHARED_DATA
+
+    path = os.path.join(SHARED_DATA, "dev.tsv")
+    if not os.path.isfile(path):
+        pytest.skip("needs ../shared/data")
+    with open(path, encoding="utf-8") as f:
+        texts = [line.split("\t", 1)[1] for line in f.read().splitlines()[1:]]
+    inputs = StudentInputs.build(texts[:600], InputSettings())
+    assert inputs.encode_many(texts) == [reference_encoding(inputs, t) for t in texts]
+
+
+def test_students_saved_before_the_segmenter_setting_keep_jieba(inputs, tmp_path):
+    inputs.save(tmp_path)
+    saved = json.loads((tmp_path / "inputs.json").read_text())
+    del saved["segmenter"]
+    (tmp_path / "inputs.json").write_text(json.dumps(saved))
+    assert StudentInputs.load(tmp_path).settings.segmenter == "jieba"
+    assert inputs.settings.segmenter == "rjieba"  # what new students use

@@ -125,15 +125,23 @@ def test_bad_serve_arguments_are_one_error_line(args, error):
     assert serve_py(*args) == (2, error)
 
 
+def one_text_requests(url, texts, clients=16):
+    """The answer to each text, each sent alone, by `clients` concurrent clients."""
+    with ThreadPoolExecutor(clients) as pool:
+        return list(pool.map(lambda text: post(url, {"texts": [text]}).json()["results"][0], texts))
+
+
+def varied_texts(n):
+    return [f"{TEXTS[i % len(TEXTS)]}{'!' * (i % 5)}" for i in range(n)]
+
+
 def test_concurrent_requests_share_model_calls_and_get_their_own_answers(exported_student):
     """16 clients, one text each: every answer is the one predict.py gives, and the server batched them."""
-    texts = [f"{TEXTS[i % len(TEXTS)]}{'!' * (i % 5)}" for i in range(64)]
-    expected = Predictor(exported_student).predict(texts)
+    texts = varied_texts(64)
     with running_server(exported_student, "--batch_texts", "16", "--batch_wait_ms", "20") as url:
-        with ThreadPoolExecutor(16) as pool:
-            answers = list(pool.map(lambda text: post(url, {"texts": [text]}).json()["results"][0], texts))
+        answers = one_text_requests(url, texts)
         health = requests.get(f"{url}/health", timeout=5).json()
-    assert answers == expected
+    assert answers == Predictor(exported_student).predict(texts)
     assert health["model_calls"] < len(texts)  # requests were gathered into shared calls
 
 
@@ -143,3 +151,17 @@ def test_unknown_paths_and_methods_answer_the_json_error_shape(server):
     assert (missing.status_code, wrong_method.status_code) == (404, 405)
     assert missing.json()["field"] == "path" and "GET /nothing" in missing.json()["error"]
     assert wrong_method.json()["field"] == "path"
+
+
+def test_several_workers_answer_as_predict_py_and_stop_with_the_server(exported_student):
+    texts = varied_texts(48)
+    with running_server(exported_student, "--workers", "2", "--cpu_threads", "2") as url:
+        answers = one_text_requests(url, texts)
+        with ThreadPoolExecutor(16) as pool:
+            pids = set(pool.map(lambda _: requests.get(f"{url}/health", timeout=5).json()["worker_pid"], range(32)))
+        assert post(url, {"texts": []}).status_code == 422  # validation is the same in every worker
+    assert answers == Predictor(exported_student).predict(texts)
+    time.sleep(0.5)
+    for pid in pids:  # the workers went with the server
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
