@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .atomic import read_json, write_json
-from .vocab import MASK, SPECIAL_TOKENS, Vocab, tokenize
+from .errors import InputError
+from .vocab import MASK, SEGMENTERS, SPECIAL_TOKENS, Vocab, tokenize
 
 INPUTS_FILE, VOCAB_FILE, NGRAMS_FILE = "inputs.json", "vocab.txt", "ngrams.txt"
 _MASK_CHAR = "\ue000"  # a private-use character stands for [MASK] while a text is cut into units
@@ -124,7 +125,11 @@ class StudentInputs:
 
     def __init__(self, settings, vocab, ngrams=None):
         if settings.ngram_max > MAX_NGRAM:
-            raise ValueError(f"ngram_max {settings.ngram_max} is over the {MAX_NGRAM} the bag supports")
+            raise InputError(f"this student was trained with --ngram_max {settings.ngram_max}, over the {MAX_NGRAM} "
+                             "this version reads: retrain it with --ngram_max 3 or less")
+        if settings.segmenter not in SEGMENTERS:
+            raise InputError(f"inputs.json names the segmenter {settings.segmenter!r}, not one of {SEGMENTERS}: "
+                             "retrain the student, or restore the inputs.json it was saved with")
         self.settings, self.vocab, self.ngrams = settings, vocab, ngrams
         self._char_ids = self._table = self._word_ids = None  # encode_many's lookup tables, made on first use
 
@@ -185,7 +190,7 @@ class StudentInputs:
     def _char_table(self):
         """Code point -> token id for every code point: [MASK] for its stand-in, [UNK] for characters never seen."""
         if self._char_ids is None:
-            self._char_ids = np.full(0x110001, self.vocab.unk_id, dtype="int64")
+            self._char_ids = np.full(0x110000, self.vocab.unk_id, dtype="int32")
             for token, i in self.vocab.index.items():
                 if len(token) == 1:
                     self._char_ids[ord(token)] = i

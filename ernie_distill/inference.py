@@ -62,6 +62,8 @@ class StudentEncoder:
     def __init__(self, model_dir, max_seq_length, vocab_size):
         try:
             self.inputs = StudentInputs.load(model_dir)
+        except InputError as err:  # a student this version cannot read: the message says what to do
+            raise InputError(f"{model_dir}: {err}") from None
         except (ValueError, TypeError) as err:  # a vocabulary or inputs.json that is not what export wrote
             raise ExportError(f"{model_dir}: {err}; re-export with export_model.py") from None
         if vocab_size is not None and len(self.inputs.vocab) != vocab_size:

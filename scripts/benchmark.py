@@ -19,7 +19,6 @@ import resource
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -77,10 +76,13 @@ def parse_args(argv=None):
     parser.add_argument("--serve_clients", type=count_list, default="1,16,64",
                         help="numbers of concurrent HTTP clients to measure serve.py with (0: skip serving)")
     parser.add_argument("--serve_workers", type=count_list, default="1,2",
-                        help="serve.py --workers settings to measure each client count with")
+                        help="serve.py --workers settings (at most 64) to measure each client count with (0: skip)")
     parser.add_argument("--serve_requests", type=positive_int, default=3000)
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: measure one (model, backend) in this process
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if max(args.serve_workers, default=0) > 64:
+        parser.error(f"--serve_workers: serve.py takes at most 64 workers, got {max(args.serve_workers)}")
+    return args
 
 
 def read_texts(path, max_texts, labels):

@@ -9,7 +9,7 @@
 #
 # Steps: teacher, student, distill, export (export-teacher, export-student, export-distill), predict, benchmark,
 # report. A step whose outputs are complete and were made by the same command from the same inputs (file contents)
-# is skipped, so a rerun continues where a failed run stopped (an interrupted training step resumes from its
+# with the same code (the project's .py files: a changed default leaves the command as it was) is skipped, so a rerun continues where a failed run stopped (an interrupted training step resumes from its
 # checkpoint); changed settings or data redo the step and everything after it. FORCE=1 redoes every step. Each step
 # logs to OUTPUT_DIR/logs/STEP.log; a failing step stops the script, naming the step and its log.
 set -euo pipefail
@@ -44,6 +44,8 @@ LOGS="$OUTPUT_DIR/logs"
 EXPORT="$OUTPUT_DIR/export"
 mkdir -p "$LOGS"
 STEPS=("$@")
+CODE_DIGEST="$(find ./*.py ernie_distill scripts -name '*.py' -not -path '*/__pycache__/*' -print0 | sort -z \
+  | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
 
 selected() {  # is step $1 asked for? (all when none is named; "export" selects export-*)
   [ ${#STEPS[@]} -eq 0 ] && return 0
@@ -72,7 +74,7 @@ step() {  # step NAME OUTPUT_THAT_PROVES_IT_DONE "INPUT PATHS" COMMAND...
   selected "$name" || return 0
   local log="$LOGS/$name.log" stamp_file="$LOGS/$name.done" started_file="$LOGS/$name.started" stamp
   # shellcheck disable=SC2086  # the input list is split on purpose
-  stamp="$*"$'\n'"inputs $(inputs_digest $inputs)"
+  stamp="$*"$'\n'"inputs $(inputs_digest $inputs)"$'\n'"code $CODE_DIGEST"
   if [ "${FORCE:-0}" != 1 ] && [ -n "$done_file" ] && [ -e "$done_file" ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then
     echo "== $name: already done ($done_file), skipping"
     return 0

@@ -110,3 +110,14 @@ def test_students_saved_before_the_segmenter_setting_keep_jieba(inputs, tmp_path
     (tmp_path / "inputs.json").write_text(json.dumps(saved))
     assert StudentInputs.load(tmp_path).settings.segmenter == "jieba"
     assert inputs.settings.segmenter == "rjieba"  # what new students use
+
+
+@pytest.mark.parametrize("settings, message", [
+    (InputSettings(ngram_max=4), "trained with --ngram_max 4, over the 3 this version reads: retrain"),
+    (InputSettings(segmenter="pkuseg"), "inputs.json names the segmenter 'pkuseg'"),
+])
+def test_inputs_this_version_cannot_read_say_what_to_do(inputs, settings, message):
+    from ernie_distill.errors import InputError
+
+    with pytest.raises(InputError, match=message):
+        StudentInputs(settings, inputs.vocab, inputs.ngrams)

@@ -116,6 +116,15 @@ def test_a_busy_port_is_one_error_line_before_anything_claims_to_serve(exported_
     assert code == 2 and output == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
 
 
+def test_workers_refuse_a_port_that_workers_of_another_server_hold(exported_student):
+    """Workers bind with SO_REUSEPORT, which would let a second server share the port (and half the connections)."""
+    with running_server(exported_student, "--workers", "2") as url:
+        port = url.rsplit(":", 1)[1]
+        code, output = serve_py("--model_dir", exported_student, "--port", port, "--workers", "2")
+        assert requests.get(f"{url}/health", timeout=5).ok
+    assert code == 2 and output == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
 @pytest.mark.parametrize("args, error", [
     (["--model_dir", "no/such/export", "--port", "0"], "error: no/such/export does not exist\n"),
     (["--model_dir", ".", "--port", "99999"],
@@ -165,3 +174,43 @@ def test_several_workers_answer_as_predict_py_and_stop_with_the_server(exported_
     for pid in pids:  # the workers went with the server
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def worker_pids(server_pid):
+    """The serve.py workers (spawned processes) whose parent is server_pid, from /proc."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                spawned = b"spawn_main" in f.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == server_pid and spawned:
+            pids.append(int(entry))
+    return pids
+
+
+def wait_until(condition, seconds=20):
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads processes from /proc")
+@pytest.mark.parametrize("stop_signal", ["SIGTERM while the workers load", "SIGKILL once they serve"])
+def test_no_worker_outlives_the_server(exported_student, stop_signal):
+    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), "--model_dir", exported_student,
+                               "--workers", "2", "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    assert wait_until(lambda: len(worker_pids(server.pid)) == 2)
+    workers = worker_pids(server.pid)
+    if stop_signal.startswith("SIGTERM"):
+        server.terminate()
+    else:
+        assert "serving the student" in server.stdout.readline()  # logged once both workers listen
+        server.kill()  # no chance to stop its workers: they notice they are orphans
+    server.wait(timeout=30)
+    assert wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in workers))
