@@ -11,11 +11,10 @@ reported on stderr with its line number, the other lines are still predicted, an
 With a labelled TSV the accuracy goes to stderr.
 """
 import json
-import os
 import sys
 
 from ernie_distill.cli import ArgumentParser, add_runtime_arguments, run_cli
-from ernie_distill.data import DataError, Example, read_text_lines
+from ernie_distill.data import DataError, Example, read_bytes, read_text_lines
 from ernie_distill.inference import Predictor, text_problem
 
 
@@ -39,11 +38,7 @@ def read_inputs(args, labels):
     else:
         name = args.input_file or "<stdin>"
         if args.input_file:
-            if not os.path.isfile(args.input_file):
-                problem = "is a directory, not a file" if os.path.isdir(args.input_file) else "file not found"
-                raise DataError(f"--input_file {args.input_file}: {problem}")
-            with open(args.input_file, "rb") as f:
-                raw = f.read()
+            raw = read_bytes(args.input_file, f"--input_file {args.input_file}")
         else:
             if sys.stdin.isatty():
                 print("reading texts from stdin, one per line; end with Ctrl-D (or give --text / --input_file)",

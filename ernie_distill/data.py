@@ -82,10 +82,16 @@ def read_tsv(path, task, skip_invalid=False, require_labels=True):
 
     Returns (examples, skipped) where skipped lists "file:line: reason" strings (empty unless skip_invalid).
     """
+    return parse_tsv(read_bytes(path), path, task, skip_invalid, require_labels)
+
+
+def read_bytes(path, name=None):
+    """The file's bytes, or a DataError naming it as `name` (e.g. "--input_file X"; default: the path)."""
     if not os.path.isfile(path):
-        raise DataError(f"{path}: {'is a directory, not a file' if os.path.isdir(path) else 'file not found'}")
+        problem = "is a directory, not a file" if os.path.isdir(path) else "file not found"
+        raise DataError(f"{name or path}: {problem}")
     with open(path, "rb") as f:
-        return parse_tsv(f.read(), path, task, skip_invalid, require_labels)
+        return f.read()
 
 
 def split_lines(raw):

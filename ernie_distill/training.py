@@ -69,15 +69,16 @@ def data_digest(examples):
 
 
 def code_digest():
-    """SHA-256 of the code that trains (this package, run_glue.py, distill_lstm.py). The benchmarks reuse a finished
-    run only when the command and this digest are both unchanged: a changed default leaves the command as it was."""
+    """SHA-256 of the project's code: this package, the scripts beside it and scripts/ (in a checkout). run_all.sh and
+    the benchmarks redo a finished step unless its command and this digest are both unchanged: a changed default
+    leaves the command as it was."""
     package = os.path.dirname(os.path.abspath(__file__))
-    paths = sorted(glob.glob(os.path.join(package, "*.py"))) + [
-        os.path.join(os.path.dirname(package), script) for script in ("run_glue.py", "distill_lstm.py")]
+    root = os.path.dirname(package)
+    paths = sorted(glob.glob(os.path.join(package, "*.py")) + glob.glob(os.path.join(root, "*.py"))
+                   + glob.glob(os.path.join(root, "scripts", "*.py")))
     digest = hashlib.sha256()
     for path in paths:
-        if os.path.isfile(path):  # the scripts are beside the package in a checkout
-            digest.update(sha256_of(path).encode())
+        digest.update(sha256_of(path).encode())
     return digest.hexdigest()
 
 

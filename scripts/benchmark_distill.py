@@ -7,8 +7,8 @@ student: hard-label students of different inputs and seeds (--members), each exp
 Then one default student is distilled from the ensemble's mean logits on the augmented transfer set, and the default
 student is trained on hard labels with the same seed as the control. Every model is scored on dev and on --ood_file
 (out of domain: scored only), with an exact McNemar test of distilled vs control on dev. Writes OUTPUT_DIR/summary.json
-(each model's best_model and figures) and prints the table. Finished runs of the same command and training code are
-not redone.
+(each model's best_model and figures) and prints the table. Finished runs of the same command and code are not
+redone.
 """
 import os
 import subprocess
@@ -32,7 +32,7 @@ MEMBERS = {"chars-bag-s11": ["--seed", "11"], "chars-bag-s12": ["--seed", "12"],
 
 
 def run(command, output_dir):
-    """python COMMAND unless output_dir holds metrics.json of the same command and training code (a finished run)."""
+    """python COMMAND unless output_dir holds metrics.json of the same command and code (a finished run)."""
     stamp = os.path.join(output_dir, "experiment_command.json")
     made_by = {"command": command, "code": code_digest()}
     if os.path.isfile(os.path.join(output_dir, "metrics.json")) and os.path.isfile(stamp) \

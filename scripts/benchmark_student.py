@@ -6,7 +6,7 @@
 Each seed trains `distill_lstm.py` (extra arguments after `--`) into OUTPUT_DIR/seed-N; its best model is then scored
 on --ood_file (out of domain: evaluation only, never used for training or choosing the epoch). Prints a Markdown row
 with mean and spread over the seeds and writes OUTPUT_DIR/summary.json. A seed whose run already finished with the
-same command and the same training code is not trained again.
+same command and the same code is not trained again.
 """
 import os
 import platform

@@ -44,8 +44,7 @@ LOGS="$OUTPUT_DIR/logs"
 EXPORT="$OUTPUT_DIR/export"
 mkdir -p "$LOGS"
 STEPS=("$@")
-CODE_DIGEST="$(find ./*.py ernie_distill scripts -name '*.py' -not -path '*/__pycache__/*' -print0 | sort -z \
-  | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+CODE_DIGEST="$(python -c 'from ernie_distill.training import code_digest; print(code_digest())')"
 
 selected() {  # is step $1 asked for? (all when none is named; "export" selects export-*)
   [ ${#STEPS[@]} -eq 0 ] && return 0

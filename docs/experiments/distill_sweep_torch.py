@@ -28,6 +28,8 @@ from collections import Counter
 
 import numpy as np
 
+from student_sweep_torch import length_bucketed_batches, paddle_default_init  # beside this file: as that sweep
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAD, UNK, MASK = "[PAD]", "[UNK]", "[MASK]"
 SPECIALS = (PAD, UNK, MASK)
@@ -144,15 +146,6 @@ def prepare(data_path, fdir, workers, tiny=0):
     print(f"[prep] done {time.time()-t0:.1f}s", flush=True)
 
 
-def length_bucketed_batches(lengths, batch_size, rng, window=50):
-    order = rng.permutation(len(lengths))
-    batches = []
-    for start in range(0, len(order), batch_size * window):
-        chunk = sorted(order[start: start + batch_size * window], key=lambda i: lengths[i])
-        batches += [chunk[i: i + batch_size] for i in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
 class Split:
     def __init__(self, fdir, s):
         ld = lambda k: np.load(f"{fdir}/{s}_{k}.npy", mmap_mode="r")
@@ -216,11 +209,7 @@ def run_job(name, seed, fdir, out, deadline):
             self.hidden = nn.Linear(4 * H + D, H)
             self.cls = nn.Linear(H, 2)
             self.drop = nn.Dropout(cfg["dropout"])
-            for m in self.modules():  # Paddle defaults: Xavier-uniform weights, zero biases; LSTM keeps U(+-1/sqrt(H))
-                if isinstance(m, (nn.Embedding, nn.Linear)):
-                    nn.init.xavier_uniform_(m.weight)
-                    if isinstance(m, nn.Linear):
-                        nn.init.zeros_(m.bias)
+            paddle_default_init(self)
 
         def forward(self, ids, gids, lens):
             B, T = ids.shape

@@ -274,11 +274,7 @@ def make_model(cfg, info):
             self.hidden = nn.Linear(feat, M)
             self.cls = nn.Linear(M, 2)
             self.drop = nn.Dropout(cfg["dropout"])
-            for m in self.modules():  # Paddle defaults: Xavier-uniform weights, zero biases; LSTM keeps U(+-1/sqrt(H))
-                if isinstance(m, (nn.Embedding, nn.Linear)):
-                    nn.init.xavier_uniform_(m.weight)
-                    if isinstance(m, nn.Linear):
-                        nn.init.zeros_(m.bias)
+            paddle_default_init(self)
             if cfg["bag_pool"] == "att":
                 nn.init.zeros_(self.gatt.weight)  # starts as the plain mean
 
@@ -341,6 +337,17 @@ def lstm_flops_per_token(cfg):
         f += 2 * 4 * H * (inp + H)  # two directions, four gates
         inp = 2 * H
     return f
+
+
+def paddle_default_init(module):
+    """Paddle's defaults on a torch module: Xavier-uniform weights and zero biases; an LSTM keeps U(+-1/sqrt(H))."""
+    import torch.nn as nn
+
+    for m in module.modules():
+        if isinstance(m, (nn.Embedding, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if isinstance(m, nn.Linear):
+                nn.init.zeros_(m.bias)
 
 
 def length_bucketed_batches(lengths, batch_size, rng, window=50):
