@@ -3,8 +3,9 @@
     python export_model.py --model_dir tmp/student/best_model --output_path tmp/export/student [--onnx]
 
 OUTPUT_PATH becomes a self-contained directory: inference.json (Paddle 3 PIR program; inference.pdmodel under
-Paddle <= 2.6) + inference.pdiparams, the vocabulary or tokenizer files, [inference.onnx], and manifest.json
-(model kind, labels, input lengths, SHA-256 of each file). After export the exported model is checked against
+Paddle <= 2.6) + inference.pdiparams, the vocabulary or tokenizer files, [inference.onnx], for a student
+inference.npz (the weights of its compiled CPU kernel, --backend numba), and manifest.json (model kind, labels, input
+lengths, SHA-256 of each file). After export the exported model is checked against
 the dygraph model on a mixed-length batch; the export fails if they disagree. OUTPUT_PATH must be new, empty or an
 earlier export (replaced atomically), and apart from MODEL_DIR: anything else is refused before anything is written.
 """
@@ -21,8 +22,10 @@ from ernie_distill.cli import ArgumentParser, bounded, run_cli
 from ernie_distill.errors import InputError
 from ernie_distill.inference import Predictor, program_file
 from ernie_distill.log import logger
-from ernie_distill.manifest import INT8_ONNX_FILE, MANIFEST_FILE, MODEL_PREFIX, ONNX_FILE, Manifest, sha256_of
+from ernie_distill.manifest import (INT8_ONNX_FILE, KERNEL_FILE, MANIFEST_FILE, MODEL_PREFIX, ONNX_FILE, Manifest,
+                                    sha256_of)
 from ernie_distill.student import is_student_dir, load_student, num_parameters
+from ernie_distill.student_kernel import kernel_weights
 
 import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 
@@ -118,6 +121,13 @@ def write_export(out, source, args, max_seq_length):
     paddle.jit.save(paddle.jit.to_static(source.model, input_spec=source.input_spec, full_graph=True),
                     os.path.join(out, MODEL_PREFIX))
     source.save_vocabulary(out)
+    if source.kind == "student":
+        weights = kernel_weights({k: v.numpy() for k, v in source.model.state_dict().items()},
+                                 source.model.config.num_layers)
+        if weights is None:
+            logger.info("no %s: the compiled kernel runs students of one LSTM layer", KERNEL_FILE)
+        else:
+            np.savez(os.path.join(out, KERNEL_FILE), **weights)
     if args.onnx:
         from ernie_distill.onnx_export import paddle_to_onnx
 
@@ -147,6 +157,9 @@ def write_export(out, source, args, max_seq_length):
     reference = dygraph_logits(source.model, predictor.encoder, PROBE_TEXTS)
     exported = predictor.logits(PROBE_TEXTS)
     manifest.parity["paddle_inference_vs_dygraph"] = check_parity("Paddle Inference vs dygraph", reference, exported)
+    if KERNEL_FILE in manifest.files:
+        kernel_logits = Predictor(out, "numba", batch_size=len(PROBE_TEXTS)).logits(PROBE_TEXTS)
+        manifest.parity["numba_vs_dygraph"] = check_parity("numba kernel vs dygraph", reference, kernel_logits)
     if args.onnx:
         onnx_logits = Predictor(out, "onnx", batch_size=len(PROBE_TEXTS)).logits(PROBE_TEXTS)
         manifest.parity["onnx_vs_paddle_inference"] = check_parity("ONNX Runtime vs Paddle Inference", exported,

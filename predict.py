@@ -1,4 +1,5 @@
-"""Predict sentiment with an exported model (export_model.py's output) on Paddle Inference or ONNX Runtime.
+"""Predict with an exported model (export_model.py's output) on Paddle Inference, ONNX Runtime or, for a student,
+its compiled kernel (--backend numba).
 
     python predict.py --model_dir tmp/export/student --text "这家酒店服务很好" --text "太差了"
     python predict.py --model_dir tmp/export/student --input_file texts.txt      # one text per line

@@ -1,4 +1,4 @@
-"""HTTP prediction service for an exported model (export_model.py's output), with FastAPI and uvicorn.
+"""HTTP prediction service for an exported model (export_model.py's output): a plain ASGI application on uvicorn.
 
     python serve.py --model_dir tmp/export/student --port 8189
     curl -s localhost:8189/predict -H 'Content-Type: application/json' -d '{"texts": ["这家酒店服务很好", "太差了"]}'
@@ -9,7 +9,7 @@ POST /predict takes {"texts": [...]} (or PaddleNLP SimpleServer's {"data": {"tex
 body. The model is loaded once and shared, through the same Predictor as predict.py; the texts of concurrent requests
 are gathered into one model call (up to --batch_texts texts, waiting at most --batch_wait_ms for them).
 --workers N runs N server processes on the one port, each with its own model and --cpu_threads / N threads: one
-process does its HTTP and encoding under one GIL, and with 16 clients used 1.2 of 2 cores.
+process does its HTTP and encoding under one GIL.
 """
 import asyncio
 import json
@@ -23,9 +23,6 @@ import threading
 import time
 
 import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ernie_distill.cli import ArgumentParser, add_runtime_arguments, bounded, positive_float, positive_int, run_cli
@@ -65,10 +62,6 @@ class RequestError(ValueError):
         self.status, self.field = status, field
 
 
-def error_response(status, field, message, **kwargs):
-    return JSONResponse({"error": message, "field": field}, status, **kwargs)
-
-
 def parse_texts(body, max_texts, max_chars):
     """The list of texts in a request body, or a RequestError naming the field that is wrong."""
     try:
@@ -103,42 +96,84 @@ def parse_texts(body, max_texts, max_chars):
 
 def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, request_timeout=DEFAULT_REQUEST_TIMEOUT,
                batch_texts=64, batch_wait_ms=0.0):
-    app = FastAPI(title="ernie-gram-distill", description=__doc__)
+    """The ASGI application: POST /predict, GET /health, and the {"error", "field"} shape for every other answer.
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request, err):  # 404, 405, ...: the same {"error", "field"} shape as every other answer
-        return error_response(err.status_code, "path", f"{request.method} {request.url.path}: {err.detail}")
+    Plain ASGI rather than a web framework: with two endpoints there is little to route, and FastAPI's routing,
+    request objects and dependency solving cost so much CPU per one-text request that serve.py answered far fewer of
+    them with FastAPI (README, "4. Serve").
+    """
     batcher = MicroBatcher(predictor.predict, batch_texts, batch_wait_ms)
     max_body_bytes = max_texts * (max_chars * 4 + 16) + 1024  # UTF-8 is at most 4 bytes a character
 
-    @app.get("/health")
     def health():
         manifest = predictor.manifest
         return {"status": "ok", "kind": manifest.kind, "model_type": manifest.model_type,
                 "labels": manifest.label_names, "dev_accuracy": manifest.dev_accuracy, "worker_pid": os.getpid(),
                 "model_calls": batcher.calls, "texts_predicted": batcher.texts}  # (the counts are this worker's)
 
-    async def read_body(request):
+    async def read_body(receive):
         body = bytearray()
-        async for chunk in request.stream():
-            body.extend(chunk)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            body.extend(message.get("body", b""))
             if len(body) > max_body_bytes:
                 raise RequestError(413, "body", f"request body over {max_body_bytes} bytes")
-        return bytes(body)
+            if not message.get("more_body"):
+                return bytes(body)
 
-    @app.post("/predict")
-    async def predict(request: Request):
+    async def predict(receive):
+        """(status, answer, headers), or None when the client went away before sending its body."""
         try:
-            body = await asyncio.wait_for(read_body(request), request_timeout)
+            body = await asyncio.wait_for(read_body(receive), request_timeout)
+            if body is None:
+                return None
             texts = parse_texts(body, max_texts, max_chars)
         except asyncio.TimeoutError:
-            return error_response(408, "body", f"request body not received within {request_timeout:g} s",
-                                  headers={"Connection": "close"})
+            return 408, error(f"request body not received within {request_timeout:g} s", "body"), CLOSE
         except RequestError as err:
-            return error_response(err.status, err.field, str(err))
-        return JSONResponse({"results": await batcher.submit(texts)})  # a dict would go through jsonable_encoder
+            return err.status, error(str(err), err.field), []
+        try:
+            return 200, {"results": await batcher.submit(texts)}, []
+        except Exception:  # the model failed (the batcher logged why): say so in the answer's shape, and keep serving
+            return 500, error("prediction failed; the server's log says why", None), []
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":  # uvicorn runs with lifespan and websockets off: nothing else arrives
+            return
+        method, path = scope["method"], scope["path"]
+        if (method, path) == ("POST", "/predict"):
+            answer = await predict(receive)
+            if answer is None:
+                return
+        elif method in ("GET", "HEAD") and path == "/health":
+            answer = 200, health(), []
+        elif path in ("/predict", "/health"):
+            allowed = b"POST" if path == "/predict" else b"GET, HEAD"
+            answer = 405, error(f"{method} {path}: Method Not Allowed", "path"), [(b"allow", allowed)]
+        else:
+            answer = 404, error(f"{method} {path}: Not Found", "path"), []
+        status, content, headers = answer
+        try:
+            body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        except ValueError:  # a NaN score: not JSON
+            logger.error("a prediction was not a number (NaN); answered 500")
+            status, headers = 500, []
+            body = json.dumps(error("prediction failed; the server's log says why", None)).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
+                                *headers]})
+        await send({"type": "http.response.body", "body": body})
 
     return app
+
+
+CLOSE = [(b"connection", b"close")]  # after a 408 the rest of the stalled body must not be read as a next request
+
+
+def error(message, field):
+    return {"error": message, "field": field}
 
 
 def header_timeout_protocol(seconds):
@@ -213,7 +248,8 @@ def serve(args, sock, predictor=None, ready=None, parent_pid=None):
     predictor.predict(["好"])  # the segmenter and lookup tables load on first use: not in a client's request
     app = create_app(predictor, args.max_texts, args.max_chars, args.request_timeout, args.batch_texts,
                      args.batch_wait_ms)
-    config = uvicorn.Config(app, log_level="warning", http=header_timeout_protocol(args.request_timeout))
+    config = uvicorn.Config(app, log_level="warning", http=header_timeout_protocol(args.request_timeout),
+                            lifespan="off", ws="none")
     sock.listen(config.backlog)  # from here connections wait in the backlog until the server accepts them
     if ready is not None:
         ready.set()

@@ -9,6 +9,7 @@ import os
 import sys
 
 from .errors import InputError
+from .manifest import BACKENDS
 from .vocab import SEGMENTERS
 
 
@@ -54,7 +55,7 @@ probability = bounded(float, 0, 1)
 
 
 def gpu_available():
-    """Paddle with CUDA and a GPU; without Paddle (an ONNX-only deployment), ONNX Runtime's CUDA provider."""
+    """Paddle with CUDA and a GPU; without Paddle (a deployment from requirements-deploy.txt), ONNX Runtime's CUDA provider."""
     try:
         import paddle
     except ImportError:
@@ -128,7 +129,9 @@ def add_student_input_arguments(parser):
     inputs.add_argument("--ngram_max_size", type=bounded(int, 4), default=55000)
     inputs.add_argument("--embedding_dim", type=positive_int, default=200)
     inputs.add_argument("--ngram_dim", type=positive_int, default=64, help="embedding size of the bag")
-    inputs.add_argument("--hidden_size", type=positive_int, default=64)
+    inputs.add_argument("--hidden_size", type=positive_int,
+                        help="the Bi-LSTM's width each way; default: 32 for two classes, 128 for more (a narrow "
+                             "Bi-LSTM loses rare classes; measured in the README)")
     inputs.add_argument("--num_layers", type=positive_int, default=1)
     inputs.add_argument("--dropout", type=bounded(float, 0, 0.95), default=0.3)
     return inputs
@@ -161,9 +164,10 @@ def add_distillation_arguments(parser):
 def add_runtime_arguments(parser):
     """The Predictor's flags, shared by predict.py and serve.py; Predictor.from_args reads them back."""
     runtime = parser.add_argument_group("runtime")
-    runtime.add_argument("--backend", choices=["paddle", "paddle-bf16", "onnx", "onnx-int8"], default="paddle",
+    runtime.add_argument("--backend", choices=BACKENDS, default="paddle",
                          help="paddle-bf16: oneDNN bfloat16 (for a teacher on a CPU with BF16); onnx-int8: the "
-                              "quantized student written by export_model.py --quantize int8")
+                              "quantized student written by export_model.py --quantize int8; numba: a student's "
+                              "compiled CPU kernel, the fastest")
     runtime.add_argument("--device", type=device, default="cpu")
     runtime.add_argument("--cpu_threads", type=positive_int, default=2)
     runtime.add_argument("--batch_size", type=positive_int, default=32)

@@ -10,20 +10,21 @@ deployment and the tests all read text the same way. No Paddle import here.
 
 The literal "[MASK]" (written by the distillation's augmentation) is one token, the vocabulary's [MASK].
 
-Serving speed: `encode_many` turns all the texts of a call into one array of code points, packs each n-gram of up to
-3 code points into one integer key (21 bits a code point) and looks the keys up in a hash table with numpy; with
-rjieba for the words, a ChnSentiCorp text takes about 60 µs instead of 470 µs (string n-grams and jieba). `_units` and
-`_bag` stay as the readable definition, which building the vocabularies uses and the tests hold `encode_many` to.
+Serving speed: `encode_many` turns all the texts of a call into one array of code points; a compiled loop (numba)
+packs each n-gram of up to 3 code points into one integer key (21 bits a code point) and looks it up in a hash table;
+the bag's words are looked up straight from the segmenter's output. `_units` and `_bag` stay as the readable definition,
+which building the vocabularies uses and the tests hold `encode_many` to.
 """
 import os
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
 import numpy as np
+from numba import njit
 
 from .atomic import read_json, write_json
 from .errors import InputError
-from .vocab import MASK, SEGMENTERS, SPECIAL_TOKENS, Vocab, tokenize
+from .vocab import MASK, SEGMENTERS, SPECIAL_TOKENS, Vocab, segment, tokenize
 
 INPUTS_FILE, VOCAB_FILE, NGRAMS_FILE = "inputs.json", "vocab.txt", "ngrams.txt"
 _MASK_CHAR = "\ue000"  # a private-use character stands for [MASK] while a text is cut into units
@@ -51,10 +52,10 @@ def _joined(text):
 
 
 def _code_points(strings):
-    """The strings' code points end to end in one uint64 array, and where each string starts."""
+    """The strings' code points end to end in one uint64 array, where each string starts, and each one's length."""
     lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
     code_points = np.frombuffer("".join(strings).encode("utf-32-le", "surrogatepass"), np.uint32)
-    return code_points.astype(np.uint64), np.cumsum(lengths) - lengths
+    return code_points.astype(np.uint64), np.cumsum(lengths) - lengths, lengths
 
 
 def _ngram_keys(code_points, n):
@@ -67,15 +68,9 @@ def _ngram_keys(code_points, n):
     return keys
 
 
-def _ragged_arange(starts, lengths):
-    """np.concatenate([np.arange(s, s + n) for s, n in zip(starts, lengths)]) without a Python loop."""
-    ends = np.cumsum(lengths)
-    return np.repeat(starts - (ends - lengths), lengths) + np.arange(ends[-1] if len(ends) else 0)
-
-
 class _KeyTable:
-    """A cuckoo hash table of uint64 keys -> ids, looked up for whole arrays at once: a key sits in one of its two
-    slots, so a lookup is two gathers and no loop. A dict of Python ints took 8x as long, a binary search 3x."""
+    """A cuckoo hash table of uint64 keys -> ids: a key sits in one of its two slots, so a lookup is at most two
+    probes. A dict of Python ints took 8x as long, a binary search 3x."""
 
     _EMPTY = np.uint64(2**64 - 1)  # no packed n-gram is 2**64 - 1
     _MULTIPLIERS = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))  # odd constants: two hashes
@@ -111,11 +106,39 @@ class _KeyTable:
         self.keys[filled], self.ids[filled] = keys[owner[filled]], ids[owner[filled]]
         return True
 
-    def lookup(self, keys):
-        """The id of each key, -1 for keys not in the table."""
-        first, second = self._slots(keys)
-        return np.where(self.keys[first] == keys, self.ids[first],
-                        np.where(self.keys[second] == keys, self.ids[second], -1))
+    def lookup_ngrams(self, code_points, starts, lengths, n_max):
+        """The ids of the n-grams in the table, for n = 1..n_max, of each text (code_points[start:start + length]): a
+        list per text, its 1-grams in order, then its 2-grams, ..."""
+        ids, counts = _lookup_ngrams(code_points, starts, lengths, n_max, self.keys, self.ids, self.shift,
+                                     *self._MULTIPLIERS)
+        bounds = np.cumsum(counts).tolist()
+        ids = ids.tolist()
+        return [ids[end - n : end] for end, n in zip(bounds, counts.tolist())]
+
+
+@njit(cache=True, nogil=True)
+def _lookup_ngrams(code_points, starts, lengths, n_max, table_keys, table_ids, shift, first_multiplier,
+                   second_multiplier):
+    """_KeyTable.lookup_ngrams as one loop: each window's key packed as _ngram_keys packs it, found in one of its two
+    slots as _KeyTable._slots computes them. (numpy took several passes over every window: 4x as long.)"""
+    ids = np.empty(max(1, int(lengths.sum())) * n_max, np.int64)
+    counts = np.zeros(len(starts), np.int64)
+    found = 0
+    for text in range(len(starts)):
+        start, length = starts[text], lengths[text]
+        for n in range(1, n_max + 1):
+            for position in range(start, start + length - n + 1):
+                key = np.uint64(0)
+                for k in range(n):
+                    key = (key << np.uint64(_CODE_POINT_BITS)) | (code_points[position + k] + np.uint64(1))
+                for multiplier in (first_multiplier, second_multiplier):
+                    slot = (key * multiplier) >> np.uint64(shift)
+                    if table_keys[slot] == key:
+                        ids[found] = table_ids[slot]
+                        found += 1
+                        counts[text] += 1
+                        break
+    return ids[:found], counts
 
 
 class StudentInputs:
@@ -163,15 +186,15 @@ class StudentInputs:
         return self.encode_many([text])[0]
 
     def encode_many(self, texts):
-        """[(token ids, bag ids or None)]: the ids of _units and of _bag's known entries, found by numpy lookups over
-        all the texts' code points at once."""
+        """[(token ids, bag ids or None)]: the ids of _units and of _bag's known entries, looked up for all the texts'
+        code points at once."""
         settings = self.settings
         joined = [_joined(text) for text in texts]
         words = None
-        if settings.tokens == "words" or (self.ngrams is not None and settings.ngram_words):
+        if settings.tokens == "words":
             words = [self._units(text, "words", settings.segmenter) for text in texts]
         if settings.tokens == "chars":
-            code_points, starts = _code_points(joined)
+            code_points, starts, _ = _code_points(joined)
             all_ids = self._char_ids[code_points]
             ids = [all_ids[start : start + min(len(j), settings.max_seq_length)].tolist() or [self.vocab.unk_id]
                    for start, j in zip(starts, joined)]
@@ -179,12 +202,21 @@ class StudentInputs:
             ids = [self.vocab.encode(text_words, settings.max_seq_length) for text_words in words]
         if self.ngrams is None:
             return [(i, None) for i in ids]
-        grams = self._ngram_ids([j[: settings.ngram_max_chars] for j in joined])
+        grams = self._ngram_table.lookup_ngrams(*_code_points([j[: settings.ngram_max_chars] for j in joined]),
+                                                settings.ngram_max)
         if settings.ngram_words:
-            word_ids = self._word_ids
-            for row, text_words in enumerate(words):
-                grams[row] += [word_ids[w] for w in text_words if w in word_ids]
+            word_id = self._word_ids.get
+            for row, text in enumerate(texts):
+                text_words = words[row] if words is not None else self._segments(text)
+                grams[row] += [i for i in map(word_id, text_words) if i is not None]
         return [(i, g or [self.ngrams.unk_id]) for i, g in zip(ids, grams)]
+
+    def _segments(self, text):
+        """The words of _units(text, "words", ...) as the bag looks them up: with the whitespace runs (never an entry),
+        which saves filtering them out, and without [MASK]."""
+        if MASK not in text:
+            return segment(text, self.settings.segmenter)
+        return [w for piece in text.split(MASK) for w in segment(piece, self.settings.segmenter)]
 
     @cached_property
     def _char_ids(self):
@@ -196,23 +228,6 @@ class StudentInputs:
         char_ids[ord(_MASK_CHAR)] = self.vocab.mask_id
         return char_ids
 
-    def _ngram_ids(self, texts):
-        """The known n-grams' ids of each (joined) text: its 1-grams in order, then its 2-grams, ..., as in _bag."""
-        code_points, starts = _code_points(texts)
-        n_max, lengths = self.settings.ngram_max, np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        keys = [_ngram_keys(code_points, n) for n in range(1, n_max + 1)]
-        if len(texts) == 1:  # (serving one text) its windows, n by n, are the keys as they are
-            ids = self._ngram_table.lookup(np.concatenate(keys))
-            return [ids[ids >= 0].tolist()]
-        # the windows of text t and length n, text by text and n by n, as positions in the concatenated keys
-        count = np.maximum(lengths[:, None] - np.arange(n_max)[None, :], 0)
-        first = starts[:, None] + np.cumsum([0] + [len(k) for k in keys[:-1]])[None, :]
-        ids = self._ngram_table.lookup(np.concatenate(keys)[_ragged_arange(first.ravel(), count.ravel())])
-        known = ids >= 0
-        per_text = np.bincount(np.repeat(np.arange(len(texts)), count.sum(axis=1))[known], minlength=len(texts))
-        bounds, ids = np.cumsum(per_text).tolist(), ids[known].tolist()
-        return [ids[end - n : end] for end, n in zip(bounds, per_text.tolist())]
-
     @cached_property
     def _ngram_table(self):
         """A _KeyTable of the bag's character n-grams, keyed as _ngram_keys packs them."""
@@ -222,7 +237,7 @@ class StudentInputs:
                 by_length[len(token)].append((token, i))
         keys, ids = [], []
         for n, grams in by_length.items():
-            code_points, starts = _code_points([token for token, _ in grams])
+            code_points, starts, _ = _code_points([token for token, _ in grams])
             keys.append(_ngram_keys(code_points, n)[starts])
             ids += [i for _, i in grams]
         return _KeyTable(np.concatenate(keys), np.array(ids, dtype="int64"))

@@ -1,6 +1,7 @@
 """Serving an exported deployment directory: raw text in, {"text", "label", "score"} out.
 
-Loads only the exported program, its .pdiparams (or the ONNX file) and the vocabulary, never a pickle, and only after
+Loads only the exported program, its .pdiparams (or the ONNX file, or the compiled student's .npz) and the vocabulary,
+never a pickle, and only after
 checking each against the SHA-256 in manifest.json. One Predictor backs predict.py, serve.py and the benchmark, so
 tokenization and inference exist once.
 """
@@ -13,6 +14,7 @@ from .batching import length_sorted_batches
 from .errors import InputError
 from .manifest import BACKEND_FILES, BACKENDS, MODEL_PREFIX, ExportError, Manifest
 from .features import StudentInputs
+from .student_kernel import StudentKernel
 
 DEFAULT_MAX_CHARS = 2000  # serve.py's limit on one text: requests over it are refused (predict.py truncates instead)
 
@@ -47,8 +49,8 @@ def check_paddle_version(model_dir, manifest):
     try:
         import paddle
     except ImportError:
-        raise InputError("--backend paddle needs Paddle, which is not installed here: use --backend onnx (or "
-                         "onnx-int8), or install requirements.txt") from None
+        raise InputError("--backend paddle needs Paddle, which is not installed here: use --backend numba, onnx or "
+                         "onnx-int8 for a student, or install requirements.txt") from None
 
     exported_major, installed_major = int(manifest.paddle_version.split(".")[0]), int(paddle.__version__.split(".")[0])
     if exported_major > installed_major and installed_major != 0:  # 0.0.0 is a develop build
@@ -163,6 +165,9 @@ class Predictor:
         if manifest.max_input_length is not None and self.max_seq_length > manifest.max_input_length:
             raise InputError(f"--max_seq_length {self.max_seq_length} is over the {manifest.max_input_length} tokens "
                              f"this {manifest.kind} accepts; use at most {manifest.max_input_length}")
+        if backend == "numba" and (manifest.kind != "student" or device != "cpu"):
+            raise InputError(f"--backend numba runs a student on the CPU, not a {manifest.kind} on {device}: use "
+                             "--backend paddle or onnx")
         manifest.verify_files(model_dir, backend)
         self.batch_size, self.label_names = batch_size, manifest.label_names
         if manifest.kind == "student":
@@ -172,9 +177,13 @@ class Predictor:
         if use_mkldnn is None:  # oneDNN speeds up the transformer a lot, and does nothing for the LSTM
             use_mkldnn = manifest.kind == "teacher"
         # A student's LSTM gains little from a second thread inside one call (1.35x at batch 32); ONNX Runtime sessions
-        # take concurrent calls, so its batches run on cpu_threads threads of one thread each instead (1.9x).
-        parallel = backend.startswith("onnx") and manifest.kind == "student" and device == "cpu" and cpu_threads > 1
-        if backend.startswith("onnx"):
+        # and the numba kernel take concurrent calls, so its batches run on cpu_threads threads of one thread each.
+        parallel = (backend.startswith("onnx") or backend == "numba") and manifest.kind == "student" \
+            and device == "cpu" and cpu_threads > 1
+        if backend == "numba":
+            inputs = self.encoder.inputs
+            self.runner = StudentKernel(model_dir, len(inputs.vocab), len(inputs.ngrams or []), len(self.label_names))
+        elif backend.startswith("onnx"):
             self.runner = OnnxRunner(model_dir, device, 1 if parallel else cpu_threads, backend)
         else:
             check_paddle_version(model_dir, manifest)

@@ -20,12 +20,14 @@ FORMAT_VERSION = 2
 MODEL_PREFIX = "inference"  # inference.json (Paddle 3 PIR) or inference.pdmodel (older Paddle), inference.pdiparams
 ONNX_FILE = "inference.onnx"
 INT8_ONNX_FILE = "inference.int8.onnx"  # export_model.py --quantize int8
+KERNEL_FILE = "inference.npz"  # a student's weights for the compiled kernel (student_kernel.py)
 # What each backend loads besides the vocabulary: a backend never reads (or hashes) the other backend's files.
 BACKEND_FILES = {
     "paddle": {f"{MODEL_PREFIX}.json", f"{MODEL_PREFIX}.pdmodel", f"{MODEL_PREFIX}.pdiparams"},
     "paddle-bf16": {f"{MODEL_PREFIX}.json", f"{MODEL_PREFIX}.pdmodel", f"{MODEL_PREFIX}.pdiparams"},  # oneDNN bf16
     "onnx": {ONNX_FILE},
     "onnx-int8": {INT8_ONNX_FILE},
+    "numba": {KERNEL_FILE},
 }
 BACKENDS = tuple(BACKEND_FILES)
 

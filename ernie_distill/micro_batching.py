@@ -9,6 +9,8 @@ stays free to read the next requests meanwhile. Each request gets back exactly i
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+from .log import logger
+
 
 class MicroBatcher:
     def __init__(self, predict, max_batch=64, max_wait_ms=0.0):
@@ -44,7 +46,8 @@ class MicroBatcher:
             self.calls, self.texts = self.calls + 1, self.texts + len(texts)
             try:
                 results = await loop.run_in_executor(self.worker, self.predict, texts)
-            except Exception as err:  # every request of the batch learns of it; the loop carries on
+            except Exception as err:  # logged once; every request of the batch learns of it; the loop carries on
+                logger.exception("model call on %d texts failed", len(texts))
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(err)

@@ -29,7 +29,7 @@ class StudentConfig:
     vocab_size: int
     num_classes: int = 2
     embedding_dim: int = 200
-    hidden_size: int = 64
+    hidden_size: int = 32
     num_layers: int = 1
     dropout: float = 0.3
     ngram_vocab_size: int = 0  # 0: no bag branch

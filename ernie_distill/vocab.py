@@ -30,9 +30,14 @@ def _segmenter(name):
     return jieba.lcut
 
 
+def segment(text, segmenter="jieba"):
+    """The segmenter's pieces of the lower-cased text, whitespace runs among them."""
+    return _segmenter(segmenter)(text.lower())
+
+
 def tokenize(text, segmenter="jieba"):
     """The words of the lower-cased text by `segmenter` (one of SEGMENTERS), whitespace dropped."""
-    return [w for w in _segmenter(segmenter)(text.lower()) if not w.isspace()]
+    return [w for w in segment(text, segmenter) if not w.isspace()]
 
 
 def detokenize(words):

@@ -8,9 +8,10 @@ Each (model, backend) pair runs in a fresh process (so peak memory is its own), 
   - batch 32: latency p50/p90/p99 of consecutive 32-text requests, and sentences/s over all texts as predict.py
     runs them (end to end, in the model alone, and in encoding alone);
   - peak resident memory of the process, parameters, size on disk of what the backend loads, accuracy (with labels).
-Backends: Paddle Inference (oneDNN on for the transformer, off for the LSTM, where it does not help) and ONNX Runtime
-when the export has inference.onnx. --serve_clients also measures the first student behind serve.py, with
-concurrent HTTP clients on loopback. Writes benchmark.md, benchmark.json and benchmark.png to --output_dir.
+Backends: Paddle Inference (oneDNN on for the transformer, off for the LSTM, where it does not help), ONNX Runtime
+when the export has inference.onnx, and a student's compiled kernel (numba). --serve_clients also measures the first
+student behind serve.py, with concurrent HTTP clients on loopback. Writes benchmark.md, benchmark.json and
+benchmark.png to --output_dir.
 """
 import argparse
 import json
@@ -69,7 +70,7 @@ def parse_args(argv=None):
     parser.add_argument("--output_dir", default=os.path.join(ROOT, "tmp", "benchmark"))
     parser.add_argument("--max_texts", type=non_negative_int, default=0, help="use only the first N texts (0: all)")
     parser.add_argument("--latency_texts", type=non_negative_int, default=0, help="texts timed one by one (0: all)")
-    parser.add_argument("--backends", type=backend_list, default="paddle,onnx,onnx-int8",
+    parser.add_argument("--backends", type=backend_list, default="paddle,onnx,onnx-int8,numba",
                         help=f"any of {', '.join(BACKENDS)}; a backend whose files an export lacks is skipped; "
                              "paddle-bf16 only runs for teachers")
     parser.add_argument("--cpu_threads", type=positive_int, default=2)

@@ -1,6 +1,7 @@
 """The student and peers benchmarks on the small fixture (the peers only where their extras are installed)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -18,15 +19,22 @@ def run(*argv):
 def test_student_benchmark_reports_mean_and_spread_over_seeds_and_reuses_finished_runs(tmp_path):
     dev = os.path.join(FIXTURE_DIR, "dev.tsv")
     argv = ["scripts/benchmark_student.py", "--data_dir", FIXTURE_DIR, "--ood_file", dev, "--seeds", "1", "2",
-            "--name", "tiny", "--output_dir", str(tmp_path), "--", "--num_epochs", "1", *TINY_STUDENT]
+            "--name", "tiny", "--output_dir", str(tmp_path / "tiny"), "--", "--num_epochs", "1", *TINY_STUDENT]
     first = run(*argv)
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary = json.loads((tmp_path / "tiny" / "summary.json").read_text())
     assert [r["seed"] for r in summary["runs"]] == [1, 2]
     for r in summary["runs"]:  # the out-of-domain file is the dev file here, so both scores agree
         assert r["ood"] == pytest.approx(r["dev"])
     assert "| tiny |" in first.stdout and " ± " in summary["row"]
     again = run(*argv)
     assert again.stderr.count("already trained with this command") == 2 and summary["row"] in again.stdout
+    shutil.copytree(tmp_path / "tiny", tmp_path / "copy")  # the same models under another name: no difference
+    compared = run("scripts/compare_students.py", str(tmp_path / "tiny"), str(tmp_path / "copy"), "--seeds", "1", "2",
+                   "--data_dir", FIXTURE_DIR, "--ood_file", dev).stdout.splitlines()
+    dev_mean = sum(r["dev"] for r in summary["runs"]) / 2 * 100
+    assert compared[0].startswith(f"dev: tiny {dev_mean:.2f} ± ") and f"; copy {dev_mean:.2f} ± " in compared[0]
+    assert len(compared) == 2 and compared[1].startswith("out of domain:")
+    assert compared[1].endswith("tiny alone right on 0 texts, copy alone on 0: exact McNemar p = 1.000")
 
 
 def test_peers_benchmark_on_the_fixture(tmp_path):

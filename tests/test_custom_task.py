@@ -68,3 +68,15 @@ def test_a_teacher_trained_on_other_labels_is_refused(chain, trained_teacher, tm
     with pytest.raises(ValueError, match=r"predicts labels \['0', '1'\], but task topics has labels"):
         distill_lstm.main(["--task_name", "topics", "--data_dir", TOPICS, "--output_dir", str(tmp_path),
                            "--teacher_dir", os.path.join(trained_teacher, "best_model"), *TINY_STUDENT])
+
+
+@pytest.mark.parametrize("data_dir, task_name, hidden_size", [
+    (os.path.join(ROOT, "tests", "fixtures", "easy"), "chnsenticorp", 32),
+    (TOPICS, "topics", 128),  # a narrow Bi-LSTM loses rare classes of a many-class task
+])
+def test_the_default_width_is_32_for_two_classes_and_128_for_more(tmp_path, data_dir, task_name, hidden_size):
+    width = TINY_STUDENT.index("--hidden_size")
+    distill_lstm.main(["--task_name", task_name, "--data_dir", data_dir, "--output_dir", str(tmp_path), "--num_epochs",
+                       "1", *TINY_STUDENT[:width], *TINY_STUDENT[width + 2 :]])
+    assert read(tmp_path / "best_model" / "student_config.json")["hidden_size"] == hidden_size
+    assert read(tmp_path / "metrics.json")["args"]["hidden_size"] == hidden_size

@@ -30,8 +30,8 @@ def read(path):
 
 def test_student_export_is_self_contained(exported_student):
     files = sorted(os.listdir(exported_student))
-    assert files == ["inference.json", "inference.onnx", "inference.pdiparams", "inputs.json", "manifest.json",
-                     "ngrams.txt", "vocab.txt"]
+    assert files == ["inference.json", "inference.npz", "inference.onnx", "inference.pdiparams", "inputs.json",
+                     "manifest.json", "ngrams.txt", "vocab.txt"]
     manifest = read(os.path.join(exported_student, "manifest.json"))
     assert manifest["kind"] == "student" and manifest["inputs"] == ["input_ids", "seq_len", "ngram_ids"]
     assert manifest["label_names"] == ["negative", "positive"] and manifest["max_seq_length"] == 200
@@ -40,7 +40,7 @@ def test_student_export_is_self_contained(exported_student):
     assert max(manifest["parity"].values()) <= 1e-5
 
 
-def assert_dygraph_paddle_inference_and_onnx_agree(student_dir, exported):
+def assert_every_student_backend_agrees_with_dygraph(student_dir, exported):
     model, inputs, _ = load_student(student_dir)
     encoded = [inputs.encode(t) for t in MIXED]
 
@@ -50,17 +50,16 @@ def assert_dygraph_paddle_inference_and_onnx_agree(student_dir, exported):
     with paddle.no_grad():  # each row alone, unpadded: the reference
         alone = np.concatenate([run([row]) for row in encoded])
         padded = run(encoded)
-    inference = Predictor(exported, "paddle", batch_size=8).logits(MIXED)
-    onnx = Predictor(exported, "onnx", batch_size=8).logits(MIXED)
     np.testing.assert_allclose(padded, alone, atol=1e-5)
-    np.testing.assert_allclose(inference, alone, atol=1e-5)
-    np.testing.assert_allclose(onnx, alone, atol=1e-5)
+    for backend in ("paddle", "onnx", "numba"):
+        np.testing.assert_allclose(Predictor(exported, backend, batch_size=8).logits(MIXED), alone, atol=1e-5)
 
 
-def test_batches_on_several_model_threads_and_windows_give_the_logits_of_one_thread(exported_student):
+@pytest.mark.parametrize("backend", ["onnx", "numba"])
+def test_batches_on_several_model_threads_and_windows_give_the_logits_of_one_thread(exported_student, backend):
     texts = [f"{MIXED[i % len(MIXED)]}{'好' * (i % 7)}" for i in range(150)]  # 150 texts: 3 windows of 16 x 4
-    one_thread = Predictor(exported_student, "onnx", cpu_threads=1, batch_size=4)
-    parallel = Predictor(exported_student, "onnx", cpu_threads=2, batch_size=4)
+    one_thread = Predictor(exported_student, backend, cpu_threads=1, batch_size=4)
+    parallel = Predictor(exported_student, backend, cpu_threads=2, batch_size=4)
     assert (one_thread.model_threads, parallel.model_threads) == (1, 2)
     np.testing.assert_allclose(parallel.logits(texts), one_thread.logits(texts), atol=1e-6)
     np.testing.assert_allclose(parallel.logits(texts[7:8]), one_thread.logits(texts)[7:8], atol=1e-6)
@@ -69,7 +68,7 @@ def test_batches_on_several_model_threads_and_windows_give_the_logits_of_one_thr
 def test_student_dygraph_paddle_inference_and_onnx_agree_on_a_mixed_length_batch(trained_student, exported_student):
     assert set(load_student(os.path.join(trained_student, "best_model"))[1].input_names) == {
         "input_ids", "seq_len", "ngram_ids"}
-    assert_dygraph_paddle_inference_and_onnx_agree(os.path.join(trained_student, "best_model"), exported_student)
+    assert_every_student_backend_agrees_with_dygraph(os.path.join(trained_student, "best_model"), exported_student)
 
 
 def test_word_level_student_of_tang_et_al_exports_with_parity(tmp_path):
@@ -80,7 +79,7 @@ def test_word_level_student_of_tang_et_al_exports_with_parity(tmp_path):
     best = str(tmp_path / "words" / "best_model")
     exported = export(best, str(tmp_path / "export"), "--onnx")
     assert read(os.path.join(exported, "manifest.json"))["inputs"] == ["input_ids", "seq_len"]
-    assert_dygraph_paddle_inference_and_onnx_agree(best, exported)
+    assert_every_student_backend_agrees_with_dygraph(best, exported)
 
 
 def test_teacher_export_matches_dygraph(trained_teacher, exported_teacher):
@@ -118,18 +117,19 @@ def test_predict_labelled_tsv_reports_accuracy(exported_student, exported_teache
         assert accuracy > 0.7
 
 
-def test_predict_stdin_and_onnx_backend(exported_student):
+def test_predict_stdin_and_the_student_backends(exported_student):
     texts = "\n".join(MIXED) + "\n"
     outputs = {}
-    for backend in ("paddle", "onnx"):
+    for backend in ("paddle", "onnx", "numba"):
         done = subprocess.run([sys.executable, os.path.join(ROOT, "predict.py"), "--model_dir", exported_student,
                                "--backend", backend], input=texts.encode(), capture_output=True, cwd=ROOT, timeout=120)
         assert done.returncode == 0, done.stderr.decode()
         outputs[backend] = [json.loads(line) for line in done.stdout.decode().splitlines()]
     assert [r["text"] for r in outputs["paddle"]] == MIXED
-    assert [r["label"] for r in outputs["paddle"]] == [r["label"] for r in outputs["onnx"]]
-    np.testing.assert_allclose([r["score"] for r in outputs["paddle"]], [r["score"] for r in outputs["onnx"]],
-                               atol=1e-5)
+    for backend in ("onnx", "numba"):
+        assert [r["label"] for r in outputs["paddle"]] == [r["label"] for r in outputs[backend]]
+        np.testing.assert_allclose([r["score"] for r in outputs["paddle"]], [r["score"] for r in outputs[backend]],
+                                   atol=1e-5)
 
 
 def test_bad_lines_are_reported_and_good_lines_still_predicted(exported_student, tmp_path, capsys):
@@ -198,6 +198,20 @@ def test_onnx_backend_without_onnx_file(exported_teacher):
         Predictor(exported_teacher, "onnx")
 
 
+def test_numba_backend_runs_students_only_and_needs_their_kernel_file(exported_student, exported_teacher, tmp_path):
+    with pytest.raises(InputError, match="runs a student on the CPU, not a teacher"):
+        Predictor(exported_teacher, "numba")
+    copy = tmp_path / "export"  # an export of an earlier version: no kernel file
+    shutil.copytree(exported_student, copy)
+    os.remove(copy / "inference.npz")
+    manifest = read(copy / "manifest.json")
+    del manifest["files"]["inference.npz"]
+    edit_manifest(copy, files=manifest["files"])
+    with pytest.raises(ExportError, match="has no inference.npz.*re-export"):
+        Predictor(str(copy), "numba")
+    assert Predictor(str(copy), "onnx").predict(["好"])[0]["label"] in ("negative", "positive")
+
+
 def flip_middle_byte(path):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -222,6 +236,7 @@ CHANGED = "does not match its SHA-256 in manifest.json: the file was changed or 
     ("vocab.txt", swap_two_words, "paddle", CHANGED),
     ("inference.pdiparams", truncate_to_half, "paddle", CHANGED),
     ("inference.onnx", truncate_to_half, "onnx", CHANGED),
+    ("inference.npz", flip_middle_byte, "numba", CHANGED),
     ("vocab.txt", os.remove, "onnx", "is missing (listed in manifest.json)"),
 ])
 def test_a_changed_file_is_refused_naming_it(exported_student, tmp_path, capsys, name, damage, backend, problem):
@@ -335,7 +350,8 @@ def test_export_replaces_an_earlier_export_or_fills_an_empty_directory(trained_s
     (tmp_path / "earlier" / "stale.txt").write_text("from an older export")
     export(os.path.join(trained_student, "best_model"), str(tmp_path / "earlier"))
     assert sorted(os.listdir(tmp_path / "earlier")) == sorted(os.listdir(tmp_path / "empty")) == [
-        "inference.json", "inference.pdiparams", "inputs.json", "manifest.json", "ngrams.txt", "vocab.txt"]
+        "inference.json", "inference.npz", "inference.pdiparams", "inputs.json", "manifest.json", "ngrams.txt",
+        "vocab.txt"]
 
 
 @pytest.fixture(scope="module")

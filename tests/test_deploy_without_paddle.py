@@ -1,9 +1,10 @@
-"""The ONNX Runtime path of predict.py and serve.py never imports Paddle or PaddleNLP."""
+"""The ONNX Runtime and numba paths of predict.py and serve.py never import Paddle or PaddleNLP."""
 import json
 import os
 import subprocess
 import sys
 
+import pytest
 import requests
 
 from conftest import ROOT
@@ -21,16 +22,17 @@ def without_paddle(tmp_path):
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), ROOT])}
 
 
-def test_predict_and_serve_run_on_onnx_runtime_alone(exported_student, tmp_path):
+@pytest.mark.parametrize("backend", ["onnx", "numba"])
+def test_predict_and_serve_run_without_paddle(exported_student, tmp_path, backend):
     env = without_paddle(tmp_path)
     texts = [arg for text in TEXTS for arg in ("--text", text)]
-    alone = subprocess.run([sys.executable, "predict.py", "--model_dir", exported_student, "--backend", "onnx", *texts],
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    alone = subprocess.run([sys.executable, "predict.py", "--model_dir", exported_student, "--backend", backend,
+                            *texts], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert alone.returncode == 0, alone.stderr
     full = subprocess.run([sys.executable, "predict.py", "--model_dir", exported_student, "--backend", "paddle",
                            *texts], cwd=ROOT, capture_output=True, text=True, timeout=120)
     as_json = [json.loads(line) for line in alone.stdout.splitlines()]
     assert [r["label"] for r in as_json] == [json.loads(line)["label"] for line in full.stdout.splitlines()]
-    with running_server(exported_student, "--backend", "onnx", env=env) as url:
+    with running_server(exported_student, "--backend", backend, env=env) as url:
         served = requests.post(f"{url}/predict", json={"texts": TEXTS}, timeout=30).json()["results"]
     assert served == as_json

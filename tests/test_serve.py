@@ -1,4 +1,5 @@
-"""The real server, started on a free loopback port, spoken to over HTTP."""
+"""The real server, started on a free loopback port, spoken to over HTTP (and its ASGI app, called directly)."""
+import asyncio
 import json
 import os
 import socket
@@ -12,6 +13,7 @@ import requests
 
 from conftest import ROOT
 from ernie_distill.inference import Predictor
+from serve import create_app
 from server_launcher import running_server
 
 TEXTS = ["房间很干净，服务也好", "太差了，再也不来", "价格真的棒", "好"]
@@ -214,3 +216,47 @@ def test_no_worker_outlives_the_server(exported_student, stop_signal):
         server.kill()  # no chance to stop its workers: they notice they are orphans
     server.wait(timeout=30)
     assert wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in workers))
+
+
+class BrokenPredictor:
+    """A model that fails, or answers NaN: the application's 500s, without a server."""
+
+    manifest = None
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def predict(self, texts):
+        if self.answer == "raise":
+            raise RuntimeError("the model's runtime failed")
+        return [{"text": t, "label": "positive", "score": float("nan")} for t in texts]
+
+
+def call_app(app, requests_to_send):
+    """[(status, headers, JSON answer)] of the ASGI app for (method, path, body) requests, in one event loop."""
+    async def one(method, path, body):
+        incoming, sent = [{"type": "http.request", "body": body, "more_body": False}], []
+
+        async def receive():
+            return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        await app({"type": "http", "method": method, "path": path}, receive, send)
+        return sent[0]["status"], dict(sent[0]["headers"]), json.loads(sent[1]["body"])
+
+    async def all_of_them():
+        return [await one(*request) for request in requests_to_send]
+
+    return asyncio.run(all_of_them())
+
+
+@pytest.mark.parametrize("answer", ["raise", "nan"])
+def test_a_failing_model_gets_500_in_the_error_shape_and_the_app_carries_on(answer):
+    app = create_app(BrokenPredictor(answer))
+    body = json.dumps({"texts": ["好"]}).encode()
+    answers = call_app(app, [("POST", "/predict", body), ("POST", "/predict", body), ("DELETE", "/predict", b"")])
+    for status, _, content in answers[:2]:
+        assert status == 500 and content == {"error": "prediction failed; the server's log says why", "field": None}
+    assert answers[2][0] == 405 and answers[2][1][b"allow"] == b"POST"
