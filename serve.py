@@ -32,6 +32,7 @@ from ernie_distill.log import logger
 from ernie_distill.micro_batching import MicroBatcher
 
 DEFAULT_REQUEST_TIMEOUT = 10.0
+BACKLOG = 2048  # connections waiting to be accepted (uvicorn's default)
 
 
 def parse_args(argv=None):
@@ -218,8 +219,10 @@ REUSE_PORT = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT"
 
 def listening_socket(host, port, reuse_port=False, check_free=True):
     """A socket bound to (host, port), or an InputError saying why not: a busy port fails before anything is logged.
-    With reuse_port the port is first bound without SO_REUSEPORT, which fails if anything holds it (another serve.py
-    with workers would otherwise share it, and its connections)."""
+    Without reuse_port it listens at once: connections made while the model loads wait in the backlog instead of being
+    refused, and a second server cannot bind the port meanwhile (two bound sockets that are not yet listening can share
+    a port). With reuse_port the port is first bound without SO_REUSEPORT, which fails if anything holds it (another
+    serve.py with workers would otherwise share it, and its connections); the workers listen on their own sockets."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         if reuse_port and check_free and port:
@@ -231,14 +234,17 @@ def listening_socket(host, port, reuse_port=False, check_free=True):
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
+        if not reuse_port:
+            sock.listen(BACKLOG)
     except OSError as err:
         raise InputError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
     return sock
 
 
-def serve(args, sock, predictor=None, ready=None, parent_pid=None):
-    """Answer requests on `sock` until stopped. A worker loads its own predictor, binds its own socket when given only
-    the port (SO_REUSEPORT), sets `ready` once it listens, and stops when its parent process is gone."""
+def serve(args, sock, predictor=None, ready=None, parent_pid=None, announce=None):
+    """Answer requests on `sock` until stopped, logging `announce` (arguments of logger.info) once it accepts them. A
+    worker loads its own predictor, binds its own socket when given only the port (SO_REUSEPORT), sets `ready` once it
+    listens, and stops when its parent process is gone."""
     if parent_pid is not None:  # a worker: the parent turns Ctrl-C into a SIGTERM for each worker
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         threading.Thread(target=stop_when_orphaned, args=(parent_pid,), daemon=True).start()
@@ -249,10 +255,12 @@ def serve(args, sock, predictor=None, ready=None, parent_pid=None):
     app = create_app(predictor, args.max_texts, args.max_chars, args.request_timeout, args.batch_texts,
                      args.batch_wait_ms)
     config = uvicorn.Config(app, log_level="warning", http=header_timeout_protocol(args.request_timeout),
-                            lifespan="off", ws="none")
-    sock.listen(config.backlog)  # from here connections wait in the backlog until the server accepts them
+                            lifespan="off", ws="none", backlog=BACKLOG)
+    sock.listen(BACKLOG)  # (a worker's own socket) from here connections wait in the backlog until they are accepted
     if ready is not None:
         ready.set()
+    if announce:
+        logger.info(*announce)
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -311,8 +319,7 @@ def main(argv=None):
     message = ("serving the %s from %s on http://%s:%d (POST /predict, GET /health), %d worker(s) x %d thread(s)",
                predictor.manifest.kind, args.model_dir, host, port, args.workers, args.cpu_threads)
     if args.workers == 1:
-        logger.info(*message)
-        serve(args, sock, predictor)
+        serve(args, sock, predictor, announce=message)
     else:
         del predictor
         return run_workers(args, sock, lambda: logger.info(*message))

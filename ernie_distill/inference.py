@@ -165,9 +165,11 @@ class Predictor:
         if manifest.max_input_length is not None and self.max_seq_length > manifest.max_input_length:
             raise InputError(f"--max_seq_length {self.max_seq_length} is over the {manifest.max_input_length} tokens "
                              f"this {manifest.kind} accepts; use at most {manifest.max_input_length}")
-        if backend == "numba" and (manifest.kind != "student" or device != "cpu"):
-            raise InputError(f"--backend numba runs a student on the CPU, not a {manifest.kind} on {device}: use "
-                             "--backend paddle or onnx")
+        if backend == "numba" and manifest.kind != "student":
+            raise InputError(f"--backend numba runs students only, and {model_dir} is a {manifest.kind}: use --backend "
+                             "paddle or onnx")
+        if backend == "numba" and device != "cpu":
+            raise InputError("--backend numba runs on the CPU: use --device cpu, or --backend paddle or onnx for a GPU")
         manifest.verify_files(model_dir, backend)
         self.batch_size, self.label_names = batch_size, manifest.label_names
         if manifest.kind == "student":

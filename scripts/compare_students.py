@@ -23,15 +23,26 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 
 
-def correct_per_seed(variant_dir, seeds, examples_by_split):
+def model_dirs(variant_dir, seeds):
+    """Each seed's best_model directory; all of them must exist before anything is scored."""
+    if not os.path.isdir(variant_dir):
+        raise InputError(f"{variant_dir} does not exist: give an --output_dir of scripts/benchmark_student.py")
+    dirs = [os.path.join(variant_dir, f"seed-{seed}", "best_model") for seed in seeds]
+    missing = [d for d in dirs if not os.path.isdir(d)]
+    if missing:
+        raise InputError(f"{', '.join(missing)} missing: train the variant with scripts/benchmark_student.py --seeds "
+                         f"{' '.join(map(str, seeds))} first")
+    return dirs
+
+
+def correct_per_seed(dirs, examples_by_split, task):
     """{split: [boolean array per seed]}: which texts each seed's best model gets right."""
     correct = {split: [] for split in examples_by_split}
-    for seed in seeds:
-        model_dir = os.path.join(variant_dir, f"seed-{seed}", "best_model")
-        if not os.path.isdir(model_dir):
-            raise InputError(f"{model_dir} does not exist: train the variant with scripts/benchmark_student.py "
-                             f"--seeds {' '.join(map(str, seeds))} first")
-        model, inputs, _ = load_student(model_dir)
+    for model_dir in dirs:
+        model, inputs, info = load_student(model_dir)
+        if info["labels"] != list(task.labels):
+            raise InputError(f"{model_dir} was trained on the labels {info['labels']}, not {task.name}'s "
+                             f"{list(task.labels)}: pass its --data_dir and --task_name")
         for split, examples in examples_by_split.items():
             predicted = student_logits(model, inputs, [inputs.encode(e.text) for e in examples]).argmax(axis=1)
             correct[split].append(predicted == np.array([e.label for e in examples]))
@@ -52,7 +63,8 @@ def main():
     splits = {"dev": read_tsv(os.path.join(args.data_dir, "dev.tsv"), task)[0]}
     if args.ood_file:
         splits["out of domain"] = read_tsv(args.ood_file, task)[0]
-    a, b = (correct_per_seed(d, args.seeds, splits) for d in (args.variant_a, args.variant_b))
+    dirs = [model_dirs(d, args.seeds) for d in (args.variant_a, args.variant_b)]
+    a, b = (correct_per_seed(d, splits, task) for d in dirs)
     name_a, name_b = (os.path.basename(os.path.normpath(d)) for d in (args.variant_a, args.variant_b))
     if name_a == name_b:
         name_a, name_b = args.variant_a, args.variant_b

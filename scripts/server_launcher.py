@@ -31,7 +31,7 @@ def running_server(model_dir, *extra_args, timeout=120, env=None):
             try:
                 if requests.get(f"{url}/health", timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not bound yet, or still loading its model
                 pass
             if process.poll() is not None or time.time() > deadline:
                 process.kill()

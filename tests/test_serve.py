@@ -14,7 +14,7 @@ import requests
 from conftest import ROOT
 from ernie_distill.inference import Predictor
 from serve import create_app
-from server_launcher import running_server
+from server_launcher import free_port, running_server
 
 TEXTS = ["房间很干净，服务也好", "太差了，再也不来", "价格真的棒", "好"]
 
@@ -116,6 +116,28 @@ def test_a_busy_port_is_one_error_line_before_anything_claims_to_serve(exported_
         port = busy.getsockname()[1]
         code, output = serve_py("--model_dir", exported_student, "--port", str(port))
     assert code == 2 and output == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_a_second_server_started_while_the_first_loads_is_one_error_line(exported_student):
+    """The port listens from the bind on: a second server cannot take it while the first is still loading its model,
+    and a client that connects meanwhile waits instead of being refused."""
+    port = free_port()
+    first = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), "--model_dir", exported_student, "--port",
+                              str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:  # until the first server holds the port
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        code, output = serve_py("--model_dir", exported_student, "--port", str(port))
+        assert code == 2 and output == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+        assert requests.get(f"http://127.0.0.1:{port}/health", timeout=60).ok  # answered once the model is loaded
+    finally:
+        first.terminate()
+        log = first.communicate(timeout=30)[0]
+    assert log.count("serving the student") == 1
 
 
 def test_workers_refuse_a_port_that_workers_of_another_server_hold(exported_student):
