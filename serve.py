@@ -138,7 +138,7 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, request_ti
         try:
             return 200, {"results": await batcher.submit(texts)}, []
         except Exception:  # the model failed (the batcher logged why): say so in the answer's shape, and keep serving
-            return 500, error("prediction failed; the server's log says why", None), []
+            return 500, PREDICTION_FAILED, []
 
     async def app(scope, receive, send):
         if scope["type"] != "http":  # uvicorn runs with lifespan and websockets off: nothing else arrives
@@ -161,7 +161,7 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, request_ti
         except ValueError:  # a NaN score: not JSON
             logger.error("a prediction was not a number (NaN); answered 500")
             status, headers = 500, []
-            body = json.dumps(error("prediction failed; the server's log says why", None)).encode()
+            body = json.dumps(PREDICTION_FAILED).encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
                                 *headers]})
@@ -175,6 +175,9 @@ CLOSE = [(b"connection", b"close")]  # after a 408 the rest of the stalled body 
 
 def error(message, field):
     return {"error": message, "field": field}
+
+
+PREDICTION_FAILED = error("prediction failed; the server's log says why", None)  # the model's problem, not the client's
 
 
 def header_timeout_protocol(seconds):
