@@ -39,7 +39,6 @@ def kernel_weights(state_dict, num_layers=1):
         return (embedding @ state_dict["lstm.weight_ih_l0" + suffix].T + state_dict["lstm.bias_ih_l0" + suffix]
                 + state_dict["lstm.bias_hh_l0" + suffix])
 
-    hidden_weight = state_dict["hidden.weight"]
     if "ngram_embedding.weight" in state_dict:
         ngram_embedding = state_dict["ngram_embedding.weight"].copy()
         ngram_embedding[0] = 0
@@ -48,7 +47,7 @@ def kernel_weights(state_dict, num_layers=1):
     arrays = {
         "gates": np.stack([folded(""), folded("_reverse")]),  # [direction, vocab, 4 * hidden]
         "recurrent": np.stack([state_dict["lstm.weight_hh_l0"].T, state_dict["lstm.weight_hh_l0_reverse"].T]),
-        "ngram_embedding": ngram_embedding, "hidden_weight": hidden_weight, "hidden_bias": state_dict["hidden.bias"],
+        "ngram_embedding": ngram_embedding, "hidden_weight": state_dict["hidden.weight"], "hidden_bias": state_dict["hidden.bias"],
         "classifier_weight": state_dict["classifier.weight"], "classifier_bias": state_dict["classifier.bias"],
     }
     return {name: np.ascontiguousarray(array, dtype=np.float32) for name, array in arrays.items()}
@@ -89,12 +88,11 @@ class StudentKernel:
             raise ExportError(f"{model_dir} has no {KERNEL_FILE} (exports before this version, and students of more "
                               "than one LSTM layer, have none): re-export with export_model.py, or use --backend onnx")
         self.weights = load_kernel_weights(path, vocab_size, ngram_vocab_size, num_classes)
-        self._no_bag = np.zeros((0, 0), np.int64)
 
     def __call__(self, inputs):
         ngram_ids = inputs.get("ngram_ids")
-        if ngram_ids is None:
-            ngram_ids = self._no_bag.reshape(len(inputs["seq_len"]), 0)
+        if ngram_ids is None:  # no bag: zero entries per text
+            ngram_ids = np.zeros((len(inputs["seq_len"]), 0), np.int64)
         return bilstm_classifier_logits(inputs["input_ids"], inputs["seq_len"], ngram_ids, **self.weights)
 
 
