@@ -156,6 +156,8 @@ class OnnxRunner:
 class Predictor:
     """Batched prediction over an exported directory; texts are sorted by length inside each window."""
 
+    WINDOW_BATCHES = 4  # batches a model thread encodes and runs at a time
+
     def __init__(self, model_dir, backend="paddle", device="cpu", cpu_threads=2, batch_size=32, max_seq_length=None,
                  use_mkldnn=None):
         if backend not in BACKENDS:
@@ -198,31 +200,41 @@ class Predictor:
         return cls(args.model_dir, args.backend, args.device, args.cpu_threads, args.batch_size, args.max_seq_length)
 
     def logits(self, texts):
-        """Logits in input order. Texts are encoded in windows of 16 batches; with several windows a helper thread
-        encodes the next while the model runs on this one (encoding holds the GIL, the model runtimes release it)."""
+        """Logits in input order. Encoding holds the GIL and the model runtimes release it, so with several model
+        threads each one takes windows of texts from encoding to logits: while one encodes, the others run the model.
+        With one, a helper thread encodes the next window while the model runs on this one."""
+        if self.model_pool is not None:
+            return self._on_model_threads(lambda window: self._batched_logits(self.encoder.encode(window)), texts)
         window = self.batch_size * 16
         chunks = [texts[start : start + window] for start in range(0, len(texts), window)]
         if len(chunks) <= 1:
-            return self.encoded_logits(self.encoder.encode(texts))
+            return self._batched_logits(self.encoder.encode(texts))
         with ThreadPoolExecutor(1) as encoder_thread:
-            return np.concatenate([self.encoded_logits(encoded)
+            return np.concatenate([self._batched_logits(encoded)
                                    for encoded in encoder_thread.map(self.encoder.encode, chunks)])
 
     def encoded_logits(self, encoded):
-        """Logits of encoded texts, run in batches of similar length, on the model threads at once if there are
-        several: then fewer texts than batch_size x threads (what the server gathers) make one batch per thread."""
+        """Logits of texts already encoded (the benchmark times the model apart from encoding)."""
+        if self.model_pool is not None:
+            return self._on_model_threads(self._batched_logits, encoded)
+        return self._batched_logits(encoded)
+
+    def _on_model_threads(self, window_logits, items):
+        """window_logits over windows of items on the model threads at once, concatenated. Each thread gets as many
+        windows, of at most WINDOW_BATCHES batches (no window runs alone at the end), or one for a small call (what the
+        server gathers); a call of one window runs on the calling thread, where a hand-off would only add latency."""
+        rounds = max(1, -(-len(items) // (self.model_threads * self.batch_size * self.WINDOW_BATCHES)))
+        size = max(1, -(-len(items) // (rounds * self.model_threads)))
+        if len(items) <= size:
+            return window_logits(items)
+        windows = [items[start : start + size] for start in range(0, len(items), size)]
+        return np.concatenate(list(self.model_pool.map(window_logits, windows)))
+
+    def _batched_logits(self, encoded):
+        """Logits of encoded texts in input order, run in batches of similar length."""
         logits = np.zeros((len(encoded), len(self.label_names)), dtype="float32")
-
-        def run(rows):
+        for rows in length_sorted_batches([self.encoder.length(e) for e in encoded], self.batch_size):
             logits[rows] = self.runner(self.encoder.batch([encoded[i] for i in rows]))
-
-        size = max(1, min(self.batch_size, -(-len(encoded) // self.model_threads)))
-        batches = list(length_sorted_batches([self.encoder.length(e) for e in encoded], size))
-        if self.model_pool is None or len(batches) == 1:
-            for rows in batches:
-                run(rows)
-        else:
-            list(self.model_pool.map(run, batches))
         return logits
 
     def predict(self, texts):

@@ -1,13 +1,17 @@
 """The exported student's whole forward pass as one compiled CPU function (numba): `--backend numba`.
 
 It computes what BiLSTMClassifier computes, in float32 (export checks it against the dygraph model to 1e-5; tanh and
-the sigmoid are rational approximations within 2e-7), and on 2 cores it is faster than ONNX Runtime's int8 model, for
-two reasons:
+the sigmoid are rational approximations within 2e-7), and on 2 cores it is faster than ONNX Runtime's int8 model:
 - the embedding is folded into the LSTM's input weights when exporting: a token's input to the gates,
   embedding @ W_ih^T + b_ih + b_hh, is one row of a table, so each step only adds the recurrent product h @ W_hh^T
   (32 x 128 multiply-adds a direction for the default student, instead of (200 + 32) x 128); the table holds
   8 x hidden floats a token (the embedding 200), 3.7 MB for the default student's 3,630 characters;
-- one pass per text runs both directions, the pooling, the bag and the layers above, with no intermediate tensors.
+- the bag's embedding is folded into the layer above it the same way (the mean of the entries' embeddings times
+  W_bag is the mean of their rows of embedding @ W_bag): an entry costs a row of the layer's width (32 floats for the
+  default student, not the bag's 64), which halves what a text reads of the largest table;
+- a text's two directions run side by side, two independent chains of steps (as fast as pairing two texts, which
+  shares the loads of the weights but wastes steps on the shorter text), and the pooling and the layers follow with no
+  intermediate tensors.
 The function releases the GIL, so the Predictor runs batches on several threads at once. numba compiles it on first
 use (seconds) and caches the machine code beside this file, or in numba's user cache where that is read-only.
 
@@ -23,7 +27,7 @@ from numba import njit
 from .manifest import KERNEL_FILE, ExportError
 
 # kernel weight name -> its number of dimensions
-KERNEL_ARRAYS = {"gates": 3, "recurrent": 3, "ngram_embedding": 2, "hidden_weight": 2, "hidden_bias": 1,
+KERNEL_ARRAYS = {"gates": 3, "recurrent": 3, "ngram_projection": 2, "hidden_weight": 2, "hidden_bias": 1,
                  "classifier_weight": 2, "classifier_bias": 1}
 
 
@@ -39,16 +43,20 @@ def kernel_weights(state_dict, num_layers=1):
         return (embedding @ state_dict["lstm.weight_ih_l0" + suffix].T + state_dict["lstm.bias_ih_l0" + suffix]
                 + state_dict["lstm.bias_hh_l0" + suffix])
 
-    if "ngram_embedding.weight" in state_dict:
-        ngram_embedding = state_dict["ngram_embedding.weight"].copy()
+    pooled_size = 4 * state_dict["lstm.weight_hh_l0"].shape[1]  # max and mean of both directions
+    hidden_weight = state_dict["hidden.weight"]  # [pooled_size + bag dimension, layer]
+    if "ngram_embedding.weight" in state_dict:  # the bag's part of the layer, one row an entry
+        ngram_embedding = state_dict["ngram_embedding.weight"].astype(np.float64)
         ngram_embedding[0] = 0
-    else:  # no bag: zero columns
-        ngram_embedding = np.zeros((1, 0), np.float32)
+        ngram_projection = ngram_embedding @ hidden_weight[pooled_size:]
+    else:  # no bag
+        ngram_projection = np.zeros((1, hidden_weight.shape[1]))
     arrays = {
         "gates": np.stack([folded(""), folded("_reverse")]),  # [direction, vocab, 4 * hidden]
         "recurrent": np.stack([state_dict["lstm.weight_hh_l0"].T, state_dict["lstm.weight_hh_l0_reverse"].T]),
-        "ngram_embedding": ngram_embedding, "hidden_weight": state_dict["hidden.weight"], "hidden_bias": state_dict["hidden.bias"],
-        "classifier_weight": state_dict["classifier.weight"], "classifier_bias": state_dict["classifier.bias"],
+        "ngram_projection": ngram_projection, "hidden_weight": hidden_weight[:pooled_size],
+        "hidden_bias": state_dict["hidden.bias"], "classifier_weight": state_dict["classifier.weight"],
+        "classifier_bias": state_dict["classifier.bias"],
     }
     return {name: np.ascontiguousarray(array, dtype=np.float32) for name, array in arrays.items()}
 
@@ -65,13 +73,10 @@ def load_kernel_weights(path, vocab_size, ngram_vocab_size, num_classes):
     problems = [f"{name} is {array.ndim}-d {array.dtype}, not {KERNEL_ARRAYS[name]}-d float32"
                 for name, array in arrays.items() if array.ndim != KERNEL_ARRAYS[name] or array.dtype != np.float32]
     if not problems:
-        hidden = arrays["recurrent"].shape[1]
+        hidden, layer = arrays["recurrent"].shape[1], arrays["hidden_bias"].shape[0]
         expected = {"gates": (2, vocab_size, 4 * hidden), "recurrent": (2, hidden, 4 * hidden),
-                    "hidden_weight": (4 * hidden + arrays["ngram_embedding"].shape[1], arrays["hidden_bias"].shape[0]),
-                    "classifier_weight": (arrays["hidden_bias"].shape[0], num_classes),
-                    "classifier_bias": (num_classes,)}
-        if ngram_vocab_size:
-            expected["ngram_embedding"] = (ngram_vocab_size, arrays["ngram_embedding"].shape[1])
+                    "ngram_projection": (ngram_vocab_size or 1, layer), "hidden_weight": (4 * hidden, layer),
+                    "classifier_weight": (layer, num_classes), "classifier_bias": (num_classes,)}
         problems = [f"{name} has shape {arrays[name].shape}, expected {shape}" for name, shape in expected.items()
                     if arrays[name].shape != shape]
     if problems:
@@ -126,45 +131,37 @@ def _sigmoid(x):
 
 
 @njit(**_COMPILE)
-def _lstm_pair(ids, lengths, reverse, gates, recurrent, acc, h, c, max_pooled, mean_pooled):
-    """One direction of the LSTM over two texts at once, ids [2, time] with lengths [2] (a row of length 0 idles):
-    each step reads the recurrent weights once for both, which makes it nearly twice as fast as one text at a time.
-    Writes the max and the mean of each row's outputs over its steps into max_pooled and mean_pooled [2, hidden]."""
-    hidden = recurrent.shape[0]
+def _bilstm(ids, length, gates, recurrent, acc, h, c, max_pooled, mean_pooled):
+    """One text's ids[:length] through the LSTM in both directions at once (two independent chains of dependent steps
+    keep the core busier than one). Writes the max and the mean of each direction's outputs over its steps into
+    max_pooled and mean_pooled [direction, hidden]."""
+    hidden = recurrent.shape[1]
     gate_count = 4 * hidden
     blocked = hidden - hidden % 4
+    forward, backward = recurrent[0], recurrent[1]
     h[:] = 0
     c[:] = 0
     max_pooled[:] = -2  # below any output (an output is o * tanh(c), within (-1, 1)); -inf and fastmath do not mix
     mean_pooled[:] = 0
-    for step in range(max(lengths[0], lengths[1])):
-        for row in range(2):  # each row's input to the gates: a row of the folded table (zeros once it is done)
-            length = lengths[row]
-            if step < length:
-                token = ids[row, length - 1 - step] if reverse else ids[row, step]
-                for j in range(gate_count):
-                    acc[row, j] = gates[token, j]
-            else:
-                for j in range(gate_count):
-                    acc[row, j] = 0
-        # acc += h @ recurrent for both rows, four rows of the weights at a time
+    for step in range(length):
+        # each direction's input to the gates is a row of its folded table
+        acc[0] = gates[0, ids[step]]
+        acc[1] = gates[1, ids[length - 1 - step]]
+        # acc += h @ recurrent for both directions, four rows of the weights at a time
         for k in range(0, blocked, 4):
             a0, a1, a2, a3 = h[0, k], h[0, k + 1], h[0, k + 2], h[0, k + 3]
             b0, b1, b2, b3 = h[1, k], h[1, k + 1], h[1, k + 2], h[1, k + 3]
             for j in range(gate_count):
-                r0, r1, r2, r3 = recurrent[k, j], recurrent[k + 1, j], recurrent[k + 2, j], recurrent[k + 3, j]
-                acc[0, j] += a0 * r0 + a1 * r1 + a2 * r2 + a3 * r3
-                acc[1, j] += b0 * r0 + b1 * r1 + b2 * r2 + b3 * r3
+                acc[0, j] += a0 * forward[k, j] + a1 * forward[k + 1, j] + a2 * forward[k + 2, j] + a3 * forward[k + 3, j]
+                acc[1, j] += (b0 * backward[k, j] + b1 * backward[k + 1, j] + b2 * backward[k + 2, j]
+                              + b3 * backward[k + 3, j])
         for k in range(blocked, hidden):
             for j in range(gate_count):
-                acc[0, j] += h[0, k] * recurrent[k, j]
-                acc[1, j] += h[1, k] * recurrent[k, j]
-        for row in range(2):
-            if step < lengths[row]:
-                _cell(acc, h, c, max_pooled, mean_pooled, row)
-    for row in range(2):
-        if lengths[row]:
-            mean_pooled[row] *= np.float32(1) / np.float32(lengths[row])
+                acc[0, j] += h[0, k] * forward[k, j]
+                acc[1, j] += h[1, k] * backward[k, j]
+        _cell(acc, h, c, max_pooled, mean_pooled, 0)
+        _cell(acc, h, c, max_pooled, mean_pooled, 1)
+    mean_pooled *= np.float32(1) / np.float32(length)
 
 
 @njit(inline="always", **_COMPILE)
@@ -182,23 +179,28 @@ def _cell(acc, h, c, max_pooled, mean_pooled, row):
 
 
 @njit(inline="always", **_COMPILE)
-def _head(features, ngram_ids, ngram_embedding, hidden_weight, hidden_bias, classifier_weight, layer, logits):
-    """The bag's mean embedding into features' last columns, then ReLU layer and classifier into logits."""
-    bag_dim = ngram_embedding.shape[1]
-    bag = features[features.shape[0] - bag_dim :]
-    bag[:] = 0
+def _head(max_pooled, mean_pooled, ngram_ids, ngram_projection, hidden_weight, hidden_bias, classifier_weight,
+          features, layer, logits):
+    """The ReLU layer of a text's pooled outputs (max and mean, [direction, hidden]) and of its bag (the mean of its
+    entries' rows of ngram_projection), then the classifier into logits (which hold the classifier's bias)."""
+    hidden = max_pooled.shape[1]
+    features[:hidden] = max_pooled[0]
+    features[hidden : 2 * hidden] = max_pooled[1]
+    features[2 * hidden : 3 * hidden] = mean_pooled[0]
+    features[3 * hidden : 4 * hidden] = mean_pooled[1]
+    layer[:] = 0
     count = 0
     for entry in ngram_ids:
         if entry != 0:  # padding
             count += 1
-            embedded = ngram_embedding[entry]
-            for j in range(bag_dim):
-                bag[j] += embedded[j]
+            projected = ngram_projection[entry]
+            for j in range(layer.shape[0]):
+                layer[j] += projected[j]
     if count > 1:
         scale = np.float32(1) / np.float32(count)
-        for j in range(bag_dim):
-            bag[j] *= scale
-    layer[:] = hidden_bias
+        for j in range(layer.shape[0]):
+            layer[j] *= scale
+    layer += hidden_bias
     for k in range(features.shape[0]):
         for j in range(layer.shape[0]):
             layer[j] += features[k] * hidden_weight[k, j]
@@ -209,35 +211,24 @@ def _head(features, ngram_ids, ngram_embedding, hidden_weight, hidden_bias, clas
 
 
 @njit(**_COMPILE)
-def bilstm_classifier_logits(input_ids, seq_len, ngram_ids, gates, recurrent, ngram_embedding, hidden_weight,
+def bilstm_classifier_logits(input_ids, seq_len, ngram_ids, gates, recurrent, ngram_projection, hidden_weight,
                              hidden_bias, classifier_weight, classifier_bias):
     """BiLSTMClassifier.forward in eval mode: [batch, classes] logits of 0-padded input_ids [batch, time] with true
-    lengths seq_len [batch] (each >= 1) and 0-padded ngram_ids [batch, entries]. Rows go through the LSTM in pairs."""
+    lengths seq_len [batch] (each >= 1) and 0-padded ngram_ids [batch, entries]. One text at a time, in both directions
+    at once."""
     hidden = recurrent.shape[1]
     batch = len(seq_len)
     acc = np.empty((2, 4 * hidden), np.float32)
     h = np.empty((2, hidden), np.float32)
     c = np.empty((2, hidden), np.float32)
-    max_pooled = np.empty((2, 2, hidden), np.float32)  # [direction, row, hidden]
-    mean_pooled = np.empty((2, 2, hidden), np.float32)
-    features = np.empty(4 * hidden + ngram_embedding.shape[1], np.float32)  # max, mean (forward, backward), bag
+    max_pooled = np.empty((2, hidden), np.float32)  # [direction, hidden]
+    mean_pooled = np.empty((2, hidden), np.float32)
+    features = np.empty(4 * hidden, np.float32)  # max, mean (forward, backward)
     layer = np.empty(hidden_bias.shape[0], np.float32)
-    lengths = np.zeros(2, np.int64)
     logits = np.empty((batch, classifier_bias.shape[0]), np.float32)
-    for first in range(0, batch, 2):
-        second = min(first + 1, batch - 1)
-        lengths[0], lengths[1] = seq_len[first], seq_len[second] if second > first else 0
-        pair = input_ids[first : first + 2]  # one row for an odd batch's last: its partner has length 0
-        for direction in range(2):
-            _lstm_pair(pair, lengths, direction == 1, gates[direction], recurrent[direction], acc, h, c,
-                       max_pooled[direction], mean_pooled[direction])
-        for index in range(1 + (second > first)):
-            row = first + index
-            features[:hidden] = max_pooled[0, index]
-            features[hidden : 2 * hidden] = max_pooled[1, index]
-            features[2 * hidden : 3 * hidden] = mean_pooled[0, index]
-            features[3 * hidden : 4 * hidden] = mean_pooled[1, index]
-            logits[row] = classifier_bias
-            _head(features, ngram_ids[row], ngram_embedding, hidden_weight, hidden_bias, classifier_weight, layer,
-                  logits[row])
+    logits[:] = classifier_bias
+    for row in range(batch):
+        _bilstm(input_ids[row], seq_len[row], gates, recurrent, acc, h, c, max_pooled, mean_pooled)
+        _head(max_pooled, mean_pooled, ngram_ids[row], ngram_projection, hidden_weight, hidden_bias, classifier_weight,
+              features, layer, logits[row])
     return logits

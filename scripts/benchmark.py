@@ -6,7 +6,8 @@
 Each (model, backend) pair runs in a fresh process (so peak memory is its own), on CPU with --cpu_threads threads:
   - batch 1: latency p50/p90/p99 of one text end to end (tokenization included), over --latency_texts texts;
   - batch 32: latency p50/p90/p99 of consecutive 32-text requests, and sentences/s over all texts as predict.py
-    runs them (end to end, in the model alone, and in encoding alone);
+    runs them (end to end: the best of 3 passes, or one pass where a pass takes over 2 s; in the model alone, and in
+    encoding alone);
   - peak resident memory of the process, parameters, size on disk of what the backend loads, accuracy (with labels).
 Backends: Paddle Inference (oneDNN on for the transformer, off for the LSTM, where it does not help), ONNX Runtime
 when the export has inference.onnx, and a student's compiled kernel (numba). --serve_clients also measures the first
@@ -111,9 +112,11 @@ def measure(model_dir, backend, texts, labels, latency_texts, cpu_threads):
     single = texts[: latency_texts or len(texts)]
     batch1 = [timed(predictor.logits, [t]) for t in single]
     batch32 = [timed(predictor.logits, texts[i : i + 32]) for i in range(0, len(single), 32)]
-    began = time.perf_counter()
-    results = predictor.predict(texts)
-    wall = time.perf_counter() - began
+    passes = []  # the best of 3 passes over all texts (a stall on a shared machine only ever slows one down); a model
+    while len(passes) < 3 and sum(passes) < 2:  # whose pass takes seconds gets one, long enough to average stalls out
+        began = time.perf_counter()
+        results = predictor.predict(texts)
+        passes.append(time.perf_counter() - began)
     encode_seconds = model_seconds = 0.0
     for start in range(0, len(texts), 32 * 16):  # the windows predict() encodes, timed apart from the model
         began = time.perf_counter()
@@ -131,7 +134,7 @@ def measure(model_dir, backend, texts, labels, latency_texts, cpu_threads):
         "num_parameters": manifest.num_parameters, "size_mb": round(size / 2**20, 1),
         "accuracy": accuracy, "texts": len(texts), "latency_texts": len(single),
         "batch1_ms": percentiles_ms(batch1), "batch32_ms": percentiles_ms(batch32),
-        "batch32_sentences_per_s": round(len(texts) / wall, 1),
+        "batch32_sentences_per_s": round(len(texts) / min(passes), 1), "batch32_passes": len(passes),
         "batch32_model_only_sentences_per_s": round(len(texts) / model_seconds, 1),
         "encode_only_sentences_per_s": round(len(texts) / encode_seconds, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

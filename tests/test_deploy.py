@@ -57,7 +57,7 @@ def assert_every_student_backend_agrees_with_dygraph(student_dir, exported):
 
 @pytest.mark.parametrize("backend", ["onnx", "numba"])
 def test_batches_on_several_model_threads_and_windows_give_the_logits_of_one_thread(exported_student, backend):
-    texts = [f"{MIXED[i % len(MIXED)]}{'好' * (i % 7)}" for i in range(150)]  # 150 texts: 3 windows of 16 x 4
+    texts = [f"{MIXED[i % len(MIXED)]}{'好' * (i % 7)}" for i in range(150)]  # 150 texts: windows of 8 x 4, 16 x 4
     one_thread = Predictor(exported_student, backend, cpu_threads=1, batch_size=4)
     parallel = Predictor(exported_student, backend, cpu_threads=2, batch_size=4)
     assert (one_thread.model_threads, parallel.model_threads) == (1, 2)

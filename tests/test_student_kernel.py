@@ -37,7 +37,7 @@ def kernel_of(model, tmp_path):
 
 @pytest.mark.parametrize("hidden_size", [8, 6])  # 6: the recurrent product's rows are not a multiple of four
 @pytest.mark.parametrize("lengths, bag_sizes", [
-    ([1, 7, 30, 2, 30], [3, 1, 20, 4, 9]),  # mixed lengths, an odd batch: its last row goes through alone
+    ([1, 7, 30, 2, 30], [3, 1, 20, 4, 9]),  # mixed lengths, an odd batch
     ([19], [5]),  # one text, as a served request
     ([4, 4, 11, 11], [1, 2, 3, 4]),
 ])
@@ -82,7 +82,7 @@ def test_weights_that_do_not_fit_the_vocabularies_are_refused(tmp_path):
     np.savez(path, **weights)
     with pytest.raises(ExportError, match=r"gates has shape \(2, 50, 32\), expected \(2, 49, 32\)"):
         load_kernel_weights(str(path), vocab_size=49, ngram_vocab_size=40, num_classes=3)
-    with pytest.raises(ExportError, match="ngram_embedding has shape"):
+    with pytest.raises(ExportError, match="ngram_projection has shape"):
         load_kernel_weights(str(path), vocab_size=50, ngram_vocab_size=41, num_classes=3)
     with pytest.raises(ExportError, match=r"classifier_bias has shape \(3,\), expected \(2,\)"):
         load_kernel_weights(str(path), vocab_size=50, ngram_vocab_size=40, num_classes=2)
