@@ -1,4 +1,4 @@
-"""HTTP prediction service for an exported model (export_model.py's output): a plain ASGI application on uvicorn.
+"""HTTP prediction service for an exported model (export_model.py's output), on the package's small HTTP/1.1 server.
 
     python serve.py --model_dir tmp/export/student --port 8189
     curl -s localhost:8189/predict -H 'Content-Type: application/json' -d '{"texts": ["这家酒店服务很好", "太差了"]}'
@@ -11,7 +11,6 @@ are gathered into one model call (up to --batch_texts texts, waiting at most --b
 --workers N runs N server processes on the one port, each with its own model and --cpu_threads / N threads: one
 process does its HTTP and encoding under one GIL.
 """
-import asyncio
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -22,17 +21,14 @@ import sys
 import threading
 import time
 
-import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
 from ernie_distill.cli import ArgumentParser, add_runtime_arguments, bounded, positive_float, positive_int, run_cli
 from ernie_distill.errors import InputError
+from ernie_distill.http_server import BACKLOG, error, serve_forever
 from ernie_distill.inference import DEFAULT_MAX_CHARS, Predictor, text_problem
 from ernie_distill.log import logger
 from ernie_distill.micro_batching import MicroBatcher
 
 DEFAULT_REQUEST_TIMEOUT = 10.0
-BACKLOG = 2048  # connections waiting to be accepted (uvicorn's default)
 
 
 def parse_args(argv=None):
@@ -95,16 +91,12 @@ def parse_texts(body, max_texts, max_chars):
     return texts
 
 
-def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, request_timeout=DEFAULT_REQUEST_TIMEOUT,
-               batch_texts=64, batch_wait_ms=0.0):
-    """The ASGI application: POST /predict, GET /health, and the {"error", "field"} shape for every other answer.
-
-    Plain ASGI rather than a web framework: with two endpoints there is little to route, and FastAPI's routing,
-    request objects and dependency solving cost so much CPU per one-text request that serve.py answered far fewer of
-    them with FastAPI (README, "4. Serve").
-    """
-    batcher = MicroBatcher(predictor.predict, batch_texts, batch_wait_ms)
-    max_body_bytes = max_texts * (max_chars * 4 + 16) + 1024  # UTF-8 is at most 4 bytes a character
+def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_texts=64, batch_wait_ms=0.0):
+    """The application: answer(method, path, body) -> (status, JSON content, extra headers) for POST /predict, GET
+    /health, and the {"error", "field"} shape for every other request."""
+    # a student's model calls take milliseconds: on the event loop, with no hand-off to a thread; a teacher's take up to
+    # seconds, during which the server must go on reading requests and keeping their deadlines
+    batcher = MicroBatcher(predictor.predict, batch_texts, batch_wait_ms, inline=predictor.manifest.kind == "student")
 
     def health():
         manifest = predictor.manifest
@@ -112,107 +104,34 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, request_ti
                 "labels": manifest.label_names, "dev_accuracy": manifest.dev_accuracy, "worker_pid": os.getpid(),
                 "model_calls": batcher.calls, "texts_predicted": batcher.texts}  # (the counts are this worker's)
 
-    async def read_body(receive):
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            body.extend(message.get("body", b""))
-            if len(body) > max_body_bytes:
-                raise RequestError(413, "body", f"request body over {max_body_bytes} bytes")
-            if not message.get("more_body"):
-                return bytes(body)
-
-    async def predict(receive):
-        """(status, answer, headers), or None when the client went away before sending its body."""
+    async def predict(body):
         try:
-            body = await asyncio.wait_for(read_body(receive), request_timeout)
-            if body is None:
-                return None
             texts = parse_texts(body, max_texts, max_chars)
-        except asyncio.TimeoutError:
-            return 408, error(f"request body not received within {request_timeout:g} s", "body"), CLOSE
         except RequestError as err:
             return err.status, error(str(err), err.field), []
         try:
-            return 200, {"results": await batcher.submit(texts)}, []
+            results = await batcher.submit(texts)
         except Exception:  # the model failed (the batcher logged why): say so in the answer's shape, and keep serving
             return 500, PREDICTION_FAILED, []
-
-    async def app(scope, receive, send):
-        if scope["type"] != "http":  # uvicorn runs with lifespan and websockets off: nothing else arrives
-            return
-        method, path = scope["method"], scope["path"]
-        if (method, path) == ("POST", "/predict"):
-            answer = await predict(receive)
-            if answer is None:
-                return
-        elif method in ("GET", "HEAD") and path == "/health":
-            answer = 200, health(), []
-        elif path in ("/predict", "/health"):
-            allowed = b"POST" if path == "/predict" else b"GET, HEAD"
-            answer = 405, error(f"{method} {path}: Method Not Allowed", "path"), [(b"allow", allowed)]
-        else:
-            answer = 404, error(f"{method} {path}: Not Found", "path"), []
-        status, content, headers = answer
-        try:
-            body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-        except ValueError:  # a NaN score: not JSON
+        if any(result["score"] != result["score"] for result in results):  # NaN: not JSON, and not a prediction
             logger.error("a prediction was not a number (NaN); answered 500")
-            status, headers = 500, []
-            body = json.dumps(PREDICTION_FAILED).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
-                                *headers]})
-        await send({"type": "http.response.body", "body": body})
+            return 500, PREDICTION_FAILED, []
+        return 200, {"results": results}, []
 
-    return app
+    async def answer(method, path, body):
+        if (method, path) == ("POST", "/predict"):
+            return await predict(body)
+        if method in ("GET", "HEAD") and path == "/health":
+            return 200, health(), []
+        if path in ("/predict", "/health"):
+            allowed = b"POST" if path == "/predict" else b"GET, HEAD"
+            return 405, error(f"{method} {path}: Method Not Allowed", "path"), [(b"allow", allowed)]
+        return 404, error(f"{method} {path}: Not Found", "path"), []
 
-
-CLOSE = [(b"connection", b"close")]  # after a 408 the rest of the stalled body must not be read as a next request
-
-
-def error(message, field):
-    return {"error": message, "field": field}
+    return answer
 
 
 PREDICTION_FAILED = error("prediction failed; the server's log says why", None)  # the model's problem, not the client's
-
-
-def header_timeout_protocol(seconds):
-    """uvicorn's httptools protocol, closing a connection whose next request's headers are not all in within `seconds`.
-
-    uvicorn bounds only the idle time between requests (timeout_keep_alive), which every byte resets: a client
-    trickling a header line now and then would hold its connection forever.
-    """
-
-    class HeaderTimeoutProtocol(HttpToolsProtocol):
-        header_deadline = None
-
-        def connection_made(self, transport):
-            super().connection_made(transport)
-            self.start_header_deadline()
-
-        def on_response_complete(self):
-            super().on_response_complete()
-            self.start_header_deadline()
-
-        def connection_lost(self, exc):
-            self.header_deadline.cancel()
-            super().connection_lost(exc)
-
-        def start_header_deadline(self):
-            if self.header_deadline is not None:
-                self.header_deadline.cancel()
-            self.header_deadline = self.loop.call_later(seconds, self.on_header_deadline)
-
-        def on_header_deadline(self):
-            in_request = self.cycle is not None and not self.cycle.response_complete  # its headers are all in
-            if not in_request and not self.transport.is_closing():
-                self.transport.close()
-
-    return HeaderTimeoutProtocol
 
 
 # Linux spreads new connections evenly over sockets bound to one port with SO_REUSEPORT; workers sharing one socket
@@ -255,16 +174,17 @@ def serve(args, sock, predictor=None, ready=None, parent_pid=None, announce=None
         sock = listening_socket(args.host, sock, reuse_port=True, check_free=False)
     predictor = predictor or Predictor.from_args(args)
     predictor.predict(["好"])  # the segmenter and lookup tables load on first use: not in a client's request
-    app = create_app(predictor, args.max_texts, args.max_chars, args.request_timeout, args.batch_texts,
-                     args.batch_wait_ms)
-    config = uvicorn.Config(app, log_level="warning", http=header_timeout_protocol(args.request_timeout),
-                            lifespan="off", ws="none", backlog=BACKLOG)
+    app = create_app(predictor, args.max_texts, args.max_chars, args.batch_texts, args.batch_wait_ms)
+    max_body_bytes = args.max_texts * (args.max_chars * 4 + 16) + 1024  # UTF-8 is at most 4 bytes a character
     sock.listen(BACKLOG)  # (a worker's own socket) from here connections wait in the backlog until they are accepted
-    if ready is not None:
-        ready.set()
-    if announce:
-        logger.info(*announce)
-    uvicorn.Server(config).run(sockets=[sock])
+
+    def on_listening():
+        if ready is not None:
+            ready.set()
+        if announce:
+            logger.info(*announce)
+
+    serve_forever(sock, app, args.request_timeout, max_body_bytes, on_listening, stop_on_interrupt=parent_pid is None)
 
 
 def stop_when_orphaned(parent_pid):

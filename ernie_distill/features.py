@@ -73,7 +73,7 @@ def _ngram_keys(code_points, n):
 class _KeyTable:
     """A bucketed cuckoo hash table of uint64 keys -> ids: a key sits in one of its two buckets of BUCKET keys, one
     cache line each, so a lookup reads at most two lines of keys (and one of ids when found). Filled to about 85%, the
-    default student's 55,000 n-grams take 0.8 MB. (A dict of Python ints took 8x as long as one key a slot, a binary
+    default student's 49,000 n-grams take 0.7 MB. (A dict of Python ints took 8x as long as one key a slot, a binary
     search 3x; one key a slot at a quarter full took 4 MB, whose cache misses cost a served text more than 100 us.)"""
 
     BUCKET = 8  # uint64 keys: 64 bytes
@@ -108,30 +108,30 @@ def _bucket(key, multiplier, buckets):
 def _fill(keys, ids, table_keys, table_ids, first_multiplier, second_multiplier):
     """Cuckoo insertion of every key into the empty table: into a free slot of one of its buckets, else in place of a
     key of the bucket it did not just leave, which moves on in turn; False if a key found no place in 500 moves."""
-    buckets, bucket_size = table_keys.shape
+    buckets = len(table_keys)
     for index in range(len(keys)):
         key, value, came_from = keys[index], np.int32(ids[index]), -1
         for move in range(500):
             first, second = _bucket(key, first_multiplier, buckets), _bucket(key, second_multiplier, buckets)
-            for bucket in (first, second):
-                for slot in range(bucket_size):
-                    if table_keys[bucket, slot] == _NO_KEY:
-                        table_keys[bucket, slot], table_ids[bucket, slot] = key, value
-                        break
-                else:
-                    continue
+            if _put(table_keys, table_ids, first, key, value) or _put(table_keys, table_ids, second, key, value):
                 break
-            else:
-                bucket = second if first == came_from else first
-                slot = (index + move) % bucket_size
-                key, table_keys[bucket, slot] = table_keys[bucket, slot], key
-                value, table_ids[bucket, slot] = table_ids[bucket, slot], value
-                came_from = bucket
-                continue
-            break
+            bucket, slot = second if first == came_from else first, (index + move) % table_keys.shape[1]
+            key, table_keys[bucket, slot] = table_keys[bucket, slot], key
+            value, table_ids[bucket, slot] = table_ids[bucket, slot], value
+            came_from = bucket
         else:
             return False
     return True
+
+
+@njit(cache=True)
+def _put(table_keys, table_ids, bucket, key, value):
+    """The key and its value into a free slot of the bucket; False if it has none."""
+    for slot in range(table_keys.shape[1]):
+        if table_keys[bucket, slot] == _NO_KEY:
+            table_keys[bucket, slot], table_ids[bucket, slot] = key, value
+            return True
+    return False
 
 
 @njit(cache=True, nogil=True)

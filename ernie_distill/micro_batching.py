@@ -3,8 +3,10 @@
 The first waiting request opens a batch; requests arriving within the next `max_wait_ms` join it, up to `max_batch`
 texts (the rest wait for the next batch). With no wait (the server's default), a batch is whatever queued while the
 model was busy: one request alone at low load, large batches under load, and never a sleep.
-One worker thread runs the model, so calls never overlap (a Paddle predictor is not thread-safe) and the event loop
-stays free to read the next requests meanwhile. Each request gets back exactly its own results, in order.
+Calls never overlap (a Paddle predictor is not thread-safe). They run on a worker thread, so that the event loop stays
+free to read the next requests meanwhile, or with `inline` on the event loop itself: for a model whose calls take
+milliseconds (a student) the hand-off to a thread and back cost more than the loop gains, and requests wait in the
+socket's buffer meanwhile. Each request gets back exactly its own results, in order.
 """
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
@@ -13,9 +15,10 @@ from .log import logger
 
 
 class MicroBatcher:
-    def __init__(self, predict, max_batch=64, max_wait_ms=0.0):
+    def __init__(self, predict, max_batch=64, max_wait_ms=0.0, inline=False):
         self.predict, self.max_batch, self.max_wait = predict, max_batch, max_wait_ms / 1000
-        self.queue, self.worker, self.task = None, ThreadPoolExecutor(1, thread_name_prefix="model"), None
+        self.queue, self.task = None, None
+        self.worker = None if inline else ThreadPoolExecutor(1, thread_name_prefix="model")
         self.held = None  # a request that did not fit in the last batch: it opens the next one
         self.calls = self.texts = 0  # model calls made and texts predicted, for /health
 
@@ -25,7 +28,7 @@ class MicroBatcher:
             self.queue = asyncio.Queue()
             self.task = asyncio.get_running_loop().create_task(self._run())
         future = asyncio.get_running_loop().create_future()
-        await self.queue.put((texts, future))
+        self.queue.put_nowait((texts, future))  # (unbounded: never waits)
         return await future
 
     async def _run(self):
@@ -45,7 +48,10 @@ class MicroBatcher:
             texts = [text for request_texts, _ in batch for text in request_texts]
             self.calls, self.texts = self.calls + 1, self.texts + len(texts)
             try:
-                results = await loop.run_in_executor(self.worker, self.predict, texts)
+                if self.worker is None:
+                    results = self.predict(texts)
+                else:
+                    results = await loop.run_in_executor(self.worker, self.predict, texts)
             except Exception as err:  # logged once; every request of the batch learns of it; the loop carries on
                 logger.exception("model call on %d texts failed", len(texts))
                 for _, future in batch:

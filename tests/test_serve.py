@@ -1,4 +1,4 @@
-"""The real server, started on a free loopback port, spoken to over HTTP (and its ASGI app, called directly)."""
+"""The real server, started on a free loopback port, spoken to over HTTP (and its application, called directly)."""
 import asyncio
 import json
 import os
@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -243,7 +244,7 @@ def test_no_worker_outlives_the_server(exported_student, stop_signal):
 class BrokenPredictor:
     """A model that fails, or answers NaN: the application's 500s, without a server."""
 
-    manifest = None
+    manifest = SimpleNamespace(kind="student")
 
     def __init__(self, answer):
         self.answer = answer
@@ -255,23 +256,11 @@ class BrokenPredictor:
 
 
 def call_app(app, requests_to_send):
-    """[(status, headers, JSON answer)] of the ASGI app for (method, path, body) requests, in one event loop."""
-    async def one(method, path, body):
-        incoming, sent = [{"type": "http.request", "body": body, "more_body": False}], []
-
-        async def receive():
-            return incoming.pop(0) if incoming else {"type": "http.disconnect"}
-
-        async def send(message):
-            sent.append(message)
-
-        await app({"type": "http", "method": method, "path": path}, receive, send)
-        return sent[0]["status"], dict(sent[0]["headers"]), json.loads(sent[1]["body"])
-
+    """[(status, headers, JSON content)] of the application for (method, path, body) requests, in one event loop."""
     async def all_of_them():
-        return [await one(*request) for request in requests_to_send]
+        return [await app(*request) for request in requests_to_send]
 
-    return asyncio.run(all_of_them())
+    return [(status, dict(headers), content) for status, content, headers in asyncio.run(all_of_them())]
 
 
 @pytest.mark.parametrize("answer", ["raise", "nan"])
