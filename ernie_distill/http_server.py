@@ -51,7 +51,7 @@ class HttpConnection(asyncio.Protocol):
         self.answer, self.timeout, self.max_body_bytes = answer, timeout, max_body_bytes
         self.parser = httptools.HttpRequestParser(self)
         self.transport = self.deadline = None
-        self.pending = collections.deque()  # complete requests waiting for their answer: (method, path, body, keep-alive)
+        self.pending = collections.deque()  # requests waiting for their answer: (method, path, body, keep-alive)
         self.busy = False  # an answer is being computed
         self.on_message_begin()
 
@@ -112,7 +112,8 @@ class HttpConnection(asyncio.Protocol):
         self.set_deadline(None)
         self.in_body = False
         path = httptools.parse_url(self.url).path.decode("utf-8", "replace")
-        self.pending.append((self.parser.get_method().decode(), path, bytes(self.body), self.parser.should_keep_alive()))
+        method, keep_alive = self.parser.get_method().decode(), self.parser.should_keep_alive()
+        self.pending.append((method, path, bytes(self.body), keep_alive))
         if len(self.pending) > 1:
             self.transport.pause_reading()  # a client pipelining requests waits for its answers before sending more
         if not self.busy:

@@ -152,7 +152,8 @@ def _bilstm(ids, length, gates, recurrent, acc, h, c, max_pooled, mean_pooled):
             a0, a1, a2, a3 = h[0, k], h[0, k + 1], h[0, k + 2], h[0, k + 3]
             b0, b1, b2, b3 = h[1, k], h[1, k + 1], h[1, k + 2], h[1, k + 3]
             for j in range(gate_count):
-                acc[0, j] += a0 * forward[k, j] + a1 * forward[k + 1, j] + a2 * forward[k + 2, j] + a3 * forward[k + 3, j]
+                acc[0, j] += (a0 * forward[k, j] + a1 * forward[k + 1, j] + a2 * forward[k + 2, j]
+                              + a3 * forward[k + 3, j])
                 acc[1, j] += (b0 * backward[k, j] + b1 * backward[k + 1, j] + b2 * backward[k + 2, j]
                               + b3 * backward[k + 3, j])
         for k in range(blocked, hidden):

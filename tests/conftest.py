@@ -3,6 +3,8 @@
 Everything runs offline on CPU with small configs; the expensive pieces are built once per test session.
 """
 import os
+import socket
+import time
 
 import pytest
 
@@ -83,3 +85,14 @@ def corpus():
     from ernie_distill.vocab import tokenize
 
     return [tokenize(t) for t in SENTENCES + fixture_texts()]
+
+
+def exchange(port, data, timeout=5):
+    """Send raw bytes to a loopback port on a new connection and read until the server closes it: (received bytes,
+    seconds waited)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
+        connection.sendall(data)
+        began, received = time.monotonic(), b""
+        while chunk := connection.recv(65536):
+            received += chunk
+        return received, time.monotonic() - began

@@ -3,10 +3,10 @@ import asyncio
 import json
 import socket
 import threading
-import time
 
 import pytest
 
+from conftest import exchange
 from ernie_distill.http_server import MAX_HEADER_BYTES, HttpConnection
 
 
@@ -34,16 +34,6 @@ def port():
     loop.call_soon_threadsafe(loop.stop)
 
 
-def exchange(port, data, timeout=5):
-    """Send raw bytes on a new connection and read until the server closes it: (answers, seconds waited)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
-        connection.sendall(data)
-        began, received = time.monotonic(), b""
-        while chunk := connection.recv(65536):
-            received += chunk
-        return received, time.monotonic() - began
-
-
 def answers(received):
     """[(status, headers, body)] of the answers in the bytes a connection received."""
     out = []
@@ -65,7 +55,8 @@ def test_pipelined_requests_are_answered_in_order_on_one_keep_alive_connection(p
     received, _ = exchange(port, request(b"POST", b"/a?q=1", b"one") + request(b"GET", b"/b")
                            + request(b"POST", b"/c", b"three", b"Connection: close\r\n"))
     got = [(status, json.loads(body)) for status, _, body in answers(received)]
-    assert got == [(200, {"method": "POST", "path": "/a", "body": "one"}), (200, {"method": "GET", "path": "/b", "body": ""}),
+    assert got == [(200, {"method": "POST", "path": "/a", "body": "one"}),
+                   (200, {"method": "GET", "path": "/b", "body": ""}),
                    (200, {"method": "POST", "path": "/c", "body": "three"})]
 
 
@@ -80,8 +71,8 @@ def test_head_gets_the_headers_without_the_body_and_http_1_0_is_closed_after_its
 
 
 def test_a_chunked_body_and_expect_100_continue(port):
-    received, _ = exchange(port, b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n"
-                                 b"Connection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    received, _ = exchange(port, b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                 b"Expect: 100-continue\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
     got = answers(received)
     assert got[0][0] == 100 and got[1][0] == 200 and json.loads(got[1][2])["body"] == "abcde"
 

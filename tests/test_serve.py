@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from conftest import ROOT
+from conftest import ROOT, exchange
 from ernie_distill.inference import Predictor
 from serve import create_app
 from server_launcher import free_port, running_server
@@ -79,26 +79,20 @@ def test_concurrent_requests_are_all_answered_correctly(server, exported_student
         assert response.status_code == 200 and response.json()["results"] == predictor.predict(texts)
 
 
-def exchange(url, request, timeout=5):
-    """Send raw request bytes on a new connection and read until the server closes it: (answer, seconds waited)."""
-    host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=timeout) as connection:
-        connection.sendall(request)
-        began, answer = time.monotonic(), b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-        return answer, time.monotonic() - began
+def port_of(url):
+    return int(url.rsplit(":", 1)[1])
 
 
 def test_a_client_stalling_in_its_headers_is_disconnected(server):
-    answer, waited = exchange(server, b"POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Ty")
+    answer, waited = exchange(port_of(server), b"POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Ty")
     assert answer == b"" and 0.5 < waited < 4  # --request_timeout 1
     assert post(server, {"texts": ["好"]}).status_code == 200
 
 
 def test_a_client_stalling_in_its_body_gets_408_and_is_disconnected(server):
-    answer, waited = exchange(server, b"POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                                      b"Content-Length: 100\r\n\r\n{\"texts\": [")
+    stalled = (b"POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+               b"Content-Length: 100\r\n\r\n{\"texts\": [")
+    answer, waited = exchange(port_of(server), stalled)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408") and json.loads(body)["field"] == "body" and 0.5 < waited < 4
     assert post(server, {"texts": ["好"]}).status_code == 200
