@@ -175,7 +175,8 @@ def serve(args, sock, predictor=None, ready=None, parent_pid=None, announce=None
     predictor = predictor or Predictor.from_args(args)
     predictor.predict(["好"])  # the segmenter and lookup tables load on first use: not in a client's request
     app = create_app(predictor, args.max_texts, args.max_chars, args.batch_texts, args.batch_wait_ms)
-    max_body_bytes = args.max_texts * (args.max_chars * 4 + 16) + 1024  # UTF-8 is at most 4 bytes a character
+    max_body_bytes = args.max_texts * (args.max_chars * 12 + 16) + 1024  # a character is at most 12 bytes of JSON
+    # (a surrogate pair of \uXXXX escapes, as json.dumps writes a character beyond the BMP by default)
     sock.listen(BACKLOG)  # (a worker's own socket) from here connections wait in the backlog until they are accepted
 
     def on_listening():
