@@ -73,8 +73,8 @@ class HttpConnection(asyncio.Protocol):
             self.unparsed_header_bytes += len(data)
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:  # (h2c, websocket): the request is answered as HTTP/1.1, then the connection
-            self.closing = True              # ends, as the parser reads no further
+        except httptools.HttpParserUpgrade:  # (h2c, websocket): the request is answered as HTTP/1.1, then the
+            self.closing = True              # connection ends, as the parser reads no further
             self.transport.pause_reading()
             if not self.busy and not self.pending:
                 self.transport.close()
