@@ -100,7 +100,7 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_text
 
     def health():
         manifest = predictor.manifest
-        return {"status": "ok", "kind": manifest.kind, "model_type": manifest.model_type,
+        return {"status": "ok", "kind": manifest.kind, "model_type": manifest.model_type, "backend": predictor.backend,
                 "labels": manifest.label_names, "dev_accuracy": manifest.dev_accuracy, "worker_pid": os.getpid(),
                 "model_calls": batcher.calls, "texts_predicted": batcher.texts}  # (the counts are this worker's)
 
@@ -240,8 +240,9 @@ def main(argv=None):
     args.cpu_threads = max(1, args.cpu_threads // args.workers)
     predictor = Predictor.from_args(args)  # also checks the model before any worker starts
     host, port = sock.getsockname()[:2]
-    message = ("serving the %s from %s on http://%s:%d (POST /predict, GET /health), %d worker(s) x %d thread(s)",
-               predictor.manifest.kind, args.model_dir, host, port, args.workers, args.cpu_threads)
+    message = ("serving the %s from %s on http://%s:%d (POST /predict, GET /health), backend %s, %d worker(s) x %d "
+               "thread(s)", predictor.manifest.kind, args.model_dir, host, port, predictor.backend, args.workers,
+               args.cpu_threads)
     if args.workers == 1:
         serve(args, sock, predictor, announce=message)
     else:

@@ -1,5 +1,6 @@
 """Command-line plumbing shared by every script: one parser class, range-checked flag types, the flag groups the
-scripts have in common, the default device, and `run_cli`, which turns bad input into one `error:` line (exit 2).
+scripts have in common, the default device, and `run_cli`, which turns bad input into one `error:` line (exit 2)
+and Ctrl-C into one line (exit 130).
 
 Every range is checked when the flags are parsed, before any data or model is loaded.
 """
@@ -9,7 +10,7 @@ import os
 import sys
 
 from .errors import InputError
-from .manifest import BACKENDS
+from .manifest import AUTO, BACKENDS
 from .vocab import SEGMENTERS
 
 
@@ -164,10 +165,11 @@ def add_distillation_arguments(parser):
 def add_runtime_arguments(parser):
     """The Predictor's flags, shared by predict.py and serve.py; Predictor.from_args reads them back."""
     runtime = parser.add_argument_group("runtime")
-    runtime.add_argument("--backend", choices=BACKENDS, default="paddle",
-                         help="paddle-bf16: oneDNN bfloat16 (for a teacher on a CPU with BF16); onnx-int8: the "
-                              "quantized student written by export_model.py --quantize int8; numba: a student's "
-                              "compiled CPU kernel, the fastest")
+    runtime.add_argument("--backend", choices=(AUTO, *BACKENDS), default=AUTO,
+                         help="auto: a student's compiled CPU kernel (numba, the fastest) when its export has one, "
+                              "else its ONNX model; paddle for a teacher or a GPU. paddle-bf16: oneDNN bfloat16 (for "
+                              "a teacher on a CPU with BF16); onnx-int8: the quantized student written by "
+                              "export_model.py --quantize int8")
     runtime.add_argument("--device", type=device, default="cpu")
     runtime.add_argument("--cpu_threads", type=positive_int, default=2)
     runtime.add_argument("--batch_size", type=positive_int, default=32)
@@ -176,11 +178,19 @@ def add_runtime_arguments(parser):
     return runtime
 
 
-def run_cli(main):
-    """Run a script's main(); an InputError becomes 'error: ...' on stderr and exit status 2."""
+# what the training scripts say when stopped with Ctrl-C
+RESUME_HINT = "interrupted: the same command with --resume continues from its last checkpoint"
+
+
+def run_cli(main, interrupted="interrupted"):
+    """Run a script's main(); an InputError becomes 'error: ...' on stderr and exit status 2, Ctrl-C the line
+    `interrupted` and exit status 130 (128 + SIGINT, as a shell reports it), without a traceback either way."""
     try:
         status = main()
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return 130
     return status if isinstance(status, int) else 0

@@ -60,13 +60,22 @@ def _code_points(strings):
     return code_points.astype(np.uint64), np.cumsum(lengths) - lengths, lengths
 
 
-def _ngram_keys(code_points, n):
-    """One key per n-gram of the array, in order: its code points + 1 packed 21 bits apiece (+ 1: no digit is 0, so
-    n-grams of different lengths never share a key)."""
-    units = code_points + np.uint64(1)
-    keys = units[: len(units) - n + 1].copy()
-    for k in range(1, n):
-        keys = (keys << np.uint64(_CODE_POINT_BITS)) | units[k : len(units) - n + 1 + k]
+@njit(inline="always", cache=True, nogil=True)
+def _ngram_key(code_points, position, n):
+    """The key of the n-gram at code_points[position:position + n]: its code points + 1 packed 21 bits apiece (+ 1: no
+    digit is 0, so n-grams of different lengths never share a key)."""
+    key = np.uint64(0)
+    for k in range(n):
+        key = (key << np.uint64(_CODE_POINT_BITS)) | (code_points[position + k] + np.uint64(1))
+    return key
+
+
+@njit(cache=True)
+def _ngram_keys(code_points, starts, n):
+    """The keys of the n-grams starting at `starts`."""
+    keys = np.empty(len(starts), np.uint64)
+    for i in range(len(starts)):
+        keys[i] = _ngram_key(code_points, starts[i], n)
     return keys
 
 
@@ -139,8 +148,7 @@ def _bags(code_points, starts, lengths, n_max, table_keys, table_ids, first_mult
           word_counts, unk_id):
     """Every text's bag ids end to end, and where each text's end: its n-grams (code_points[start:start + length])
     found in the _KeyTable for n = 1..n_max, its 1-grams in order, then its 2-grams, ..., then its word_counts[text]
-    entries of word_ids; [UNK] for a text with none. Each window's key is packed as _ngram_keys packs it. (numpy took
-    several passes over every window: 4x as long.)"""
+    entries of word_ids; [UNK] for a text with none. (numpy took several passes over every window: 4x as long.)"""
     buckets, bucket_size = table_keys.shape
     ids = np.empty(int(lengths.sum()) * n_max + len(word_ids) + len(starts), np.int64)
     ends = np.empty(len(starts), np.int64)
@@ -149,9 +157,7 @@ def _bags(code_points, starts, lengths, n_max, table_keys, table_ids, first_mult
         start, length, first = starts[text], lengths[text], found
         for n in range(1, n_max + 1):
             for position in range(start, start + length - n + 1):
-                key = np.uint64(0)
-                for k in range(n):
-                    key = (key << np.uint64(_CODE_POINT_BITS)) | (code_points[position + k] + np.uint64(1))
+                key = _ngram_key(code_points, position, n)
                 for multiplier in (first_multiplier, second_multiplier):
                     bucket = _bucket(key, multiplier, buckets)
                     slot = -1
@@ -264,7 +270,7 @@ class StudentInputs:
 
     @cached_property
     def _ngram_table(self):
-        """A _KeyTable of the bag's character n-grams, keyed as _ngram_keys packs them."""
+        """A _KeyTable of the bag's character n-grams, keyed by _ngram_key."""
         by_length = {n: [] for n in range(1, self.settings.ngram_max + 1)}
         for token, i in self.ngrams.index.items():
             if len(token) in by_length and token not in SPECIAL_TOKENS and token == _joined(token):
@@ -272,7 +278,7 @@ class StudentInputs:
         keys, ids = [], []
         for n, grams in by_length.items():
             code_points, starts, _ = _code_points([token for token, _ in grams])
-            keys.append(_ngram_keys(code_points, n)[starts])
+            keys.append(_ngram_keys(code_points, starts, n))
             ids += [i for _, i in grams]
         return _KeyTable(np.concatenate(keys), np.array(ids, dtype="int64"))
 

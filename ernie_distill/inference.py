@@ -12,7 +12,7 @@ import numpy as np
 
 from .batching import length_sorted_batches
 from .errors import InputError
-from .manifest import BACKEND_FILES, BACKENDS, MODEL_PREFIX, ExportError, Manifest
+from .manifest import AUTO, BACKEND_FILES, BACKENDS, MODEL_PREFIX, ExportError, Manifest
 from .features import StudentInputs
 from .student_kernel import StudentKernel
 
@@ -32,6 +32,16 @@ def text_problem(text, max_chars=None):
     if max_chars is not None and len(text) > max_chars:
         return f"text has {len(text)} characters, over the limit of {max_chars}"
     return None
+
+
+def choose_backend(manifest, device):
+    """The backend `auto` stands for: a student on a CPU runs its compiled kernel (the fastest, float32-exact), else its
+    float ONNX model, else its int8 one, whichever the export holds; anything else runs on Paddle Inference."""
+    if manifest.kind == "student" and device == "cpu":
+        for backend in ("numba", "onnx", "onnx-int8"):
+            if BACKEND_FILES[backend] & set(manifest.files):
+                return backend
+    return "paddle"
 
 
 def program_file(model_dir):
@@ -158,11 +168,12 @@ class Predictor:
 
     WINDOW_BATCHES = 4  # batches a model thread encodes and runs at a time
 
-    def __init__(self, model_dir, backend="paddle", device="cpu", cpu_threads=2, batch_size=32, max_seq_length=None,
+    def __init__(self, model_dir, backend=AUTO, device="cpu", cpu_threads=2, batch_size=32, max_seq_length=None,
                  use_mkldnn=None):
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if backend != AUTO and backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose {AUTO} or one of {', '.join(BACKENDS)}")
         self.manifest = manifest = Manifest.read(model_dir)
+        self.backend = backend = choose_backend(manifest, device) if backend == AUTO else backend
         self.max_seq_length = max_seq_length or manifest.max_seq_length
         if manifest.max_input_length is not None and self.max_seq_length > manifest.max_input_length:
             raise InputError(f"--max_seq_length {self.max_seq_length} is over the {manifest.max_input_length} tokens "

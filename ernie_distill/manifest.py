@@ -30,6 +30,7 @@ BACKEND_FILES = {
     "numba": {KERNEL_FILE},
 }
 BACKENDS = tuple(BACKEND_FILES)
+AUTO = "auto"  # the default backend: inference.choose_backend picks one of BACKENDS for the export and the device
 
 
 class ExportError(InputError):

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 
 from .data import DataError
-from .manifest import MANIFEST_FILE, ONNX_FILE, Manifest, sha256_of
+from .manifest import MANIFEST_FILE, Manifest, sha256_of
 from .log import logger
 from .vocab import MASK, detokenize
 
@@ -50,10 +50,8 @@ class Teacher:
             if self.kind == "export":
                 from .inference import Predictor
 
-                # ONNX Runtime runs the LSTM about 3x faster; Paddle Inference with oneDNN suits a transformer
-                backend = "onnx" if self.model_type == "bilstm" and ONNX_FILE in Manifest.read(self.path).files \
-                    else "paddle"
-                predictor = Predictor(self.path, backend, batch_size=batch_size, max_seq_length=self.max_seq_length)
+                # the auto backend: a student's compiled kernel, Paddle Inference with oneDNN for a transformer
+                predictor = Predictor(self.path, batch_size=batch_size, max_seq_length=self.max_seq_length)
                 return predictor.logits(texts_for(word_lists, predictor.encoder.mask_token))
             from tqdm import tqdm
 

@@ -1,4 +1,7 @@
 """Flags are range-checked at parse time, for every script, with one `error:` line and exit status 2."""
+import os
+import pty
+import signal
 import subprocess
 import sys
 
@@ -7,6 +10,7 @@ import pytest
 import distill_lstm
 import run_glue
 from conftest import ROOT
+from ernie_distill.cli import RESUME_HINT, run_cli
 
 GLUE = ["--model_type", "ernie-gram", "--model_name_or_path", "x", "--output_dir", "o"]
 STUDENT = ["--output_dir", "o"]
@@ -73,3 +77,25 @@ def test_the_device_defaults_to_what_paddle_sees():
     from ernie_distill.cli import default_device
 
     assert distill_lstm.parse_args(STUDENT).device == run_glue.parse_args(GLUE).device == default_device()
+
+
+def test_ctrl_c_is_one_line_and_exit_status_130(capsys):
+    def interrupted_training():
+        raise KeyboardInterrupt
+
+    assert run_cli(interrupted_training, RESUME_HINT) == 130
+    assert capsys.readouterr().err == RESUME_HINT + "\n"
+
+
+def test_ctrl_c_while_predict_py_waits_for_stdin_stops_it_without_a_traceback(exported_student):
+    terminal, stdin = pty.openpty()  # a terminal on stdin: predict.py says when it starts reading it
+    process = subprocess.Popen([sys.executable, "predict.py", "--model_dir", exported_student], cwd=ROOT, stdin=stdin,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stderr.readline().startswith(b"reading texts from stdin")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 130 and process.stderr.read() == b"interrupted\n"
+    finally:
+        process.kill()
+        os.close(terminal)
+        os.close(stdin)

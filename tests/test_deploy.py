@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import shutil
@@ -14,8 +15,8 @@ from conftest import FIXTURE_DIR, ROOT, TINY_STUDENT, export
 from ernie_distill.cli import run_cli
 from ernie_distill.data import load_task, read_tsv
 from ernie_distill.errors import InputError
-from ernie_distill.inference import Predictor
-from ernie_distill.manifest import ExportError, sha256_of
+from ernie_distill.inference import Predictor, choose_backend
+from ernie_distill.manifest import ExportError, Manifest, sha256_of
 from ernie_distill.student import load_student
 from ernie_distill.teacher import load_teacher, predict_logits
 
@@ -190,7 +191,7 @@ def test_export_from_a_newer_version_is_refused(exported_student, tmp_path, chan
     shutil.copytree(exported_student, copy)
     edit_manifest(copy, **change)
     with pytest.raises(ExportError, match=message):
-        Predictor(str(copy))
+        Predictor(str(copy), "paddle")  # (the compiled kernel does not read the Paddle program)
 
 
 def test_onnx_backend_without_onnx_file(exported_teacher):
@@ -210,6 +211,23 @@ def test_numba_backend_runs_students_only_and_needs_their_kernel_file(exported_s
     with pytest.raises(ExportError, match="has no inference.npz.*re-export"):
         Predictor(str(copy), "numba")
     assert Predictor(str(copy), "onnx").predict(["好"])[0]["label"] in ("negative", "positive")
+
+
+def test_the_auto_backend_picks_the_fastest_backend_the_export_and_device_have(exported_student, exported_teacher,
+                                                                               tmp_path):
+    assert Predictor(exported_student).backend == "numba" and Predictor(exported_teacher).backend == "paddle"
+    copy = tmp_path / "export"  # no kernel file, then no float ONNX model either
+    shutil.copytree(exported_student, copy)
+    files = read(copy / "manifest.json")["files"]
+    del files["inference.npz"]
+    edit_manifest(copy, files=files)
+    assert Predictor(str(copy)).backend == "onnx"
+    del files["inference.onnx"]
+    edit_manifest(copy, files=files)
+    assert Predictor(str(copy)).backend == "paddle"
+    student = Manifest.read(exported_student)
+    assert choose_backend(student, "gpu") == "paddle"
+    assert choose_backend(dataclasses.replace(student, files={"inference.int8.onnx": "0"}), "cpu") == "onnx-int8"
 
 
 def flip_middle_byte(path):
@@ -268,7 +286,7 @@ def test_a_malformed_manifest_is_one_clear_error(exported_student, tmp_path, edi
     edit(manifest)
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ExportError, match=f"{message}; re-export with export_model.py"):
-        Predictor(str(copy))
+        Predictor(str(copy), "paddle")
 
 
 def test_a_vocabulary_that_does_not_fit_the_embedding_is_refused(exported_student, tmp_path):

@@ -22,17 +22,19 @@ def without_paddle(tmp_path):
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), ROOT])}
 
 
-@pytest.mark.parametrize("backend", ["onnx", "numba"])
+@pytest.mark.parametrize("backend", ["onnx", None])  # None: the default, auto, which is numba for a student
 def test_predict_and_serve_run_without_paddle(exported_student, tmp_path, backend):
     env = without_paddle(tmp_path)
     texts = [arg for text in TEXTS for arg in ("--text", text)]
-    alone = subprocess.run([sys.executable, "predict.py", "--model_dir", exported_student, "--backend", backend,
-                            *texts], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    chosen = ["--backend", backend] if backend else []
+    alone = subprocess.run([sys.executable, "predict.py", "--model_dir", exported_student, *chosen, *texts],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert alone.returncode == 0, alone.stderr
     full = subprocess.run([sys.executable, "predict.py", "--model_dir", exported_student, "--backend", "paddle",
                            *texts], cwd=ROOT, capture_output=True, text=True, timeout=120)
     as_json = [json.loads(line) for line in alone.stdout.splitlines()]
     assert [r["label"] for r in as_json] == [json.loads(line)["label"] for line in full.stdout.splitlines()]
-    with running_server(exported_student, "--backend", backend, env=env) as url:
+    with running_server(exported_student, *chosen, env=env) as url:
         served = requests.post(f"{url}/predict", json={"texts": TEXTS}, timeout=30).json()["results"]
+        assert requests.get(f"{url}/health", timeout=30).json()["backend"] == (backend or "numba")
     assert served == as_json
