@@ -171,10 +171,6 @@ def untrained_teacher(row):
     return row["kind"] == "teacher" and row["pretrained"] is False
 
 
-def model_label(name, row):
-    return f"{name} (untrained)" if untrained_teacher(row) else name
-
-
 def markdown(rows, serving, args, n_texts):
     lines = [
         f"Texts: {n_texts} from `{os.path.relpath(args.input_file, ROOT)}`, CPU, {args.cpu_threads} threads. "
@@ -220,24 +216,32 @@ def chart(rows, path):
     os.environ["MPLBACKEND"] = "Agg"
     import matplotlib.pyplot as plt
 
+    from matplotlib.patches import Patch
+
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    labels = [f"{model_label(name, row).replace(' (', chr(10) + '(')}\n{row['backend']}" for name, row in rows]
     colors = ["tab:red" if row["kind"] == "teacher" else "tab:blue" for _, row in rows]
     right.bar(range(len(rows)), [row["batch32_sentences_per_s"] for _, row in rows], color=colors)
-    right.set_xticks(range(len(rows)), labels, fontsize=7, rotation=45, ha="right")
+    right.set_xticks(range(len(rows)), [f"{name}\n{row['backend']}" for name, row in rows], fontsize=7, rotation=45,
+                     ha="right")
     right.set_yscale("log")
     right.set_ylabel("sentences/s, batch 32, end to end (log)")
     right.set_title("Throughput")
+    right.legend(handles=[Patch(color="tab:red", label="teacher"), Patch(color="tab:blue", label="student")],
+                 fontsize=8, loc="upper left")
     for (name, row), color in zip(rows, colors):
         latency = row["batch1_ms"]["p50"]
-        if untrained_teacher(row):  # show its latency only
+        same_model = [r for n, r in rows if n == name]
+        fastest = latency == min(r["batch1_ms"]["p50"] for r in same_model)
+        if untrained_teacher(row):  # its latency only, one label for all its backends (their lines may touch)
             left.axvline(latency, color=color, linestyle="--", linewidth=1)
-            left.annotate(f"{name} ({row['backend']}): untrained,\naccuracy n/a", (latency, 0.5),
-                          xycoords=("data", "axes fraction"), fontsize=8, rotation=90, ha="right", va="center")
+            if fastest:
+                backends = ", ".join(f"{r['backend']} {r['batch1_ms']['p50']:g} ms"
+                                     for r in sorted(same_model, key=lambda r: r["batch1_ms"]["p50"]))
+                left.annotate(f"{name}, untrained (accuracy n/a):\n{backends}", (latency, 0.5),
+                              xycoords=("data", "axes fraction"), fontsize=8, rotation=90, ha="right", va="center")
         elif row["accuracy"] is not None:  # a model's backends share its accuracy: one label, at the fastest
             left.scatter(latency, row["accuracy"] * 100, color=color, s=60)
-            fastest = min(r["batch1_ms"]["p50"] for n, r in rows if n == name)
-            if latency == fastest:
+            if fastest:
                 left.annotate(f"{name} ({row['backend']}; its other backends to the right)",
                               (latency, row["accuracy"] * 100), fontsize=8, xytext=(5, 5), textcoords="offset points")
     left.set_xscale("log")
