@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from ernie_distill.checkpoint import set_seed
-from ernie_distill.cli import (RESUME_HINT, ArgumentParser, add_data_arguments, add_distillation_arguments,
+from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_distillation_arguments,
                                add_run_arguments, add_student_input_arguments, bounded, non_negative_float,
                                non_negative_int, positive_float, positive_int, run_cli)
 from ernie_distill.data import load_splits, load_task
@@ -125,4 +125,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main, RESUME_HINT))
+    sys.exit(run_cli(main))

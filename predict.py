@@ -1,10 +1,10 @@
-"""Predict with an exported model (export_model.py's output) on Paddle Inference, ONNX Runtime or, for a student,
-its compiled kernel (--backend numba).
+"""Predict with an exported model (export_model.py's output): a student on its compiled CPU kernel (numba), a teacher
+on Paddle Inference (--backend auto, the default), or on the backend --backend names.
 
     python predict.py --model_dir tmp/export/student --text "这家酒店服务很好" --text "太差了"
     python predict.py --model_dir tmp/export/student --input_file texts.txt      # one text per line
     python predict.py --model_dir tmp/export/student --input_file dev.tsv        # labelled TSV: accuracy too
-    cat texts.txt | python predict.py --model_dir tmp/export/student --backend numba
+    cat texts.txt | python predict.py --model_dir tmp/export/student --backend onnx
 
 Prints one JSON line per input, {"text", "label", "score"} (as PaddleNLP Taskflow does). Like Taskflow, a text
 longer than the model's input (--max_seq_length tokens) is truncated to it. A bad line (empty, invalid UTF-8) is

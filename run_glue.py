@@ -14,8 +14,8 @@ import sys
 import numpy as np
 
 from ernie_distill.checkpoint import set_seed
-from ernie_distill.cli import (RESUME_HINT, ArgumentParser, add_data_arguments, add_run_arguments,
-                               non_negative_float, non_negative_int, positive_float, positive_int, probability, run_cli)
+from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_run_arguments, non_negative_float,
+                               non_negative_int, positive_float, positive_int, probability, run_cli)
 from ernie_distill.data import load_splits, load_task
 from ernie_distill.log import logger
 from ernie_distill.scores import classification_scores
@@ -113,4 +113,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main, RESUME_HINT))
+    sys.exit(run_cli(main))

@@ -1,6 +1,6 @@
 """Command-line plumbing shared by every script: one parser class, range-checked flag types, the flag groups the
 scripts have in common, the default device, and `run_cli`, which turns bad input into one `error:` line (exit 2)
-and Ctrl-C into one line (exit 130).
+and Ctrl-C into one line.
 
 Every range is checked when the flags are parsed, before any data or model is loaded.
 """
@@ -166,10 +166,10 @@ def add_runtime_arguments(parser):
     """The Predictor's flags, shared by predict.py and serve.py; Predictor.from_args reads them back."""
     runtime = parser.add_argument_group("runtime")
     runtime.add_argument("--backend", choices=(AUTO, *BACKENDS), default=AUTO,
-                         help="auto: a student's compiled CPU kernel (numba, the fastest) when its export has one, "
-                              "else its ONNX model; paddle for a teacher or a GPU. paddle-bf16: oneDNN bfloat16 (for "
-                              "a teacher on a CPU with BF16); onnx-int8: the quantized student written by "
-                              "export_model.py --quantize int8")
+                         help="auto (the default): on a CPU a student's compiled kernel (numba, the fastest) when "
+                              "its export has one, else its ONNX model (float, then int8), else paddle; paddle for a "
+                              "teacher or on a GPU. paddle-bf16: oneDNN bfloat16 (for a teacher on a CPU with BF16); "
+                              "onnx-int8: the quantized student written by export_model.py --quantize int8")
     runtime.add_argument("--device", type=device, default="cpu")
     runtime.add_argument("--cpu_threads", type=positive_int, default=2)
     runtime.add_argument("--batch_size", type=positive_int, default=32)
@@ -178,19 +178,23 @@ def add_runtime_arguments(parser):
     return runtime
 
 
-# what the training scripts say when stopped with Ctrl-C
-RESUME_HINT = "interrupted: the same command with --resume continues from its last checkpoint"
-
-
-def run_cli(main, interrupted="interrupted"):
-    """Run a script's main(); an InputError becomes 'error: ...' on stderr and exit status 2, Ctrl-C the line
-    `interrupted` and exit status 130 (128 + SIGINT, as a shell reports it), without a traceback either way."""
+def run_cli(main):
+    """Run a script's main(). An InputError becomes 'error: ...' on stderr and exit status 2. Ctrl-C becomes one line,
+    `interrupted` (with what the script adds, such as how to resume), and the process then ends as Python ends an
+    interrupted one, killed by SIGINT (status 130 in a shell, which also stops a loop running the script), only
+    without the traceback."""
     try:
         status = main()
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(interrupted, file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        print(f"interrupted: {err}" if str(err) else "interrupted", file=sys.stderr, flush=True)
+        sys.excepthook = _no_traceback_for_interrupts
+        raise
     return status if isinstance(status, int) else 0
+
+
+def _no_traceback_for_interrupts(kind, value, traceback):
+    if not issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, traceback)

@@ -12,7 +12,7 @@ import numpy as np
 
 from .batching import length_sorted_batches
 from .errors import InputError
-from .manifest import AUTO, BACKEND_FILES, BACKENDS, MODEL_PREFIX, ExportError, Manifest
+from .manifest import AUTO, BACKEND_FILES, BACKENDS, KERNEL_FILE, MODEL_PREFIX, ExportError, Manifest
 from .features import StudentInputs
 from .student_kernel import StudentKernel
 
@@ -39,7 +39,7 @@ def choose_backend(manifest, device):
     float ONNX model, else its int8 one, whichever the export holds; anything else runs on Paddle Inference."""
     if manifest.kind == "student" and device == "cpu":
         for backend in ("numba", "onnx", "onnx-int8"):
-            if BACKEND_FILES[backend] & set(manifest.files):
+            if manifest.has_backend(backend):
                 return backend
     return "paddle"
 
@@ -54,11 +54,16 @@ def program_file(model_dir):
                       "export_model.py")
 
 
-def check_paddle_version(model_dir, manifest):
+def check_paddle_version(model_dir, manifest, chosen_by_auto=False):
     """Paddle cannot load a program saved by a newer major version: say so instead of failing inside Paddle."""
     try:
         import paddle
     except ImportError:
+        if chosen_by_auto:  # a student whose export has nothing else to run
+            raise InputError(f"{model_dir} has neither the compiled kernel's {KERNEL_FILE} nor an ONNX model, so it "
+                             "runs on Paddle Inference, which is not installed here: re-export the student with "
+                             "export_model.py (one of one LSTM layer gets the kernel), or install requirements.txt"
+                             ) from None
         raise InputError("--backend paddle needs Paddle, which is not installed here: use --backend numba, onnx or "
                          "onnx-int8 for a student, or install requirements.txt") from None
 
@@ -163,6 +168,16 @@ class OnnxRunner:
         return self.session.run(None, {name: inputs[name] for name in self.input_names})[0]
 
 
+def in_order(futures, then=lambda result: result):
+    """then(result) of each future, in order. If anything fails, or Ctrl-C comes, the futures not yet started are
+    cancelled: an interrupted call stops within a window instead of running every window left."""
+    try:
+        return [then(future.result()) for future in futures]
+    finally:
+        for future in futures:
+            future.cancel()
+
+
 class Predictor:
     """Batched prediction over an exported directory; texts are sorted by length inside each window."""
 
@@ -173,14 +188,16 @@ class Predictor:
         if backend != AUTO and backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose {AUTO} or one of {', '.join(BACKENDS)}")
         self.manifest = manifest = Manifest.read(model_dir)
-        self.backend = backend = choose_backend(manifest, device) if backend == AUTO else backend
+        chosen_by_auto = backend == AUTO
+        self.backend = backend = choose_backend(manifest, device) if chosen_by_auto else backend
         self.max_seq_length = max_seq_length or manifest.max_seq_length
         if manifest.max_input_length is not None and self.max_seq_length > manifest.max_input_length:
             raise InputError(f"--max_seq_length {self.max_seq_length} is over the {manifest.max_input_length} tokens "
                              f"this {manifest.kind} accepts; use at most {manifest.max_input_length}")
         if backend == "numba" and manifest.kind != "student":
-            raise InputError(f"--backend numba runs students only, and {model_dir} is a {manifest.kind}: use --backend "
-                             "paddle or onnx")
+            raise InputError(f"--backend numba runs students only, and {model_dir} is a {manifest.kind}: leave out "
+                             "--backend (auto: Paddle Inference for a teacher), or use --backend onnx for one exported "
+                             "with --onnx")
         if backend == "numba" and device != "cpu":
             raise InputError("--backend numba runs on the CPU: use --device cpu, or --backend paddle or onnx for a GPU")
         manifest.verify_files(model_dir, backend)
@@ -201,7 +218,7 @@ class Predictor:
         elif backend.startswith("onnx"):
             self.runner = OnnxRunner(model_dir, device, 1 if parallel else cpu_threads, backend)
         else:
-            check_paddle_version(model_dir, manifest)
+            check_paddle_version(model_dir, manifest, chosen_by_auto)
             self.runner = PaddleRunner(model_dir, device, cpu_threads, use_mkldnn, bf16=backend == "paddle-bf16")
         self.model_threads = cpu_threads if parallel else 1
         self.model_pool = ThreadPoolExecutor(cpu_threads, thread_name_prefix="model") if parallel else None
@@ -221,8 +238,8 @@ class Predictor:
         if len(chunks) <= 1:
             return self._batched_logits(self.encoder.encode(texts))
         with ThreadPoolExecutor(1) as encoder_thread:
-            return np.concatenate([self._batched_logits(encoded)
-                                   for encoded in encoder_thread.map(self.encoder.encode, chunks)])
+            encoded = [encoder_thread.submit(self.encoder.encode, chunk) for chunk in chunks]
+            return np.concatenate(in_order(encoded, self._batched_logits))
 
     def encoded_logits(self, encoded):
         """Logits of texts already encoded (the benchmark times the model apart from encoding)."""
@@ -239,7 +256,7 @@ class Predictor:
         if len(items) <= size:
             return window_logits(items)
         windows = [items[start : start + size] for start in range(0, len(items), size)]
-        return np.concatenate(list(self.model_pool.map(window_logits, windows)))
+        return np.concatenate(in_order([self.model_pool.submit(window_logits, window) for window in windows]))
 
     def _batched_logits(self, encoded):
         """Logits of encoded texts in input order, run in batches of similar length."""

@@ -99,6 +99,10 @@ class Manifest:
         others -= BACKEND_FILES[backend]  # paddle and paddle-bf16 load the same files
         return sorted(set(self.files) - others)
 
+    def has_backend(self, backend):
+        """Whether the export holds the files `backend` loads (paddle: a program in either format)."""
+        return bool(BACKEND_FILES[backend] & set(self.files))
+
     def verify_files(self, model_dir, backend):
         """Check every listed file `backend` loads against its SHA-256 (1.5 GB/s: 11 ms for the default student)."""
         unlisted = sorted(name for name in BACKEND_FILES[backend] - set(self.files)

@@ -90,8 +90,9 @@ class StudentKernel:
     def __init__(self, model_dir, vocab_size, ngram_vocab_size, num_classes):
         path = os.path.join(model_dir, KERNEL_FILE)
         if not os.path.isfile(path):
-            raise ExportError(f"{model_dir} has no {KERNEL_FILE} (exports before this version, and students of more "
-                              "than one LSTM layer, have none): re-export with export_model.py, or use --backend onnx")
+            raise ExportError(f"{model_dir} has no {KERNEL_FILE} (exports made before the compiled kernel existed, "
+                              "and students of more than one LSTM layer, have none): re-export with export_model.py, "
+                              "or use --backend onnx")
         self.weights = load_kernel_weights(path, vocab_size, ngram_vocab_size, num_classes)
 
     def __call__(self, inputs):

@@ -5,7 +5,8 @@ Three kinds of directory are teachers:
   - any PaddleNLP sequence-classification directory written by save_pretrained (config.json, weights, tokenizer):
     the model class comes from the config's `architectures`, the labels from the task;
   - an export_model.py deployment directory (manifest.json), teacher or student, run through the same Predictor that
-    serves it (Paddle Inference with oneDNN for a transformer, ONNX Runtime for a student that has its ONNX file).
+    serves it, with its default backend (auto: Paddle Inference, with oneDNN on a CPU, for a transformer; a student's
+    compiled kernel on a CPU).
 Augmented texts reach each teacher with [MASK] written as that teacher's own mask token.
 """
 import hashlib
@@ -43,15 +44,17 @@ class Teacher:
         return {"dir": self.path, "kind": self.kind, "model_type": self.model_type, "pretrained": self.pretrained,
                 "dev_accuracy": self.dev_accuracy}
 
-    def logits_fn(self, batch_size):
-        """word lists -> float32 logits; the model is loaded on the first call only (a cache hit never loads it)."""
+    def logits_fn(self, batch_size, device="cpu"):
+        """word lists -> float32 logits, on `device` (an export: on the Predictor's auto backend for it); the model is
+        loaded on the first call only (a cache hit never loads it)."""
         def run(word_lists):
             logger.info("running teacher %s (%s) on %d texts", self.path, self.kind, len(word_lists))
             if self.kind == "export":
                 from .inference import Predictor
 
-                # the auto backend: a student's compiled kernel, Paddle Inference with oneDNN for a transformer
-                predictor = Predictor(self.path, batch_size=batch_size, max_seq_length=self.max_seq_length)
+                predictor = Predictor(self.path, device=device, batch_size=batch_size,
+                                      max_seq_length=self.max_seq_length)
+                logger.info("teacher %s runs on --backend %s (%s)", self.path, predictor.backend, device)
                 return predictor.logits(texts_for(word_lists, predictor.encoder.mask_token))
             from tqdm import tqdm
 

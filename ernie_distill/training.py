@@ -118,12 +118,14 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
         prepare_output_dir(output_dir, resume, kind)
     ckpt_dir, best_dir = os.path.join(output_dir, CHECKPOINT), os.path.join(output_dir, BEST_MODEL)
     state = TrainState(fingerprint=fingerprint)
+    checkpointed = None  # the step of the checkpoint in ckpt_dir, this run's own or the one it resumed
     if resume:
         saved = load_checkpoint(ckpt_dir, model, optimizer, fingerprint)
         if saved is None:
             logger.warning("--resume: no checkpoint in %s, starting from scratch", ckpt_dir)
         else:
             state = TrainState(**saved)
+            checkpointed = state.global_step
             logger.info("resumed from %s at step %d (best dev accuracy %.4f at step %d)", ckpt_dir,
                         state.global_step, state.best_accuracy, state.best_step)
     total, per_epoch = schedule.total_steps, schedule.steps_per_epoch
@@ -131,6 +133,7 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
     logger.info("training %d steps (%d per epoch, %d epoch(s))", total, per_epoch, schedule.epochs)
 
     def evaluate_and_checkpoint(epoch):
+        nonlocal checkpointed
         scores = evaluate(model)
         accuracy = scores["accuracy"]
         model.train()
@@ -146,28 +149,36 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
             if improved:
                 save_dir_atomically(best_dir, lambda directory: save_best(directory, state))
             save_checkpoint(ckpt_dir, model, optimizer, asdict(state))
+            checkpointed = state.global_step
 
     model.train()
-    for epoch in range(state.global_step // per_epoch + 1, schedule.epochs + 1):
-        for index, batch in enumerate(epoch_batches(epoch)):
-            step = (epoch - 1) * per_epoch + index + 1
-            if step <= state.global_step:
-                continue  # trained before the run was interrupted
-            loss = compute_loss(model, batch)
-            loss.backward()
-            optimizer.step()
-            optimizer.clear_grad()
-            if lr_scheduler is not None:
-                lr_scheduler.step()
-            state.global_step = step
-            if step % schedule.logging_steps == 0 or step == total:
-                state.loss_history.append([step, round(float(loss), 5)])
-                logger.info("%s, lr %.2e", progress.line(step, epoch, float(loss)), optimizer.get_lr())
-            due = step % schedule.eval_steps == 0 if schedule.eval_steps else index + 1 == per_epoch
-            if due or step == total:
-                evaluate_and_checkpoint(epoch)
-            if step >= total:
-                break
+    try:
+        for epoch in range(state.global_step // per_epoch + 1, schedule.epochs + 1):
+            for index, batch in enumerate(epoch_batches(epoch)):
+                step = (epoch - 1) * per_epoch + index + 1
+                if step <= state.global_step:
+                    continue  # trained before the run was interrupted
+                loss = compute_loss(model, batch)
+                loss.backward()
+                optimizer.step()
+                optimizer.clear_grad()
+                if lr_scheduler is not None:
+                    lr_scheduler.step()
+                state.global_step = step
+                if step % schedule.logging_steps == 0 or step == total:
+                    state.loss_history.append([step, round(float(loss), 5)])
+                    logger.info("%s, lr %.2e", progress.line(step, epoch, float(loss)), optimizer.get_lr())
+                due = step % schedule.eval_steps == 0 if schedule.eval_steps else index + 1 == per_epoch
+                if due or step == total:
+                    evaluate_and_checkpoint(epoch)
+                if step >= total:
+                    break
+    except KeyboardInterrupt:  # run_cli prints this as its one line
+        if checkpointed is None:
+            raise KeyboardInterrupt(f"at step {state.global_step}, before the first checkpoint: the same command "
+                                    "starts again") from None
+        raise KeyboardInterrupt(f"at step {state.global_step}; the same command with --resume continues from step "
+                                f"{checkpointed}, the last checkpoint") from None
     return state
 
 

@@ -76,7 +76,7 @@ def distillation_targets(args, task, token_lists, labels):
     path = os.path.join(args.cache_dir, f"transfer-{set_key(token_lists, labels, settings)}")
     words, all_labels = load_or_build_set(path, token_lists, labels, settings)
     digests = [teacher.digest() for teacher in teachers]
-    logits = [load_or_run_teacher(path, digest, words, teacher.logits_fn(args.teacher_batch_size))
+    logits = [load_or_run_teacher(path, digest, words, teacher.logits_fn(args.teacher_batch_size, args.device))
               for teacher, digest in zip(teachers, digests)]
     targets = np.tensordot(weights / weights.sum(), np.stack(logits), axes=1).astype("float32")
     provenance = {"teachers": [t.provenance() for t in teachers], "weights": weights.tolist(),

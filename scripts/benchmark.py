@@ -231,7 +231,7 @@ def chart(rows, path):
     for (name, row), color in zip(rows, colors):
         latency = row["batch1_ms"]["p50"]
         same_model = [r for n, r in rows if n == name]
-        fastest = latency == min(r["batch1_ms"]["p50"] for r in same_model)
+        fastest = row is min(same_model, key=lambda r: r["batch1_ms"]["p50"])  # (one of a tie)
         if untrained_teacher(row):  # its latency only, one label for all its backends (their lines may touch)
             left.axvline(latency, color=color, linestyle="--", linewidth=1)
             if fastest:
@@ -244,6 +244,7 @@ def chart(rows, path):
             if fastest:
                 left.annotate(f"{name} ({row['backend']}; its other backends to the right)",
                               (latency, row["accuracy"] * 100), fontsize=8, xytext=(5, 5), textcoords="offset points")
+    left.margins(y=0.15)  # room for the labels above the top points
     left.set_xscale("log")
     left.set_xlabel("batch-1 latency p50, ms (log)")
     left.set_ylabel("dev accuracy, %")
@@ -267,7 +268,7 @@ def main(argv=None):
     rows = []
     for name, model_dir in args.model:
         for backend in args.backends:
-            if not BACKEND_FILES[backend] & set(manifests[name].files):
+            if not manifests[name].has_backend(backend):
                 logger.info("%s: no %s, skipping %s", name, " or ".join(sorted(BACKEND_FILES[backend])), backend)
                 continue
             if backend == "paddle-bf16" and manifests[name].kind != "teacher":

@@ -4,6 +4,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import paddle
@@ -15,7 +17,7 @@ from conftest import FIXTURE_DIR, ROOT, TINY_STUDENT, export
 from ernie_distill.cli import run_cli
 from ernie_distill.data import load_task, read_tsv
 from ernie_distill.errors import InputError
-from ernie_distill.inference import Predictor, choose_backend
+from ernie_distill.inference import Predictor, choose_backend, in_order
 from ernie_distill.manifest import ExportError, Manifest, sha256_of
 from ernie_distill.student import load_student
 from ernie_distill.teacher import load_teacher, predict_logits
@@ -64,6 +66,26 @@ def test_batches_on_several_model_threads_and_windows_give_the_logits_of_one_thr
     assert (one_thread.model_threads, parallel.model_threads) == (1, 2)
     np.testing.assert_allclose(parallel.logits(texts), one_thread.logits(texts), atol=1e-6)
     np.testing.assert_allclose(parallel.logits(texts[7:8]), one_thread.logits(texts)[7:8], atol=1e-6)
+
+
+def test_an_interrupted_call_runs_none_of_the_windows_left():
+    gate, ran = threading.Event(), []
+
+    def window(i):
+        if i == 1:
+            gate.wait(10)  # the rest queue behind it
+        ran.append(i)
+        return i
+
+    def interrupt(_):
+        raise KeyboardInterrupt  # Ctrl-C while the first window's logits are taken
+
+    with ThreadPoolExecutor(1) as pool:
+        futures = [pool.submit(window, i) for i in range(5)]
+        with pytest.raises(KeyboardInterrupt):
+            in_order(futures, interrupt)
+        gate.set()
+    assert set(ran) <= {0, 1} and all(future.cancelled() for future in futures[2:])  # (1 may have started)
 
 
 def test_student_dygraph_paddle_inference_and_onnx_agree_on_a_mixed_length_batch(trained_student, exported_student):

@@ -65,7 +65,7 @@ def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path, monkeypatch):
         return real_scores(*a)
 
     monkeypatch.setattr(distill_lstm, "student_scores", crash_on_third_evaluation)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="at step 30; the same command with --resume continues from step 20"):
         distill_lstm.main(args(tmp_path / "crashed"))
     monkeypatch.setattr(distill_lstm, "student_scores", real_scores)
     assert read(tmp_path / "crashed" / "checkpoint" / "trainer_state.json")["global_step"] == 20

@@ -53,7 +53,7 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tiny_teacher_init, tm
         return real_logits(*args)
 
     monkeypatch.setattr(run_glue, "encoded_logits", crash_on_second_evaluation)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="at step 20; the same command with --resume continues from step 10"):
         run_glue.main(glue_args(tiny_teacher_init, crashed, *common))
     monkeypatch.setattr(run_glue, "encoded_logits", real_logits)
     assert read(os.path.join(crashed, "checkpoint", "trainer_state.json"))["global_step"] == 10

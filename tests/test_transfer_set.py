@@ -39,7 +39,7 @@ def test_set_and_logits_are_cached_and_reused(corpus, tmp_path):
 
 def distill_args(cache_dir, *teacher_dirs, weights=None):
     return argparse.Namespace(teacher_dir=list(teacher_dirs), teacher_weights=weights, cache_dir=str(cache_dir),
-                              teacher_batch_size=64, **SETTINGS)
+                              teacher_batch_size=64, device="cpu", **SETTINGS)
 
 
 def test_a_save_pretrained_directory_is_a_teacher(trained_teacher, tmp_path):
@@ -60,7 +60,7 @@ def test_two_teachers_are_averaged_and_the_cache_covers_each(trained_teacher, ti
     words, _, first, _ = distillation_targets(distill_args(tmp_path / "cache", best), CHN, corpus, labels)
     runs, real = [], teachers_module.Teacher.logits_fn
     monkeypatch.setattr(teachers_module.Teacher, "logits_fn",
-                        lambda self, size: lambda w: runs.append(self.path) or real(self, size)(w))
+                        lambda self, *run_on: lambda w: runs.append(self.path) or real(self, *run_on)(w))
     _, _, mean, provenance = distillation_targets(
         distill_args(tmp_path / "cache", best, tiny_teacher_init, weights=[3, 1]), CHN, corpus, labels)
     assert runs == [tiny_teacher_init]  # the first teacher's logits came from the cache
