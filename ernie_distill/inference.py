@@ -59,11 +59,11 @@ def check_paddle_version(model_dir, manifest, chosen_by_auto=False):
     try:
         import paddle
     except ImportError:
-        if chosen_by_auto:  # a student whose export has nothing else to run
+        if chosen_by_auto and manifest.kind == "student":  # its export has nothing else to run
             raise InputError(f"{model_dir} has neither the compiled kernel's {KERNEL_FILE} nor an ONNX model, so it "
                              "runs on Paddle Inference, which is not installed here: re-export the student with "
-                             "export_model.py (one of one LSTM layer gets the kernel), or install requirements.txt"
-                             ) from None
+                             "export_model.py (a student of one LSTM layer gets the kernel), or install "
+                             "requirements.txt") from None
         raise InputError("--backend paddle needs Paddle, which is not installed here: use --backend numba, onnx or "
                          "onnx-int8 for a student, or install requirements.txt") from None
 

@@ -48,13 +48,13 @@ class Teacher:
         """word lists -> float32 logits, on `device` (an export: on the Predictor's auto backend for it); the model is
         loaded on the first call only (a cache hit never loads it)."""
         def run(word_lists):
-            logger.info("running teacher %s (%s) on %d texts", self.path, self.kind, len(word_lists))
+            logger.info("running teacher %s (%s) on %d texts (%s)", self.path, self.kind, len(word_lists), device)
             if self.kind == "export":
                 from .inference import Predictor
 
                 predictor = Predictor(self.path, device=device, batch_size=batch_size,
                                       max_seq_length=self.max_seq_length)
-                logger.info("teacher %s runs on --backend %s (%s)", self.path, predictor.backend, device)
+                logger.info("teacher %s runs on backend %s (auto)", self.path, predictor.backend)
                 return predictor.logits(texts_for(word_lists, predictor.encoder.mask_token))
             from tqdm import tqdm
 

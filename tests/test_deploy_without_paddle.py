@@ -1,6 +1,7 @@
 """The ONNX Runtime and numba paths of predict.py and serve.py never import Paddle or PaddleNLP."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -38,3 +39,17 @@ def test_predict_and_serve_run_without_paddle(exported_student, tmp_path, backen
         served = requests.post(f"{url}/predict", json={"texts": TEXTS}, timeout=30).json()["results"]
         assert requests.get(f"{url}/health", timeout=30).json()["backend"] == (backend or "numba")
     assert served == as_json
+
+
+def test_a_student_with_only_a_paddle_program_says_what_its_export_lacks(exported_student, tmp_path):
+    copy = tmp_path / "export"  # an export with neither the kernel nor an ONNX model: auto falls back to Paddle
+    shutil.copytree(exported_student, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for name in ("inference.npz", "inference.onnx"):
+        del manifest["files"][name]
+        os.remove(copy / name)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    done = subprocess.run([sys.executable, "predict.py", "--model_dir", str(copy), "--text", "好"], cwd=ROOT,
+                          env=without_paddle(tmp_path), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"error: {copy} has neither the compiled kernel's inference.npz nor an ONNX model")

@@ -77,6 +77,17 @@ def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path, monkeypatch):
         np.testing.assert_allclose(value.numpy(), weights[1][name].numpy(), atol=1e-6, err_msg=name)
 
 
+def test_an_interrupt_before_the_first_checkpoint_says_so(tmp_path, monkeypatch):
+    def interrupt(*_):
+        raise KeyboardInterrupt  # in the first evaluation, before its checkpoint is written
+
+    monkeypatch.setattr(distill_lstm, "student_scores", interrupt)
+    with pytest.raises(KeyboardInterrupt, match="^at step 10, before the first checkpoint: the same command starts"):
+        distill_lstm.main(["--data_dir", FIXTURE_DIR, "--output_dir", str(tmp_path), "--eval_steps", "10",
+                           *TINY_STUDENT])
+    assert not (tmp_path / "checkpoint").exists()
+
+
 def test_resume_refuses_another_runs_checkpoint_and_says_what_differs(trained_student, tmp_path):
     shutil.copytree(os.path.join(trained_student, "checkpoint"), tmp_path / "checkpoint")
     common = ["--data_dir", FIXTURE_DIR, "--output_dir", str(tmp_path), *TINY_STUDENT, "--num_epochs", "6", "--resume"]
