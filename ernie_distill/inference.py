@@ -54,14 +54,14 @@ def program_file(model_dir):
                       "export_model.py")
 
 
-def check_paddle_version(model_dir, manifest, chosen_by_auto=False):
+def check_paddle_version(model_dir, manifest):
     """Paddle cannot load a program saved by a newer major version: say so instead of failing inside Paddle."""
     try:
         import paddle
     except ImportError:
-        if chosen_by_auto and manifest.kind == "student":  # its export has nothing else to run
-            raise InputError(f"{model_dir} has neither the compiled kernel's {KERNEL_FILE} nor an ONNX model, so it "
-                             "runs on Paddle Inference, which is not installed here: re-export the student with "
+        if manifest.kind == "student" and choose_backend(manifest, "cpu") == "paddle":  # nothing else to run it on
+            raise InputError(f"{model_dir} has neither the compiled kernel's {KERNEL_FILE} nor an ONNX model, only "
+                             "the Paddle program, and Paddle is not installed here: re-export the student with "
                              "export_model.py (a student of one LSTM layer gets the kernel), or install "
                              "requirements.txt") from None
         raise InputError("--backend paddle needs Paddle, which is not installed here: use --backend numba, onnx or "
@@ -188,8 +188,7 @@ class Predictor:
         if backend != AUTO and backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose {AUTO} or one of {', '.join(BACKENDS)}")
         self.manifest = manifest = Manifest.read(model_dir)
-        chosen_by_auto = backend == AUTO
-        self.backend = backend = choose_backend(manifest, device) if chosen_by_auto else backend
+        self.backend = backend = choose_backend(manifest, device) if backend == AUTO else backend
         self.max_seq_length = max_seq_length or manifest.max_seq_length
         if manifest.max_input_length is not None and self.max_seq_length > manifest.max_input_length:
             raise InputError(f"--max_seq_length {self.max_seq_length} is over the {manifest.max_input_length} tokens "
@@ -218,7 +217,7 @@ class Predictor:
         elif backend.startswith("onnx"):
             self.runner = OnnxRunner(model_dir, device, 1 if parallel else cpu_threads, backend)
         else:
-            check_paddle_version(model_dir, manifest, chosen_by_auto)
+            check_paddle_version(model_dir, manifest)
             self.runner = PaddleRunner(model_dir, device, cpu_threads, use_mkldnn, bf16=backend == "paddle-bf16")
         self.model_threads = cpu_threads if parallel else 1
         self.model_pool = ThreadPoolExecutor(cpu_threads, thread_name_prefix="model") if parallel else None
