@@ -14,14 +14,14 @@ import sys
 import numpy as np
 
 from ernie_distill.checkpoint import set_seed
-from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_run_arguments, non_negative_float,
+from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_run_arguments, boolean, non_negative_float,
                                non_negative_int, positive_float, positive_int, probability, run_cli)
 from ernie_distill.data import load_splits, load_task
 from ernie_distill.log import logger
 from ernie_distill.scores import classification_scores
 from ernie_distill.teacher import (MODEL_CLASSES, adamw_with_warmup, encode, encoded_logits, is_random_init,
                                    load_pretrained, pad_batch, save_teacher)
-from ernie_distill.training import BEST_MODEL, Schedule, run_fingerprint, train, write_metrics
+from ernie_distill.training import BEST_MODEL, MixedPrecision, Schedule, run_fingerprint, train, write_metrics
 
 import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 import paddle.nn.functional as F
@@ -46,8 +46,17 @@ def parse_args(argv=None):
     train_group.add_argument("--logging_steps", type=positive_int, default=100)
     train_group.add_argument("--save_steps", type=non_negative_int, default=100,
                              help="evaluate on dev (and checkpoint) every N steps and at the end; 0: at each epoch end")
+    train_group.add_argument("--use_amp", type=boolean, nargs="?", const=True, default=False,
+                             help="mixed precision on a GPU: float16 with dynamic loss scaling, as PaddleNLP's "
+                                  "--use_amp (Paddle has no mixed-precision training on a CPU)")
+    train_group.add_argument("--scale_loss", type=positive_float, default=2.0**15,
+                             help="--use_amp's initial loss scaling")
     add_run_arguments(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.use_amp and args.device != "gpu":
+        parser.error("--use_amp runs on a GPU only: Paddle's mixed precision (paddle.amp) has no effect on a CPU, "
+                     "and its CPU kernels cannot train in bfloat16; leave out --use_amp, or use --device gpu")
+    return args
 
 
 def main(argv=None):
@@ -97,7 +106,8 @@ def main(argv=None):
 
     net = paddle.DataParallel(model) if world_size > 1 else model
     state = train(net, optimizer, schedule, epoch_batches, compute_loss, lambda _: scores("dev"), save_best,
-                  args.output_dir, run_fingerprint(args, splits), "teacher", args.resume, lr_scheduler, rank == 0)
+                  args.output_dir, run_fingerprint(args, splits), "teacher", args.resume, lr_scheduler, rank == 0,
+                  MixedPrecision(args.scale_loss) if args.use_amp else None)
     if rank == 0:
         test_accuracy = None
         if "test" in splits and labels["test"].min() >= 0:  # a labelled test split: score the best model once

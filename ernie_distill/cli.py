@@ -55,8 +55,16 @@ non_negative_float = bounded(float, 0)
 probability = bounded(float, 0, 1)
 
 
+def boolean(text):
+    """A flag type for PaddleNLP's `--flag True/False` spelling (with nargs="?" and const=True, `--flag` alone too)."""
+    value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return value
+
+
 def gpu_available():
-    """Paddle with CUDA and a GPU; without Paddle (a deployment from requirements-deploy.txt), ONNX Runtime's CUDA provider."""
+    """Paddle with CUDA and a GPU; without Paddle (the [deploy] install), ONNX Runtime's CUDA provider."""
     try:
         import paddle
     except ImportError:

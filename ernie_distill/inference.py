@@ -63,9 +63,9 @@ def check_paddle_version(model_dir, manifest):
             raise InputError(f"{model_dir} has neither the compiled kernel's {KERNEL_FILE} nor an ONNX model, only "
                              "the Paddle program, and Paddle is not installed here: re-export the student with "
                              "export_model.py (a student of one LSTM layer gets the kernel), or install "
-                             "requirements.txt") from None
+                             "Paddle (pip install 'ernie-gram-distill[cpu]', or paddlepaddle-gpu)") from None
         raise InputError("--backend paddle needs Paddle, which is not installed here: use --backend numba, onnx or "
-                         "onnx-int8 for a student, or install requirements.txt") from None
+                         "onnx-int8 for a student, or install Paddle") from None
 
     exported_major, installed_major = int(manifest.paddle_version.split(".")[0]), int(paddle.__version__.split(".")[0])
     if exported_major > installed_major and installed_major != 0:  # 0.0.0 is a develop build
@@ -100,8 +100,8 @@ class TeacherEncoder:
         try:  # PaddleNLP is only imported for a teacher, whose tokenizer it provides
             from .teacher import encode, model_classes, pad_batch
         except ImportError as err:
-            raise InputError(f"a teacher export needs PaddleNLP for its tokenizer ({err}): install requirements.txt; "
-                             "only a student is served without Paddle") from None
+            raise InputError(f"a teacher export needs PaddleNLP for its tokenizer ({err}): pip install "
+                             "'ernie-gram-distill[train]'; only a student is served without Paddle") from None
 
         self._encode, self._pad = encode, pad_batch
         self.tokenizer = model_classes(model_type)[1].from_pretrained(model_dir)
@@ -150,7 +150,11 @@ class PaddleRunner:
 
 class OnnxRunner:
     def __init__(self, model_dir, device, cpu_threads, backend="onnx"):
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise InputError(f"--backend {backend} needs ONNX Runtime: pip install 'ernie-gram-distill[deploy]', or "
+                             "leave out --backend") from None
 
         name = next(iter(BACKEND_FILES[backend]))
         path = os.path.join(model_dir, name)
@@ -263,6 +267,10 @@ class Predictor:
         for rows in length_sorted_batches([self.encoder.length(e) for e in encoded], self.batch_size):
             logits[rows] = self.runner(self.encoder.batch([encoded[i] for i in rows]))
         return logits
+
+    def __call__(self, texts):
+        """Taskflow-style: a text, or a list of texts -> [{"text", "label", "score"}], as predict.py prints them."""
+        return self.predict([texts] if isinstance(texts, str) else list(texts))
 
     def predict(self, texts):
         """[{"text", "label", "score"}] with the softmax probability of the predicted label as score."""

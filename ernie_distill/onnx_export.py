@@ -11,6 +11,7 @@ quantize_int8 writes a dynamically quantized copy (int8 weights, activations qua
 itself is quantized: ONNX Runtime only rewrites an LSTM whose W and R are 3-D initializers, while paddle2onnx builds
 them with Unsqueeze/Concat/Slice nodes, so those constant subgraphs are folded into initializers first.
 """
+import inspect
 import logging
 import os
 import tempfile
@@ -24,11 +25,12 @@ LSTM_SEQUENCE_LENS_INPUT = 4  # X, W, R, B, sequence_lens, initial_h, initial_c,
 def paddle_to_onnx(program_path, params_path, onnx_path, opset_version=11):
     import paddle2onnx
 
+    options = {"enable_optimize": False, "verbose": False}
+    if "optimize_tool" in inspect.signature(paddle2onnx.export).parameters:  # paddle2onnx 2 (for Paddle 3); 1.x has
+        options["optimize_tool"] = "None"  # none. Its default optimizer pip-installs packages mid-conversion
     with tempfile.TemporaryDirectory() as tmp:
         raw_path = os.path.join(tmp, "raw.onnx")
-        # optimize_tool="None": the default optimizer pip-installs packages in the middle of a conversion
-        paddle2onnx.export(program_path, params_path, raw_path, opset_version=opset_version, enable_optimize=False,
-                           optimize_tool="None")
+        paddle2onnx.export(program_path, params_path, raw_path, opset_version=opset_version, **options)
         model = onnx.load(raw_path)
     if any(node.op_type == "LSTM" for node in model.graph.node):
         fix_lstm_sequence_lens(model)

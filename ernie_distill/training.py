@@ -6,6 +6,7 @@ from a checkpoint of the same run), a progress line (step, loss, speed, ETA), ev
 at each epoch end) and at the last step, the best model written atomically, checkpoints, and the metrics file every
 script writes alike.
 """
+import contextlib
 import glob
 import hashlib
 import json
@@ -43,6 +44,26 @@ class Schedule:
     @property
     def epochs(self):
         return math.ceil(self.total_steps / self.steps_per_epoch)
+
+
+@dataclass
+class MixedPrecision:
+    """--use_amp as PaddleNLP has it: the forward pass in float16 where Paddle's lists allow (paddle.amp level O1), the
+    loss scaled up before backward and the scale adapted to overflows (GradScaler). Paddle runs it on a GPU only: on a
+    CPU auto_cast has no effect, and a model cast to bfloat16 fails for want of CPU kernels (Paddle 2.6.2 and 3.3.1).
+    The scale is not checkpointed: a resumed run starts again from init_loss_scaling and adapts within a few steps."""
+
+    init_loss_scaling: float = 2.0**15
+
+    def autocast(self):
+        import paddle
+
+        return paddle.amp.auto_cast(enable=True, dtype="float16", level="O1")
+
+    def scaler(self):
+        import paddle
+
+        return paddle.amp.GradScaler(init_loss_scaling=self.init_loss_scaling)
 
 
 @dataclass
@@ -107,12 +128,13 @@ def prepare_output_dir(output_dir, resume, kind):
 
 
 def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, save_best, output_dir, fingerprint,
-          kind, resume=False, lr_scheduler=None, is_main_process=True):
+          kind, resume=False, lr_scheduler=None, is_main_process=True, mixed_precision=None):
     """Train to schedule.total_steps and return the TrainState.
 
     epoch_batches(epoch) -> the epoch's batches, in a fixed order for a given epoch (a resumed run skips those done);
     compute_loss(model, batch) -> scalar loss; evaluate(model) -> dev classification_scores (accuracy decides);
-    save_best(directory, state) writes the model into directory (made atomic here); kind: "teacher" or "student".
+    save_best(directory, state) writes the model into directory (made atomic here); kind: "teacher" or "student";
+    mixed_precision: a MixedPrecision, or None for float32.
     """
     if is_main_process:
         prepare_output_dir(output_dir, resume, kind)
@@ -151,6 +173,7 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
             save_checkpoint(ckpt_dir, model, optimizer, asdict(state))
             checkpointed = state.global_step
 
+    scaler = mixed_precision.scaler() if mixed_precision else None
     model.train()
     try:
         for epoch in range(state.global_step // per_epoch + 1, schedule.epochs + 1):
@@ -158,9 +181,15 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
                 step = (epoch - 1) * per_epoch + index + 1
                 if step <= state.global_step:
                     continue  # trained before the run was interrupted
-                loss = compute_loss(model, batch)
-                loss.backward()
-                optimizer.step()
+                with mixed_precision.autocast() if mixed_precision else contextlib.nullcontext():
+                    loss = compute_loss(model, batch)
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:
+                    scaled = scaler.scale(loss)
+                    scaled.backward()
+                    scaler.minimize(optimizer, scaled)  # unscales, skips the step on inf/nan, adapts the scale
                 optimizer.clear_grad()
                 if lr_scheduler is not None:
                     lr_scheduler.step()

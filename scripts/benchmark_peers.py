@@ -1,7 +1,7 @@
 """The cheap peers a practitioner would try first, measured like the student: char TF-IDF + LogisticRegression and
 fastText (characters; jieba words with bigrams). Trained on train, tuned on dev only; out of domain only scored.
 
-    pip install -r requirements-bench.txt      # scikit-learn, fastText: benchmark-only extras
+    pip install -e ".[bench]"                  # scikit-learn, fastText: benchmark-only extras
     python scripts/benchmark_peers.py --output_dir tmp/benchmark-peers
 
 Prints a Markdown table (dev and out-of-domain accuracy, size, training time, end-to-end texts/s on one process,
@@ -94,7 +94,7 @@ def main():
         import fasttext  # noqa: F401
         import sklearn  # noqa: F401
     except ImportError as err:
-        raise InputError(f"{err.name} is not installed: pip install -r requirements-bench.txt") from None
+        raise InputError(f"{err.name} is not installed: pip install -e '.[bench]'") from None
     task = load_task(args.task_name, args.data_dir)
     splits = load_splits(task, args.data_dir, ("train", "dev"))
     ood = read_tsv(args.ood_file, task)[0] if args.ood_file else []

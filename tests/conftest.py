@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+import ernie_distill  # noqa: F401  (first, before any test module imports Paddle: see ernie_distill/__init__.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 FIXTURE_DIR = os.path.join(ROOT, "tests", "fixtures", "easy")

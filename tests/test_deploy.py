@@ -131,6 +131,21 @@ def test_predict_texts_give_taskflow_style_json(exported_student, capsys):
         assert row["label"] == ["negative", "positive"][p.argmax()] and row["score"] == pytest.approx(p.max(), abs=1e-6)
 
 
+def test_the_python_api_and_the_installed_command_answer_as_predict_py(exported_student, capsys, tmp_path):
+    """`from ernie_distill import Predictor` (Taskflow-style: a text or a list) and ernie-distill-predict, run from
+    outside the checkout, give predict.py's rows."""
+    import ernie_distill
+
+    texts = ["房间很干净", "太差了"]
+    _, rows, _ = run_predict(capsys, "--model_dir", exported_student, "--text", texts[0], "--text", texts[1])
+    predictor = ernie_distill.Predictor(exported_student)
+    assert predictor(texts) == rows and predictor(texts[1]) == rows[1:]
+    command = os.path.join(os.path.dirname(sys.executable), "ernie-distill-predict")
+    done = subprocess.run([command, "--model_dir", exported_student, "--text", texts[0], "--text", texts[1]],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0 and [json.loads(line) for line in done.stdout.splitlines()] == rows
+
+
 def test_predict_labelled_tsv_reports_accuracy(exported_student, exported_teacher, capsys):
     dev = os.path.join(FIXTURE_DIR, "dev.tsv")
     for model_dir in (exported_student, exported_teacher):

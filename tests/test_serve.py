@@ -14,7 +14,7 @@ import requests
 
 from conftest import ROOT, exchange
 from ernie_distill.inference import Predictor
-from serve import create_app
+from ernie_distill.commands.serve import create_app
 from server_launcher import free_port, running_server
 
 TEXTS = ["房间很干净，服务也好", "太差了，再也不来", "价格真的棒", "好"]

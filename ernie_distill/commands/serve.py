@@ -1,0 +1,258 @@
+"""HTTP prediction service for an exported model (export_model.py's output), on the package's small HTTP/1.1 server.
+
+    python serve.py --model_dir tmp/export/student --port 8189
+    curl -s localhost:8189/predict -H 'Content-Type: application/json' -d '{"texts": ["这家酒店服务很好", "太差了"]}'
+
+POST /predict takes {"texts": [...]} (or PaddleNLP SimpleServer's {"data": {"text": [...]}}) and answers
+{"results": [{"text", "label", "score"}, ...]}; GET /health says which model is loaded. Every bad request gets a
+4xx with {"error", "field"}; a client gets --request_timeout seconds for a request's headers and as long again for its
+body. The model is loaded once and shared, through the same Predictor as predict.py; the texts of concurrent requests
+are gathered into one model call (up to --batch_texts texts, waiting at most --batch_wait_ms for them).
+--workers N runs N server processes on the one port, each with its own model and --cpu_threads / N threads: one
+process does its HTTP and encoding under one GIL.
+"""
+import json
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+from ..cli import ArgumentParser, add_runtime_arguments, bounded, positive_float, positive_int, run_cli
+from ..errors import InputError
+try:
+    from ..http_server import BACKLOG, error, serve_forever
+except ImportError as missing:  # httptools and uvloop come with the [deploy] extra
+    print(f"error: serving needs {missing.name}: pip install 'ernie-gram-distill[deploy]'", file=sys.stderr)
+    sys.exit(2)
+from ..inference import DEFAULT_MAX_CHARS, Predictor, text_problem
+from ..log import logger
+from ..micro_batching import MicroBatcher
+
+DEFAULT_REQUEST_TIMEOUT = 10.0
+
+
+def parse_args(argv=None):
+    parser = ArgumentParser(__doc__)
+    parser.add_argument("--model_dir", required=True, help="a directory written by export_model.py")
+    network = parser.add_argument_group("network")
+    network.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to accept other machines")
+    network.add_argument("--port", type=bounded(int, 0, 65535), default=8189, help="0: any free port")
+    network.add_argument("--request_timeout", type=positive_float, default=DEFAULT_REQUEST_TIMEOUT,
+                         help="seconds a client has to send a request's headers, and again its body")
+    network.add_argument("--workers", type=bounded(int, 1, 64), default=1,
+                         help="server processes sharing the port, each with its own model")
+    limits = parser.add_argument_group("request limits")
+    limits.add_argument("--max_texts", type=positive_int, default=256, help="texts per request")
+    limits.add_argument("--max_chars", type=positive_int, default=DEFAULT_MAX_CHARS, help="characters per text")
+    batching = parser.add_argument_group("micro-batching of concurrent requests")
+    batching.add_argument("--batch_texts", type=positive_int, default=64, help="texts per model call, at most")
+    batching.add_argument("--batch_wait_ms", type=bounded(float, 0, 1000), default=0.0,
+                          help="how long a request waits for others to share its model call (0: it takes those that "
+                               "queued while the model was busy, and adds no wait)")
+    add_runtime_arguments(parser)
+    return parser.parse_args(argv)
+
+
+class RequestError(ValueError):
+    def __init__(self, status, field, message):
+        super().__init__(message)
+        self.status, self.field = status, field
+
+
+def parse_texts(body, max_texts, max_chars):
+    """The list of texts in a request body, or a RequestError naming the field that is wrong."""
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise RequestError(400, "body", f"request body is not valid UTF-8 ({err.reason} at byte {err.start})")
+    except json.JSONDecodeError as err:
+        raise RequestError(400, "body", f"request body is not valid JSON: {err}") from None
+    except RecursionError:
+        raise RequestError(400, "body", "request body is JSON nested too deeply") from None
+    except ValueError:  # Python refuses to convert integers this long
+        limit = sys.get_int_max_str_digits()
+        raise RequestError(400, "body", f"request body has a number over {limit} digits") from None
+    if isinstance(payload, dict) and "texts" in payload:
+        field, texts = "texts", payload["texts"]
+    elif isinstance(payload, dict) and isinstance(payload.get("data"), dict) and "text" in payload["data"]:
+        field, texts = "data.text", payload["data"]["text"]  # PaddleNLP SimpleServer's request shape
+    else:
+        raise RequestError(422, "texts", 'expected a JSON object {"texts": ["...", ...]}')
+    if not isinstance(texts, list):
+        raise RequestError(422, field, f"{field} must be a list of strings")
+    if not texts:
+        raise RequestError(422, field, f"{field} is empty")
+    if len(texts) > max_texts:
+        raise RequestError(413, field, f"{field} has {len(texts)} items, over the limit of {max_texts} per request")
+    for i, text in enumerate(texts):
+        problem = text_problem(text, max_chars)
+        if problem:
+            raise RequestError(413 if "over the limit" in problem else 422, f"{field}[{i}]", f"{field}[{i}]: {problem}")
+    return texts
+
+
+def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_texts=64, batch_wait_ms=0.0):
+    """The application: answer(method, path, body) -> (status, JSON content, extra headers) for POST /predict, GET
+    /health, and the {"error", "field"} shape for every other request."""
+    # a student's model calls take milliseconds: on the event loop, with no hand-off to a thread; a teacher's take up to
+    # seconds, during which the server must go on reading requests and keeping their deadlines
+    batcher = MicroBatcher(predictor.predict, batch_texts, batch_wait_ms, inline=predictor.manifest.kind == "student")
+
+    def health():
+        manifest = predictor.manifest
+        return {"status": "ok", "kind": manifest.kind, "model_type": manifest.model_type, "backend": predictor.backend,
+                "labels": manifest.label_names, "dev_accuracy": manifest.dev_accuracy, "worker_pid": os.getpid(),
+                "model_calls": batcher.calls, "texts_predicted": batcher.texts}  # (the counts are this worker's)
+
+    async def predict(body):
+        try:
+            texts = parse_texts(body, max_texts, max_chars)
+        except RequestError as err:
+            return err.status, error(str(err), err.field), []
+        try:
+            results = await batcher.submit(texts)
+        except Exception:  # the model failed (the batcher logged why): say so in the answer's shape, and keep serving
+            return 500, PREDICTION_FAILED, []
+        if any(result["score"] != result["score"] for result in results):  # NaN: not JSON, and not a prediction
+            logger.error("a prediction was not a number (NaN); answered 500")
+            return 500, PREDICTION_FAILED, []
+        return 200, {"results": results}, []
+
+    async def answer(method, path, body):
+        if (method, path) == ("POST", "/predict"):
+            return await predict(body)
+        if method in ("GET", "HEAD") and path == "/health":
+            return 200, health(), []
+        if path in ("/predict", "/health"):
+            allowed = b"POST" if path == "/predict" else b"GET, HEAD"
+            return 405, error(f"{method} {path}: Method Not Allowed", "path"), [(b"allow", allowed)]
+        return 404, error(f"{method} {path}: Not Found", "path"), []
+
+    return answer
+
+
+PREDICTION_FAILED = error("prediction failed; the server's log says why", None)  # the model's problem, not the client's
+
+
+# Linux spreads new connections evenly over sockets bound to one port with SO_REUSEPORT; workers sharing one socket
+# instead take them as they wake, and one asyncio accept call takes a whole burst (measured: one worker got them all).
+REUSE_PORT = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def listening_socket(host, port, reuse_port=False, check_free=True):
+    """A socket bound to (host, port), or an InputError saying why not: a busy port fails before anything is logged.
+    Without reuse_port it listens at once: connections made while the model loads wait in the backlog instead of being
+    refused, and a second server cannot bind the port meanwhile (two bound sockets that are not yet listening can share
+    a port). With reuse_port the port is first bound without SO_REUSEPORT, which fails if anything holds it (another
+    serve.py with workers would otherwise share it, and its connections); the workers listen on their own sockets."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        if reuse_port and check_free and port:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        if not reuse_port:
+            sock.listen(BACKLOG)
+    except OSError as err:
+        raise InputError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    return sock
+
+
+def serve(args, sock, predictor=None, ready=None, parent_pid=None, announce=None):
+    """Answer requests on `sock` until stopped, logging `announce` (arguments of logger.info) once it accepts them. A
+    worker loads its own predictor, binds its own socket when given only the port (SO_REUSEPORT), sets `ready` once it
+    listens, and stops when its parent process is gone."""
+    if parent_pid is not None:  # a worker: the parent turns Ctrl-C into a SIGTERM for each worker
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        threading.Thread(target=stop_when_orphaned, args=(parent_pid,), daemon=True).start()
+    if isinstance(sock, int):  # (the parent holds the port: it is not free, and need not be)
+        sock = listening_socket(args.host, sock, reuse_port=True, check_free=False)
+    predictor = predictor or Predictor.from_args(args)
+    predictor.predict(["好"])  # the segmenter and lookup tables load on first use: not in a client's request
+    app = create_app(predictor, args.max_texts, args.max_chars, args.batch_texts, args.batch_wait_ms)
+    max_body_bytes = args.max_texts * (args.max_chars * 12 + 16) + 1024  # a character is at most 12 bytes of JSON
+    # (a surrogate pair of \uXXXX escapes, as json.dumps writes a character beyond the BMP by default)
+    sock.listen(BACKLOG)  # (a worker's own socket) from here connections wait in the backlog until they are accepted
+
+    def on_listening():
+        if ready is not None:
+            ready.set()
+        if announce:
+            logger.info(*announce)
+
+    serve_forever(sock, app, args.request_timeout, max_body_bytes, on_listening, stop_on_interrupt=parent_pid is None)
+
+
+def stop_when_orphaned(parent_pid):
+    """SIGTERM to this worker once its parent is gone (killed outright, it could not stop its workers): an orphan would
+    go on holding the port."""
+    while os.getppid() == parent_pid:
+        time.sleep(1)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def run_workers(args, sock, on_ready):
+    """args.workers processes serving `sock`'s port, on_ready() called once they all listen; returns when they have
+    stopped (SIGTERM / Ctrl-C stops them, and a worker that fails stops the rest)."""
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter each: no model runtime threads forked
+    shared = sock.getsockname()[1] if REUSE_PORT else sock  # `sock` itself stays bound, unlistened: it holds the port
+    readies = [spawn.Event() for _ in range(args.workers)]
+    workers = [spawn.Process(target=serve, args=(args, shared, None, ready, os.getpid()), name=f"serve-worker-{i}")
+               for i, ready in enumerate(readies)]
+    stopping = []
+
+    def stop(*_):
+        stopping.append(True)
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+
+    signal.signal(signal.SIGTERM, stop)  # before any worker starts: a stop while they load must reach them too
+    signal.signal(signal.SIGINT, stop)
+    for worker in workers:
+        if not stopping:
+            worker.start()
+    while not stopping and not all(ready.is_set() for ready in readies) and all(w.is_alive() for w in workers):
+        time.sleep(0.05)
+    if not stopping and all(ready.is_set() for ready in readies):
+        on_ready()
+    started = [worker for worker in workers if worker.pid is not None]
+    if started:
+        multiprocessing.connection.wait([worker.sentinel for worker in started])  # until one of them ends
+    failed = [worker for worker in started if worker.exitcode is not None] if not stopping else []
+    stop()
+    for worker in started:
+        worker.join()
+    if failed:
+        logger.error("%s exited with code %s; stopped the others", failed[0].name, failed[0].exitcode)
+        return 1
+    return 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sock = listening_socket(args.host, args.port, reuse_port=REUSE_PORT and args.workers > 1)
+    args.cpu_threads = max(1, args.cpu_threads // args.workers)
+    predictor = Predictor.from_args(args)  # also checks the model before any worker starts
+    host, port = sock.getsockname()[:2]
+    message = ("serving the %s from %s on http://%s:%d (POST /predict, GET /health), backend %s, %d worker(s) x %d "
+               "thread(s)", predictor.manifest.kind, args.model_dir, host, port, predictor.backend, args.workers,
+               args.cpu_threads)
+    if args.workers == 1:
+        serve(args, sock, predictor, announce=message)
+    else:
+        del predictor
+        return run_workers(args, sock, lambda: logger.info(*message))
+
+
+def run():
+    return run_cli(main)
