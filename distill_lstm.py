@@ -12,17 +12,17 @@ import sys
 
 import numpy as np
 
-from ernie_distill.checkpoint import set_seed
+from ernie_distill.training.checkpoint import set_seed
 from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_distillation_arguments,
                                add_run_arguments, add_student_input_arguments, bounded, non_negative_float,
                                non_negative_int, positive_float, positive_int, run_cli)
-from ernie_distill.data import load_splits, load_task
-from ernie_distill.features import InputSettings, StudentInputs
+from ernie_distill.data.reading import load_splits, load_task
+from ernie_distill.models.features import InputSettings, StudentInputs
 from ernie_distill.log import logger
-from ernie_distill.losses import distillation_loss
-from ernie_distill.student import (BiLSTMClassifier, StudentConfig, num_parameters, save_student, student_scores,
+from ernie_distill.training.losses import distillation_loss
+from ernie_distill.models.student import (BiLSTMClassifier, StudentConfig, num_parameters, save_student, student_scores,
                                    training_batches)
-from ernie_distill.training import Schedule, run_fingerprint, train, write_metrics
+from ernie_distill.training.loop import Schedule, run_fingerprint, train, write_metrics
 
 import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 
@@ -74,7 +74,7 @@ def main(argv=None):
         args.tokens, args.max_seq_length, args.vocab_min_freq, args.vocab_max_size, args.ngram_max,
         args.ngram_min_freq, args.ngram_max_size, ngram_words=args.ngram_words, segmenter=args.segmenter))
     if args.teacher_dir:  # the teacher code (and PaddleNLP) is only needed, and imported, when distilling
-        from ernie_distill.transfer_set import distillation_texts
+        from ernie_distill.training.transfer_set import distillation_texts
 
         texts, labels, targets, teacher = distillation_texts(args, task, texts, labels)
     train_encoded, labels = [inputs.encode(text) for text in texts], np.asarray(labels)

@@ -20,12 +20,12 @@ import numpy as np
 from ernie_distill.atomic import save_dir_atomically
 from ernie_distill.cli import ArgumentParser, bounded, run_cli
 from ernie_distill.errors import InputError
-from ernie_distill.inference import Predictor, program_file
+from ernie_distill.deploy.inference import Predictor, program_file
 from ernie_distill.log import logger
-from ernie_distill.manifest import (INT8_ONNX_FILE, KERNEL_FILE, MANIFEST_FILE, MODEL_PREFIX, ONNX_FILE, Manifest,
+from ernie_distill.deploy.manifest import (INT8_ONNX_FILE, KERNEL_FILE, MANIFEST_FILE, MODEL_PREFIX, ONNX_FILE, Manifest,
                                     sha256_of)
-from ernie_distill.student import is_student_dir, load_student, num_parameters
-from ernie_distill.student_kernel import kernel_weights
+from ernie_distill.models.student import is_student_dir, load_student, num_parameters
+from ernie_distill.deploy.student_kernel import kernel_weights
 
 import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 
@@ -89,7 +89,7 @@ def load_model(model_dir):
         spec = [paddle.static.InputSpec([None, None] if name != "seq_len" else [None], "int64", name)
                 for name in inputs.input_names]
         return ExportSource("student", model, spec, info, inputs.save, model.embedding.weight.shape[0], None)
-    from ernie_distill.teacher import load_teacher  # PaddleNLP is only imported for a teacher
+    from ernie_distill.models.teacher import load_teacher  # PaddleNLP is only imported for a teacher
 
     model, tokenizer, info = load_teacher(model_dir)
     spec = [paddle.static.InputSpec([None, None], "int64", "input_ids"),
@@ -129,12 +129,12 @@ def write_export(out, source, args, max_seq_length):
         else:
             np.savez(os.path.join(out, KERNEL_FILE), **weights)
     if args.onnx:
-        from ernie_distill.onnx_export import paddle_to_onnx
+        from ernie_distill.deploy.onnx_export import paddle_to_onnx
 
         paddle_to_onnx(program_file(out), os.path.join(out, MODEL_PREFIX + ".pdiparams"), os.path.join(out, ONNX_FILE),
                        args.opset_version)
     if args.quantize:
-        from ernie_distill.onnx_export import quantize_int8
+        from ernie_distill.deploy.onnx_export import quantize_int8
 
         ops = quantize_int8(os.path.join(out, ONNX_FILE), os.path.join(out, INT8_ONNX_FILE))
         quantized = [f"{op} x{n}" for op, n in ops.items() if "Quant" in op or "Integer" in op]

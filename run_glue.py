@@ -13,15 +13,15 @@ import sys
 
 import numpy as np
 
-from ernie_distill.checkpoint import set_seed
+from ernie_distill.training.checkpoint import set_seed
 from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_run_arguments, boolean, non_negative_float,
                                non_negative_int, positive_float, positive_int, probability, run_cli)
-from ernie_distill.data import load_splits, load_task
+from ernie_distill.data.reading import load_splits, load_task
 from ernie_distill.log import logger
-from ernie_distill.scores import classification_scores
-from ernie_distill.teacher import (MODEL_CLASSES, adamw_with_warmup, encode, encoded_logits, is_random_init,
+from ernie_distill.training.scores import classification_scores
+from ernie_distill.models.teacher import (MODEL_CLASSES, adamw_with_warmup, encode, encoded_logits, is_random_init,
                                    load_pretrained, pad_batch, save_teacher)
-from ernie_distill.training import BEST_MODEL, MixedPrecision, Schedule, run_fingerprint, train, write_metrics
+from ernie_distill.training.loop import BEST_MODEL, MixedPrecision, Schedule, run_fingerprint, train, write_metrics
 
 import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 import paddle.nn.functional as F

@@ -20,7 +20,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 def __getattr__(name):
     """`ernie_distill.Predictor` without importing the inference stack (numba, ONNX Runtime) for every script."""
     if name == "Predictor":
-        from .inference import Predictor
+        from .deploy.inference import Predictor
 
         return Predictor
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,9 +9,9 @@ import math
 import os
 import sys
 
+from .deploy.manifest import AUTO, BACKENDS
 from .errors import InputError
-from .manifest import AUTO, BACKENDS
-from .vocab import SEGMENTERS
+from .models.vocab import SEGMENTERS
 
 
 class ArgumentParser(argparse.ArgumentParser):

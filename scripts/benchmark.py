@@ -26,11 +26,11 @@ import numpy as np
 
 from ernie_distill.atomic import write_json
 from ernie_distill.cli import ArgumentParser, non_negative_int, positive_int, run_cli
-from ernie_distill.data import read_bytes, read_text_lines
+from ernie_distill.data.reading import read_bytes, read_text_lines
 from ernie_distill.errors import InputError
-from ernie_distill.inference import Predictor
+from ernie_distill.deploy.inference import Predictor
 from ernie_distill.log import logger
-from ernie_distill.manifest import BACKEND_FILES, BACKENDS, Manifest
+from ernie_distill.deploy.manifest import BACKEND_FILES, BACKENDS, Manifest
 from load_generator import post_concurrently
 from server_launcher import running_server
 

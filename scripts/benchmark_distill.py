@@ -18,11 +18,11 @@ import numpy as np
 
 from ernie_distill.atomic import read_json, write_json
 from ernie_distill.cli import ArgumentParser, positive_int, run_cli
-from ernie_distill.data import load_task, read_tsv
+from ernie_distill.data.reading import load_task, read_tsv
 from ernie_distill.errors import InputError
-from ernie_distill.inference import Predictor
-from ernie_distill.scores import mcnemar_exact
-from ernie_distill.training import code_digest
+from ernie_distill.deploy.inference import Predictor
+from ernie_distill.training.scores import mcnemar_exact
+from ernie_distill.training.loop import code_digest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "data")

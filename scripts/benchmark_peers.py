@@ -17,10 +17,10 @@ import numpy as np
 
 from ernie_distill.atomic import write_json
 from ernie_distill.cli import ArgumentParser, run_cli
-from ernie_distill.data import load_splits, load_task, read_tsv
+from ernie_distill.data.reading import load_splits, load_task, read_tsv
 from ernie_distill.errors import InputError
-from ernie_distill.scores import classification_scores
-from ernie_distill.vocab import tokenize
+from ernie_distill.training.scores import classification_scores
+from ernie_distill.models.vocab import tokenize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "data")

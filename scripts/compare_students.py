@@ -14,10 +14,10 @@ import sys
 import numpy as np
 
 from ernie_distill.cli import ArgumentParser, positive_int, run_cli
-from ernie_distill.data import load_task, read_tsv
+from ernie_distill.data.reading import load_task, read_tsv
 from ernie_distill.errors import InputError
-from ernie_distill.scores import mcnemar_exact
-from ernie_distill.student import load_student, student_logits
+from ernie_distill.training.scores import mcnemar_exact
+from ernie_distill.models.student import load_student, student_logits
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "data")

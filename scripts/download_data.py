@@ -5,7 +5,7 @@
 import sys
 
 from ernie_distill.cli import ArgumentParser, positive_float, run_cli
-from ernie_distill.data import download_data_dir
+from ernie_distill.data.reading import download_data_dir
 
 
 def main():

@@ -10,10 +10,10 @@ import os
 import sys
 
 from ernie_distill.cli import ArgumentParser, bounded, run_cli
-from ernie_distill.data import load_splits, load_task
+from ernie_distill.data.reading import load_splits, load_task
 from ernie_distill.errors import InputError
-from ernie_distill.random_teacher import RANDOM_TEACHER_SIZES, make_random_teacher
-from ernie_distill.teacher import is_random_init
+from ernie_distill.models.random_teacher import RANDOM_TEACHER_SIZES, make_random_teacher
+from ernie_distill.models.teacher import is_random_init
 
 
 def main():

@@ -44,7 +44,7 @@ LOGS="$OUTPUT_DIR/logs"
 EXPORT="$OUTPUT_DIR/export"
 mkdir -p "$LOGS"
 STEPS=("$@")
-CODE_DIGEST="$(python -c 'from ernie_distill.training import code_digest; print(code_digest())')"
+CODE_DIGEST="$(python -c 'from ernie_distill.training.loop import code_digest; print(code_digest())')"
 
 selected() {  # is step $1 asked for? (all when none is named; "export" selects export-*)
   [ ${#STEPS[@]} -eq 0 ] && return 0

@@ -23,14 +23,14 @@ SENTENCES = ["这家酒店的服务非常好，房间也很干净，下次还会
 
 
 def fixture_texts():
-    from ernie_distill.data import load_splits, load_task
+    from ernie_distill.data.reading import load_splits, load_task
 
     return [e.text for e in load_splits(load_task("chnsenticorp"), FIXTURE_DIR, ("train",))["train"]]
 
 
 @pytest.fixture(scope="session")
 def tiny_teacher_init(tmp_path_factory):
-    from ernie_distill.random_teacher import make_random_teacher
+    from ernie_distill.models.random_teacher import make_random_teacher
 
     return make_random_teacher(fixture_texts(), str(tmp_path_factory.mktemp("tiny-init")), hidden_size=32)
 
@@ -84,7 +84,7 @@ def exported_teacher(trained_teacher, tmp_path_factory):
 @pytest.fixture(scope="session")
 def corpus():
     """jieba words of a few reviews and of the easy fixture's training texts."""
-    from ernie_distill.vocab import tokenize
+    from ernie_distill.models.vocab import tokenize
 
     return [tokenize(t) for t in SENTENCES + fixture_texts()]
 

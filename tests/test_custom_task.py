@@ -20,8 +20,8 @@ TEXTS = ["球队比赛进球", "股票基金上涨", "手机芯片屏幕"]
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """Teacher (tiny, random-init) -> distilled student -> export, all on the topics fixture."""
-    from ernie_distill.data import load_splits, load_task
-    from ernie_distill.random_teacher import make_random_teacher
+    from ernie_distill.data.reading import load_splits, load_task
+    from ernie_distill.models.random_teacher import make_random_teacher
 
     root = tmp_path_factory.mktemp("topics")
     task = load_task("topics", TOPICS)

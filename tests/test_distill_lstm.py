@@ -8,11 +8,11 @@ import pytest
 
 import distill_lstm
 from conftest import FIXTURE_DIR, TINY_STUDENT
-from ernie_distill import teacher as teacher_module
-from ernie_distill.checkpoint import CheckpointMismatch
-from ernie_distill.data import DataError, load_splits, load_task
-from ernie_distill.student import load_student, student_scores
-from ernie_distill.teacher import ModelError
+from ernie_distill.models import teacher as teacher_module
+from ernie_distill.training.checkpoint import CheckpointMismatch
+from ernie_distill.data.reading import DataError, load_splits, load_task
+from ernie_distill.models.student import load_student, student_scores
+from ernie_distill.models.teacher import ModelError
 
 
 def read(path):

@@ -7,7 +7,7 @@ import pytest
 
 import run_glue
 from conftest import glue_args
-from ernie_distill.teacher import ModelError, TEACHER_INFO, load_teacher, predict_logits
+from ernie_distill.models.teacher import ModelError, TEACHER_INFO, load_teacher, predict_logits
 
 
 def read(path):

@@ -5,8 +5,8 @@
 import json
 import os
 
-from ernie_distill.data import load_task, read_tsv
-from ernie_distill.vocab import tokenize
+from ernie_distill.data.reading import load_task, read_tsv
+from ernie_distill.models.vocab import tokenize
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.path.join(HERE, "..", "..", "..", "shared", "data")

@@ -15,8 +15,8 @@ import json
 import sys
 
 from ..cli import ArgumentParser, add_runtime_arguments, run_cli
-from ..data import DataError, Example, read_bytes, read_text_lines
-from ..inference import Predictor, text_problem
+from ..data.reading import DataError, Example, read_bytes, read_text_lines
+from ..deploy.inference import Predictor, text_problem
 
 
 def parse_args(argv=None):

@@ -23,14 +23,15 @@ import time
 
 from ..cli import ArgumentParser, add_runtime_arguments, bounded, positive_float, positive_int, run_cli
 from ..errors import InputError
+
 try:
-    from ..http_server import BACKLOG, error, serve_forever
+    from ..serving.http_server import BACKLOG, error, serve_forever
 except ImportError as missing:  # httptools and uvloop come with the [deploy] extra
     print(f"error: serving needs {missing.name}: pip install 'ernie-gram-distill[deploy]'", file=sys.stderr)
     sys.exit(2)
-from ..inference import DEFAULT_MAX_CHARS, Predictor, text_problem
+from ..deploy.inference import DEFAULT_MAX_CHARS, Predictor, text_problem
 from ..log import logger
-from ..micro_batching import MicroBatcher
+from ..serving.micro_batching import MicroBatcher
 
 DEFAULT_REQUEST_TIMEOUT = 10.0
 

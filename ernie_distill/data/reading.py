@@ -1,0 +1,256 @@
+"""Reading labelled text data: local TSV files (both ChnSentiCorp layouts) or PaddleNLP's download.
+
+Every row is validated; a bad row is an error naming the file and line, or, when the caller asks for it,
+a counted skip that is reported. Nothing is dropped silently.
+"""
+import os
+import threading
+from dataclasses import dataclass
+
+from ..errors import InputError
+from ..log import logger
+
+# Built-in tasks: the label strings found in the data files, their names, and where PaddleNLP's load_dataset leaves the
+# files under its DATA_HOME. Any other task is defined by its data: a --data_dir with labels.txt.
+BUILTIN_TASKS = {
+    "chnsenticorp": {"labels": ["0", "1"], "label_names": ["negative", "positive"],
+                     "download_dir": os.path.join("ChnSentiCorp", "ChnSentiCorp")},
+}
+SPLIT_FILES = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
+LABELS_FILE = "labels.txt"
+
+
+class DataError(InputError):
+    """Bad input data; the message names the file, the line and what to do."""
+
+
+@dataclass
+class Example:
+    text: str
+    label: int  # index into the task's label list; -1 when the split carries no labels
+    source: str = ""  # "file:line", for messages
+
+
+@dataclass(frozen=True)
+class Task:
+    """A classification task: `labels` are the values in the data files (in id order), `label_names` what is printed."""
+
+    name: str
+    labels: tuple
+    label_names: tuple
+
+    def label_index(self):
+        """Label value -> id. A file may give a label by its value or by its integer id; the value wins a clash."""
+        return {**{str(i): i for i in range(len(self.labels))}, **{label: i for i, label in enumerate(self.labels)}}
+
+
+def load_task(task_name, data_dir=None):
+    """The task: from DATA_DIR/labels.txt when there is one (your own task), else a built-in task by name."""
+    labels_path = os.path.join(data_dir, LABELS_FILE) if data_dir else None
+    if labels_path and os.path.isfile(labels_path):
+        labels = read_labels_file(labels_path)
+        return Task(task_name.lower(), tuple(labels), tuple(labels))
+    key = task_name.lower()
+    if key not in BUILTIN_TASKS:
+        raise DataError(f"unknown --task_name {task_name!r}: the built-in task is {', '.join(sorted(BUILTIN_TASKS))}; "
+                        f"for your own task give --data_dir a folder with train.tsv, dev.tsv and {LABELS_FILE} "
+                        "(one label per line)")
+    spec = BUILTIN_TASKS[key]
+    return Task(key, tuple(spec["labels"]), tuple(spec["label_names"]))
+
+
+def read_labels_file(path):
+    """labels.txt: one label per line, in id order; empty or repeated lines and fewer than two labels are errors."""
+    with open(path, "rb") as f:
+        lines = [_decode(line, path, n).strip() for n, line in enumerate(split_lines(f.read()), start=1)]
+    seen = {}
+    for lineno, label in enumerate(lines, start=1):
+        if not label:
+            raise DataError(f"{path}:{lineno}: empty label line; write one label per line, in id order")
+        if "\t" in label:
+            raise DataError(f"{path}:{lineno}: label {label!r} contains a tab")
+        if label in seen:
+            raise DataError(f"{path}:{lineno}: label {label!r} repeats line {seen[label]}")
+        seen[label] = lineno
+    if len(lines) < 2:
+        raise DataError(f"{path}: {len(lines)} label(s); a classification task needs at least two")
+    return lines
+
+
+def read_tsv(path, task, skip_invalid=False, require_labels=True):
+    """Read a TSV with a header row: `label\\ttext_a` (ERNIE task data) or `qid\\tlabel\\ttext_a` (PaddleNLP).
+
+    Returns (examples, skipped) where skipped lists "file:line: reason" strings (empty unless skip_invalid).
+    """
+    return parse_tsv(read_bytes(path), path, task, skip_invalid, require_labels)
+
+
+def read_bytes(path, name=None):
+    """The file's bytes, or a DataError naming it as `name` (e.g. "--input_file X"; default: the path)."""
+    if not os.path.isfile(path):
+        problem = "is a directory, not a file" if os.path.isdir(path) else "file not found"
+        raise DataError(f"{name or path}: {problem}")
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def split_lines(raw):
+    """Bytes -> lines (bytes), a last line without newline included, a trailing empty line dropped."""
+    lines = raw.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
+def _columns(header_line):
+    """Column names of a header row, lower-cased: `Label\tText_A` is `label\ttext_a`."""
+    return [name.strip().lower() for name in header_line.lstrip("\ufeff").rstrip("\r").split("\t")]
+
+
+def read_text_lines(raw, name, labels):
+    """Texts to predict from bytes: a TSV with a header (gold labels, values of `labels`, when it has them), else one
+    text per line.
+
+    Returns (examples, problems): a malformed row or an undecodable line is a "name:line: reason" problem, reported
+    by the caller, never dropped silently.
+    """
+    lines = split_lines(raw)
+    try:
+        is_tsv = bool(lines) and "text_a" in _columns(lines[0].decode("utf-8"))
+    except UnicodeDecodeError:
+        is_tsv = False
+    if is_tsv:
+        task = Task(name, tuple(labels), tuple(labels))
+        return parse_tsv(raw, name, task, skip_invalid=True, require_labels=False)
+    examples, problems = [], []
+    for lineno, line in enumerate(lines, start=1):
+        try:
+            examples.append(Example(_decode(line, name, lineno).rstrip("\r"), -1, f"{name}:{lineno}"))
+        except DataError as err:
+            problems.append(str(err))
+    return examples, problems
+
+
+def parse_tsv(raw, name, task, skip_invalid=False, require_labels=True):
+    """read_tsv on bytes already read; `name` stands for the file in messages."""
+    label_index = task.label_index()
+    examples, skipped = [], []
+    raw_lines = split_lines(raw)
+    if not raw_lines:
+        raise DataError(f"{name}: the file is empty; expected a header row such as 'label\\ttext_a'")
+    header = _columns(_decode(raw_lines[0], name, 1))
+    if "text_a" not in header:
+        raise DataError(
+            f"{name}:1: header {header!r} has no 'text_a' column; expected 'label\\ttext_a' or 'qid\\tlabel\\ttext_a'"
+        )
+    if require_labels and "label" not in header:
+        raise DataError(f"{name}:1: header {header!r} has no 'label' column, but this split needs labels")
+    text_col, label_col = header.index("text_a"), header.index("label") if "label" in header else None
+
+    for lineno, raw_line in enumerate(raw_lines[1:], start=2):
+        where = f"{name}:{lineno}"
+        try:
+            line = _decode(raw_line, name, lineno).rstrip("\r")
+            fields = line.split("\t")
+            if len(fields) != len(header):
+                raise DataError(
+                    f"{where}: expected {len(header)} tab-separated fields ({', '.join(header)}), found {len(fields)}"
+                )
+            text = fields[text_col].strip()
+            if not text:
+                raise DataError(f"{where}: empty text_a")
+            label = -1
+            if label_col is not None:
+                value = fields[label_col].strip()
+                if value not in label_index:
+                    raise DataError(f"{where}: label {value!r} is not one of {list(task.labels)} (nor an id 0-"
+                                    f"{len(task.labels) - 1})")
+                label = label_index[value]
+            examples.append(Example(text, label, where))
+        except DataError as err:
+            if not skip_invalid:
+                raise DataError(f"{err} (fix the row, or pass --skip_invalid to skip and count such rows)") from None
+            skipped.append(str(err))
+    return examples, skipped
+
+
+def _decode(raw, path, lineno):
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}:{lineno}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
+
+
+def load_splits(task, data_dir=None, splits=("train", "dev"), skip_invalid=False, download_timeout=120):
+    """Load the named splits as lists of Examples, from `data_dir` when given, else from PaddleNLP's download.
+
+    Every label of the task must occur in train: a class the model never sees is a mistake in the data.
+    """
+    if data_dir:
+        if not os.path.isdir(data_dir):
+            problem = "is a file" if os.path.exists(data_dir) else "does not exist"
+            raise DataError(f"--data_dir {data_dir} {problem}; give a folder holding train.tsv and dev.tsv")
+        result = {}
+        for split in splits:
+            path = os.path.join(data_dir, SPLIT_FILES[split])
+            if split == "test" and not os.path.isfile(path):
+                continue
+            if not os.path.isfile(path):
+                raise DataError(f"--data_dir {data_dir}: missing {SPLIT_FILES[split]} (needed for the {split} split)")
+            result[split], skipped = read_tsv(path, task, skip_invalid, require_labels=split != "test")
+            if skipped:
+                logger.warning("%s: skipped %d invalid row(s); first: %s", path, len(skipped), skipped[0])
+            if not result[split]:
+                raise DataError(f"{path}: no usable rows")
+    else:
+        if task.name not in BUILTIN_TASKS:
+            raise DataError(f"task {task.name!r} is not built in: give --data_dir (train.tsv, dev.tsv, labels.txt)")
+        result = _download_splits(task, splits, download_timeout)
+    if "train" in result:
+        seen = {e.label for e in result["train"]}
+        missing = [label for i, label in enumerate(task.labels) if i not in seen]
+        if missing:
+            raise DataError(f"{os.path.join(data_dir or task.name, SPLIT_FILES['train'])}: no training example of "
+                            f"label(s) {missing}; add examples, or remove the label from {LABELS_FILE}")
+    return result
+
+
+def download_data_dir(task_name, timeout=120):
+    """Download a built-in task with PaddleNLP (bounded in time) and return the folder with train.tsv and dev.tsv."""
+    task = load_task(task_name)
+    _download_splits(task, ("train", "dev"), timeout)
+    from paddlenlp.utils.env import DATA_HOME
+
+    return os.path.join(DATA_HOME, BUILTIN_TASKS[task.name]["download_dir"])
+
+
+def _download_splits(task, splits, timeout):
+    """PaddleNLP's `load_dataset`, bounded in time: its download has no timeout and can hang behind a silent proxy."""
+    outcome = {}
+
+    def target():
+        try:
+            from paddlenlp.datasets import load_dataset
+
+            outcome["data"] = load_dataset(task.name, splits=list(splits), lazy=False)
+        except BaseException as err:  # reported to the caller below
+            outcome["error"] = err
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    hint = ("Download the data by hand, or point --data_dir at a folder with train.tsv and dev.tsv (header "
+            "'label\\ttext_a').")
+    if worker.is_alive():
+        raise DataError(f"downloading dataset {task.name!r} did not finish within {timeout} s (offline?). {hint}")
+    if "error" in outcome:
+        raise DataError(f"downloading dataset {task.name!r} failed: {outcome['error']}. {hint}")
+    result = {}
+    for split, dataset in zip(splits, outcome["data"]):
+        rows = [Example(row["text"], int(row.get("label", -1)), f"{task.name}:{split}:{i}")
+                for i, row in enumerate(dataset)]
+        bad = [r.source for r in rows if split != "test" and not 0 <= r.label < len(task.labels)]
+        if bad:
+            raise DataError(f"downloaded {split} split has labels outside {list(task.labels)}, first at {bad[0]}")
+        result[split] = rows
+    return result

@@ -1,0 +1,227 @@
+"""The one training loop behind run_glue.py (teacher) and distill_lstm.py (student).
+
+A script gives what differs: the model and optimizer, the batches of an epoch, the loss as a plain function of
+(model, batch), the dev evaluation and how to write its best model. The loop does what is the same: resume (only
+from a checkpoint of the same run), a progress line (step, loss, speed, ETA), evaluation every `eval_steps` steps (or
+at each epoch end) and at the last step, the best model written atomically, checkpoints, and the metrics file every
+script writes alike.
+"""
+import contextlib
+import glob
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+from ..atomic import read_json, save_dir_atomically, write_json
+from ..deploy.manifest import sha256_of
+from ..errors import InputError
+from ..log import Progress, logger
+from .checkpoint import load_checkpoint, save_checkpoint
+
+BEST_MODEL, CHECKPOINT, METRICS = "best_model", "checkpoint", "metrics.json"
+# Flags that change where or how verbosely a run works, never what it learns: left out of the run's fingerprint.
+NOT_IN_FINGERPRINT = {"output_dir", "resume", "device", "logging_steps", "download_timeout", "cache_dir",
+                      "teacher_batch_size", "data_dir", "skip_invalid"}
+
+
+@dataclass
+class Schedule:
+    """How long to train and how often to evaluate; max_steps > 0 overrides the epochs (as in PaddleNLP)."""
+
+    num_epochs: int
+    steps_per_epoch: int
+    max_steps: int = 0
+    eval_steps: int = 0  # evaluate every eval_steps steps, or at each epoch end when 0; and always at the last step
+    logging_steps: int = 50
+
+    @property
+    def total_steps(self):
+        return self.max_steps if self.max_steps > 0 else self.num_epochs * self.steps_per_epoch
+
+    @property
+    def epochs(self):
+        return math.ceil(self.total_steps / self.steps_per_epoch)
+
+
+@dataclass
+class MixedPrecision:
+    """--use_amp as PaddleNLP has it: the forward pass in float16 where Paddle's lists allow (paddle.amp level O1), the
+    loss scaled up before backward and the scale adapted to overflows (GradScaler). Paddle runs it on a GPU only: on a
+    CPU auto_cast has no effect, and a model cast to bfloat16 fails for want of CPU kernels (Paddle 2.6.2 and 3.3.1).
+    The scale is not checkpointed: a resumed run starts again from init_loss_scaling and adapts within a few steps."""
+
+    init_loss_scaling: float = 2.0**15
+
+    def autocast(self):
+        import paddle
+
+        return paddle.amp.auto_cast(enable=True, dtype="float16", level="O1")
+
+    def scaler(self):
+        import paddle
+
+        return paddle.amp.GradScaler(init_loss_scaling=self.init_loss_scaling)
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint carries besides weights: progress, the best result so far, history, the run's fingerprint."""
+
+    global_step: int = 0
+    best_accuracy: float = -1.0
+    best_step: int = 0
+    best_epoch: int = 0
+    wall_time_s: float = 0.0  # summed over resumed runs
+    loss_history: list = field(default_factory=list)  # [step, loss]
+    eval_history: list = field(default_factory=list)  # [step, dev accuracy]
+    best_scores: dict = field(default_factory=dict)  # the best evaluation's classification_scores
+    fingerprint: dict = field(default_factory=dict)
+
+
+def data_digest(examples):
+    """SHA-256 of a split's texts and labels: the same data gives the same digest wherever it was read from."""
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(f"{example.label}\t{example.text}\n".encode("utf-8"))
+    return digest.hexdigest()
+
+
+def code_digest():
+    """SHA-256 of the project's code: this package, the scripts beside it and scripts/ (in a checkout). run_all.sh and
+    the benchmarks redo a finished step unless its command and this digest are both unchanged: a changed default
+    leaves the command as it was."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(package)
+    paths = sorted(glob.glob(os.path.join(package, "**", "*.py"), recursive=True) + glob.glob(os.path.join(root, "*.py"))
+                   + glob.glob(os.path.join(root, "scripts", "*.py")))
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(sha256_of(path).encode())
+    return digest.hexdigest()
+
+
+def run_fingerprint(args, splits, **extra):
+    """What makes a run: its settings (less NOT_IN_FINGERPRINT), each split's data digest, and `extra` (a teacher)."""
+    settings = {k: v for k, v in sorted(vars(args).items()) if k not in NOT_IN_FINGERPRINT}
+    return json.loads(json.dumps({"settings": settings, "data": {s: data_digest(e) for s, e in splits.items()},
+                                  **extra}, sort_keys=True))
+
+
+def prepare_output_dir(output_dir, resume, kind):
+    """Create output_dir, once everything else was checked. A fresh run removes the metrics of an earlier run there, so
+    they cannot pass for its own; an output dir holding another kind of model (a teacher, for a student) is refused."""
+    os.makedirs(output_dir, exist_ok=True)
+    metrics = os.path.join(output_dir, METRICS)
+    if os.path.isfile(metrics):
+        try:
+            earlier = read_json(metrics).get("kind")
+        except (OSError, ValueError, AttributeError):
+            earlier = None
+        if earlier and earlier != kind:
+            raise InputError(f"--output_dir {output_dir} holds a {earlier} run ({METRICS}): a {kind} would replace its "
+                             "best_model and checkpoint; give another --output_dir")
+        if not resume:
+            os.remove(metrics)
+
+
+def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, save_best, output_dir, fingerprint,
+          kind, resume=False, lr_scheduler=None, is_main_process=True, mixed_precision=None):
+    """Train to schedule.total_steps and return the TrainState.
+
+    epoch_batches(epoch) -> the epoch's batches, in a fixed order for a given epoch (a resumed run skips those done);
+    compute_loss(model, batch) -> scalar loss; evaluate(model) -> dev classification_scores (accuracy decides);
+    save_best(directory, state) writes the model into directory (made atomic here); kind: "teacher" or "student";
+    mixed_precision: a MixedPrecision, or None for float32.
+    """
+    if is_main_process:
+        prepare_output_dir(output_dir, resume, kind)
+    ckpt_dir, best_dir = os.path.join(output_dir, CHECKPOINT), os.path.join(output_dir, BEST_MODEL)
+    state = TrainState(fingerprint=fingerprint)
+    checkpointed = None  # the step of the checkpoint in ckpt_dir, this run's own or the one it resumed
+    if resume:
+        saved = load_checkpoint(ckpt_dir, model, optimizer, fingerprint)
+        if saved is None:
+            logger.warning("--resume: no checkpoint in %s, starting from scratch", ckpt_dir)
+        else:
+            state = TrainState(**saved)
+            checkpointed = state.global_step
+            logger.info("resumed from %s at step %d (best dev accuracy %.4f at step %d)", ckpt_dir,
+                        state.global_step, state.best_accuracy, state.best_step)
+    total, per_epoch = schedule.total_steps, schedule.steps_per_epoch
+    progress, started, earlier_wall_time = Progress(total, state.global_step), time.time(), state.wall_time_s
+    logger.info("training %d steps (%d per epoch, %d epoch(s))", total, per_epoch, schedule.epochs)
+
+    def evaluate_and_checkpoint(epoch):
+        nonlocal checkpointed
+        scores = evaluate(model)
+        accuracy = scores["accuracy"]
+        model.train()
+        state.eval_history.append([state.global_step, round(accuracy, 6)])
+        improved = accuracy > state.best_accuracy
+        if improved:
+            state.best_accuracy, state.best_step, state.best_epoch = accuracy, state.global_step, epoch
+            state.best_scores = scores
+        logger.info("step %d (epoch %d): dev accuracy %.4f (best %.4f at step %d)", state.global_step, epoch, accuracy,
+                    state.best_accuracy, state.best_step)
+        state.wall_time_s = earlier_wall_time + time.time() - started
+        if is_main_process:
+            if improved:
+                save_dir_atomically(best_dir, lambda directory: save_best(directory, state))
+            save_checkpoint(ckpt_dir, model, optimizer, asdict(state))
+            checkpointed = state.global_step
+
+    scaler = mixed_precision.scaler() if mixed_precision else None
+    model.train()
+    try:
+        for epoch in range(state.global_step // per_epoch + 1, schedule.epochs + 1):
+            for index, batch in enumerate(epoch_batches(epoch)):
+                step = (epoch - 1) * per_epoch + index + 1
+                if step <= state.global_step:
+                    continue  # trained before the run was interrupted
+                with mixed_precision.autocast() if mixed_precision else contextlib.nullcontext():
+                    loss = compute_loss(model, batch)
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:
+                    scaled = scaler.scale(loss)
+                    scaled.backward()
+                    scaler.minimize(optimizer, scaled)  # unscales, skips the step on inf/nan, adapts the scale
+                optimizer.clear_grad()
+                if lr_scheduler is not None:
+                    lr_scheduler.step()
+                state.global_step = step
+                if step % schedule.logging_steps == 0 or step == total:
+                    state.loss_history.append([step, round(float(loss), 5)])
+                    logger.info("%s, lr %.2e", progress.line(step, epoch, float(loss)), optimizer.get_lr())
+                due = step % schedule.eval_steps == 0 if schedule.eval_steps else index + 1 == per_epoch
+                if due or step == total:
+                    evaluate_and_checkpoint(epoch)
+                if step >= total:
+                    break
+    except KeyboardInterrupt:  # run_cli prints this as its one line
+        if checkpointed is None:
+            raise KeyboardInterrupt(f"at step {state.global_step}, before the first checkpoint: the same command "
+                                    "starts again") from None
+        raise KeyboardInterrupt(f"at step {state.global_step}; the same command with --resume continues from step "
+                                f"{checkpointed}, the last checkpoint") from None
+    return state
+
+
+def write_metrics(output_dir, state, *, kind, mode, task, num_parameters, args, teacher=None, **extra):
+    """OUTPUT_DIR/metrics.json, one schema for the teacher and every student; report.py and the benchmark read it."""
+    metrics = {
+        "kind": kind, "mode": mode, "task_name": task.name, "labels": task.labels, "label_names": task.label_names,
+        "dev_accuracy": state.best_accuracy, "dev_macro_f1": state.best_scores.get("macro_f1"),
+        "dev_per_class": state.best_scores.get("per_class"), "best_step": state.best_step,
+        "best_epoch": state.best_epoch,
+        "steps": state.global_step, "num_parameters": num_parameters,
+        "model_size_mb": round(num_parameters * 4 / 2**20, 2), "wall_time_s": round(state.wall_time_s, 1),
+        "loss_history": state.loss_history, "eval_history": state.eval_history, "teacher": teacher,
+        "args": vars(args), **extra,
+    }
+    write_json(os.path.join(output_dir, METRICS), metrics)
+    return metrics

@@ -1,0 +1,118 @@
+import time
+
+import pytest
+
+from conftest import FIXTURE_DIR
+from ernie_distill.data.reading import DataError, load_splits, load_task, read_text_lines, read_tsv
+
+CHN = load_task("chnsenticorp")
+
+
+def write(tmp_path, content, name="train.tsv"):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    return str(path)
+
+
+def test_reads_both_layouts_by_header():
+    splits = load_splits(load_task("ChnSentiCorp"), FIXTURE_DIR)
+    assert len(splits["train"]) == 240 and len(splits["dev"]) == 60  # label\ttext_a and qid\tlabel\ttext_a
+    assert {e.label for e in splits["dev"]} == {0, 1}
+    assert splits["dev"][0].text == "酒店真的糟糕，住了两晚" and splits["dev"][0].label == 0
+
+
+def test_last_line_without_newline_and_crlf(tmp_path):
+    examples, _ = read_tsv(write(tmp_path, "label\ttext_a\r\n1\t好\r\n0\t差"), CHN)
+    assert [(e.text, e.label) for e in examples] == [("好", 1), ("差", 0)]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("label\ttext_a\n1\t好\n1\n", ":3: expected 2 tab-separated fields"),
+    ("label\ttext_a\n1\t好\n0\t   \n", ":3: empty text_a"),
+    ("label\ttext_a\n1\t好\n2\t还行\n", ":3: label '2' is not one of"),
+    ("text\tlabel\n好\t1\n", ":1: header"),
+    ("", "the file is empty"),
+    (b"label\ttext_a\n1\t\xff\xfe\n", ":2: not valid UTF-8"),
+])
+def test_bad_rows_name_file_and_line(tmp_path, content, message):
+    path = write(tmp_path, content)
+    with pytest.raises(DataError) as err:
+        read_tsv(path, CHN)
+    assert path in str(err.value) and message in str(err.value)
+
+
+def test_skip_invalid_counts_and_reports(tmp_path):
+    path = write(tmp_path, "label\ttext_a\n1\t好\n1\n0\t\n0\t差\n")
+    examples, skipped = read_tsv(path, CHN, skip_invalid=True)
+    assert [e.text for e in examples] == ["好", "差"]
+    assert len(skipped) == 2 and f"{path}:3" in skipped[0] and f"{path}:4" in skipped[1]
+
+
+def test_missing_files_and_unknown_task(tmp_path):
+    write(tmp_path, "label\ttext_a\n1\t好\n")
+    with pytest.raises(DataError, match="missing dev.tsv"):
+        load_splits(CHN, str(tmp_path))
+    with pytest.raises(DataError, match="the built-in task is chnsenticorp; for your own task .*labels.txt"):
+        load_task("nosuchtask", str(tmp_path))
+
+
+def test_stalled_download_ends_in_time_and_names_data_dir(monkeypatch):
+    import paddlenlp.datasets
+
+    monkeypatch.setattr(paddlenlp.datasets, "load_dataset", lambda *a, **k: time.sleep(30))
+    started = time.time()
+    with pytest.raises(DataError, match="--data_dir"):
+        load_splits(CHN, None, download_timeout=0.5)
+    assert time.time() - started < 5
+
+
+def test_failed_download_names_data_dir(monkeypatch):
+    import paddlenlp.datasets
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Name or service not known")
+
+    monkeypatch.setattr(paddlenlp.datasets, "load_dataset", offline)
+    with pytest.raises(DataError, match="failed: Name or service not known.*--data_dir"):
+        load_splits(CHN, None)
+
+
+def test_header_names_are_case_insensitive(tmp_path):
+    examples, _ = read_tsv(write(tmp_path, "Label\tText_A\n1\t好\n"), CHN)
+    assert [(e.text, e.label) for e in examples] == [("好", 1)]
+    examples, problems = read_text_lines("QID\tTEXT_A\n7\t还行\n".encode(), "in.tsv", ["0", "1"])
+    assert [e.text for e in examples] == ["还行"] and not problems
+
+
+def make_task_dir(tmp_path, labels="体育\n财经\n科技\n", train="label\ttext_a\n体育\t球赛\n1\t股票\n科技\t芯片\n"):
+    (tmp_path / "labels.txt").write_text(labels, encoding="utf-8")
+    write(tmp_path, train)
+    write(tmp_path, "label\ttext_a\n财经\t基金\n", "dev.tsv")
+    return str(tmp_path)
+
+
+def test_labels_file_defines_a_task_with_name_or_id_labels(tmp_path):
+    task = load_task("news", make_task_dir(tmp_path))
+    assert task.name == "news" and task.labels == task.label_names == ("体育", "财经", "科技")
+    splits = load_splits(task, str(tmp_path))
+    assert [e.label for e in splits["train"]] == [0, 1, 2]  # "1" is an id: 财经
+    assert load_task("ChnSentiCorp", str(tmp_path)).labels == ("体育", "财经", "科技")  # labels.txt wins
+
+
+@pytest.mark.parametrize("labels, message", [
+    ("体育\n\n科技\n", "labels.txt:2: empty label line"),
+    ("体育\n财经\n体育\n", "labels.txt:3: label '体育' repeats line 1"),
+    ("体育\n", r"labels.txt: 1 label\(s\); a classification task needs at least two"),
+])
+def test_bad_labels_file_names_file_and_line(tmp_path, labels, message):
+    with pytest.raises(DataError, match=message):
+        load_task("news", make_task_dir(tmp_path, labels=labels))
+
+
+def test_unknown_label_and_class_without_training_examples(tmp_path):
+    data_dir = make_task_dir(tmp_path, train="label\ttext_a\n体育\t球赛\n娱乐\t电影\n")
+    with pytest.raises(DataError, match=r"train.tsv:3: label '娱乐' is not one of \['体育', '财经', '科技'\]"):
+        load_splits(load_task("news", data_dir), data_dir)
+    data_dir = make_task_dir(tmp_path, train="label\ttext_a\n体育\t球赛\n财经\t股票\n")
+    with pytest.raises(DataError, match=r"no training example of label\(s\) \['科技'\]"):
+        load_splits(load_task("news", data_dir), data_dir)

@@ -1,0 +1,125 @@
+"""The HTTP/1.1 server under serve.py, with a stand-in application: what HTTP clients do to it, and what it answers."""
+import asyncio
+import json
+import socket
+import threading
+
+import pytest
+
+from conftest import exchange
+from ernie_distill.serving.http_server import MAX_HEADER_BYTES, HttpConnection
+
+
+async def echo(method, path, body):
+    """A stand-in application: what it was asked, or a failure for /fail."""
+    if path == "/fail":
+        raise RuntimeError("a bug in the application")
+    return 200, {"method": method, "path": path, "body": body.decode()}, []
+
+
+@pytest.fixture(scope="module")
+def port():
+    """A server on a free loopback port, in an event loop on a thread of its own: 1 s timeouts, 100-byte bodies."""
+    loop, ready = asyncio.new_event_loop(), threading.Event()
+    sock = socket.create_server(("127.0.0.1", 0))
+
+    async def start():
+        await loop.create_server(lambda: HttpConnection(echo, 1.0, 100), sock=sock)
+        ready.set()
+
+    thread = threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True)
+    thread.start()
+    ready.wait(10)
+    yield sock.getsockname()[1]
+    loop.call_soon_threadsafe(loop.stop)
+
+
+def answers(received):
+    """[(status, headers, body)] of the answers in the bytes a connection received."""
+    out = []
+    while received:
+        head, _, rest = received.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+        length = int(headers.get("content-length", 0))  # (none on 100 Continue)
+        out.append((int(lines[0].split()[1]), headers, rest[:length]))
+        received = rest[length:]
+    return out
+
+
+def request(method, path, body=b"", headers=b""):
+    return b"%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n%s\r\n%s" % (method, path, len(body), headers, body)
+
+
+def test_pipelined_requests_are_answered_in_order_on_one_keep_alive_connection(port):
+    received, _ = exchange(port, request(b"POST", b"/a?q=1", b"one") + request(b"GET", b"/b")
+                           + request(b"POST", b"/c", b"three", b"Connection: close\r\n"))
+    got = [(status, json.loads(body)) for status, _, body in answers(received)]
+    assert got == [(200, {"method": "POST", "path": "/a", "body": "one"}),
+                   (200, {"method": "GET", "path": "/b", "body": ""}),
+                   (200, {"method": "POST", "path": "/c", "body": "three"})]
+
+
+def test_head_gets_the_headers_without_the_body_and_http_1_0_is_closed_after_its_answer(port):
+    received, _ = exchange(port, b"HEAD /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head, _, body = received.partition(b"\r\n\r\n")
+    content = json.dumps({"method": "HEAD", "path": "/h", "body": ""}, separators=(",", ":")).encode()
+    assert head.startswith(b"HTTP/1.1 200") and b"content-length: %d" % len(content) in head and body == b""
+    received, _ = exchange(port, b"GET /h HTTP/1.0\r\n\r\n")
+    (status, headers, body), = answers(received)
+    assert status == 200 and headers["connection"] == "close" and json.loads(body)["method"] == "GET"
+
+
+def test_a_chunked_body_and_expect_100_continue(port):
+    received, _ = exchange(port, b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                 b"Expect: 100-continue\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    got = answers(received)
+    assert got[0][0] == 100 and got[1][0] == 200 and json.loads(got[1][2])["body"] == "abcde"
+
+
+@pytest.mark.parametrize("data, status, field", [
+    (b"NOT HTTP\r\n\r\n", 400, "request"),
+    (request(b"POST", b"/p", b"x" * 101), 413, "body"),  # over the 100 bytes, known from Content-Length
+    (b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n80\r\n" + b"x" * 128 + b"\r\n0\r\n\r\n",
+     413, "body"),  # over it in a chunked body
+    (b"GET /h HTTP/1.1\r\nX: " + b"a" * MAX_HEADER_BYTES + b"\r\n\r\n", 431, "request"),
+])
+def test_refused_requests_get_one_json_answer_and_the_connection_is_closed(port, data, status, field):
+    received, _ = exchange(port, data + request(b"GET", b"/never-read"))
+    (got_status, headers, body), = answers(received)
+    assert got_status == status and headers["connection"] == "close" and json.loads(body)["field"] == field
+
+
+def test_stalled_headers_are_disconnected_and_a_stalled_body_gets_408(port):
+    received, waited = exchange(port, b"GET /h HTTP/1.1\r\nHost: x\r\nX-Slow")
+    assert received == b"" and 0.7 < waited < 4
+    received, waited = exchange(port, b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+    (status, _, body), = answers(received)
+    assert status == 408 and json.loads(body)["field"] == "body" and 0.7 < waited < 4
+    received, waited = exchange(port, request(b"GET", b"/h"))  # an idle keep-alive connection is closed in time too
+    assert answers(received)[0][0] == 200 and 0.7 < waited < 4
+
+
+def test_an_application_that_fails_answers_500_and_the_connection_carries_on(port):
+    received, _ = exchange(port, request(b"GET", b"/fail") + request(b"GET", b"/h", headers=b"Connection: close\r\n"))
+    (status, _, body), (after, _, _) = answers(received)
+    assert status == 500 and json.loads(body)["field"] is None and after == 200
+
+
+def test_refusals_and_upgrades_come_after_the_answers_owed_to_earlier_pipelined_requests(port):
+    received, _ = exchange(port, request(b"GET", b"/first") + b"NOT HTTP\r\n\r\n")
+    assert [status for status, _, _ in answers(received)] == [200, 400]
+    received, _ = exchange(port, request(b"GET", b"/h", headers=b"Connection: Upgrade\r\nUpgrade: h2c\r\n")
+                           + request(b"GET", b"/never-read"))
+    (status, _, body), = answers(received)  # answered in HTTP/1.1, then closed
+    assert status == 200 and json.loads(body)["path"] == "/h"
+
+
+def test_a_half_closed_client_gets_its_answer(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(request(b"GET", b"/h"))
+        connection.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    assert answers(received)[0][0] == 200

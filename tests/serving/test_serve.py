@@ -1,0 +1,267 @@
+"""The real server, started on a free loopback port, spoken to over HTTP (and its application, called directly)."""
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from conftest import ROOT, exchange
+from ernie_distill.deploy.inference import Predictor
+from ernie_distill.commands.serve import create_app
+from server_launcher import free_port, running_server
+
+TEXTS = ["房间很干净，服务也好", "太差了，再也不来", "价格真的棒", "好"]
+
+
+@pytest.fixture(scope="module")
+def server(exported_student):
+    with running_server(exported_student, "--max_texts", "32", "--request_timeout", "1") as url:
+        yield url
+
+
+def post(url, body, **kwargs):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return requests.post(f"{url}/predict", data=data, headers={"Content-Type": "application/json"}, timeout=30,
+                         **kwargs)
+
+
+def test_health_names_the_model(server):
+    health = requests.get(f"{server}/health", timeout=5).json()
+    assert health["status"] == "ok" and health["kind"] == "student" and health["labels"] == ["negative", "positive"]
+
+
+def test_predictions_match_predict_py(server, exported_student):
+    expected = Predictor(exported_student).predict(TEXTS)
+    response = post(server, {"texts": TEXTS})
+    assert response.status_code == 200 and response.json() == {"results": expected}
+    simple_server_shape = post(server, {"data": {"text": TEXTS}, "parameters": {"max_seq_len": 128}})
+    assert simple_server_shape.json() == {"results": expected}
+
+
+@pytest.mark.parametrize("body, status, field", [
+    ({"texts": []}, 422, "texts"),
+    ({"texts": ["好", "   "]}, 422, "texts[1]"),
+    ({"texts": ["好", ""]}, 422, "texts[1]"),
+    ({"texts": ["好", 3]}, 422, "texts[1]"),
+    ({"texts": "好"}, 422, "texts"),
+    ({"text": ["好"]}, 422, "texts"),
+    ([1, 2], 422, "texts"),
+    ({"texts": ["好"] * 33}, 413, "texts"),
+    ({"texts": ["好" * 2001]}, 413, "texts[0]"),
+    ('{"texts": ["\\ud800abc"]}', 422, "texts[0]"),  # a lone surrogate: not text, and not encodable in the answer
+    ("[" * 100_000 + "]" * 100_000, 400, "body"),  # deeper than Python's JSON parser goes
+    ('{"texts": [' + "1" * 5000 + "]}", 400, "body"),  # longer than Python converts to an integer
+    ({"data": {"text": ["好", None]}}, 422, "data.text[1]"),
+    ('{"texts": ["好"', 400, "body"),
+    (b'{"texts": ["\xff"]}', 400, "body"),
+    (b"x" * 10**6, 413, "body"),
+])
+def test_invalid_requests_get_4xx_naming_the_field_and_server_keeps_serving(server, body, status, field):
+    response = post(server, body)
+    assert response.status_code == status and response.json()["field"] == field, response.text
+    assert field.split("[")[0] in response.json()["error"] or field == "body"
+    assert post(server, {"texts": ["好"]}).status_code == 200
+
+
+def test_concurrent_requests_are_all_answered_correctly(server, exported_student):
+    requests_texts = [[TEXTS[i % 4], TEXTS[(i + 1) % 4]] * (1 + i % 3) for i in range(24)]
+    predictor = Predictor(exported_student)
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda texts: post(server, {"texts": texts}), requests_texts))
+    for texts, response in zip(requests_texts, responses):
+        assert response.status_code == 200 and response.json()["results"] == predictor.predict(texts)
+
+
+def port_of(url):
+    return int(url.rsplit(":", 1)[1])
+
+
+def test_a_client_stalling_in_its_headers_is_disconnected(server):
+    answer, waited = exchange(port_of(server), b"POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Ty")
+    assert answer == b"" and 0.5 < waited < 4  # --request_timeout 1
+    assert post(server, {"texts": ["好"]}).status_code == 200
+
+
+def test_a_client_stalling_in_its_body_gets_408_and_is_disconnected(server):
+    stalled = (b"POST /predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+               b"Content-Length: 100\r\n\r\n{\"texts\": [")
+    answer, waited = exchange(port_of(server), stalled)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408") and json.loads(body)["field"] == "body" and 0.5 < waited < 4
+    assert post(server, {"texts": ["好"]}).status_code == 200
+
+
+def serve_py(*args):
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "serve.py"), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_a_busy_port_is_one_error_line_before_anything_claims_to_serve(exported_student):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, output = serve_py("--model_dir", exported_student, "--port", str(port))
+    assert code == 2 and output == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_a_second_server_started_while_the_first_loads_is_one_error_line(exported_student):
+    """The port listens from the bind on: a second server cannot take it while the first is still loading its model,
+    and a client that connects meanwhile waits instead of being refused."""
+    port = free_port()
+    first = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), "--model_dir", exported_student, "--port",
+                              str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:  # until the first server holds the port
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        code, output = serve_py("--model_dir", exported_student, "--port", str(port))
+        assert code == 2 and output == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+        assert requests.get(f"http://127.0.0.1:{port}/health", timeout=60).ok  # answered once the model is loaded
+    finally:
+        first.terminate()
+        log = first.communicate(timeout=30)[0]
+    assert log.count("serving the student") == 1
+
+
+def test_workers_refuse_a_port_that_workers_of_another_server_hold(exported_student):
+    """Workers bind with SO_REUSEPORT, which would let a second server share the port (and half the connections)."""
+    with running_server(exported_student, "--workers", "2") as url:
+        port = url.rsplit(":", 1)[1]
+        code, output = serve_py("--model_dir", exported_student, "--port", port, "--workers", "2")
+        assert requests.get(f"{url}/health", timeout=5).ok
+    assert code == 2 and output == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+@pytest.mark.parametrize("args, error", [
+    (["--model_dir", "no/such/export", "--port", "0"], "error: no/such/export does not exist\n"),
+    (["--model_dir", ".", "--port", "99999"],
+     "error: argument --port: must be >= 0 and <= 65535, got 99999 (see serve.py --help)\n"),
+])
+def test_bad_serve_arguments_are_one_error_line(args, error):
+    assert serve_py(*args) == (2, error)
+
+
+def one_text_requests(url, texts, clients=16):
+    """The answer to each text, each sent alone, by `clients` concurrent clients."""
+    with ThreadPoolExecutor(clients) as pool:
+        return list(pool.map(lambda text: post(url, {"texts": [text]}).json()["results"][0], texts))
+
+
+def varied_texts(n):
+    return [f"{TEXTS[i % len(TEXTS)]}{'!' * (i % 5)}" for i in range(n)]
+
+
+def test_concurrent_requests_share_model_calls_and_get_their_own_answers(exported_student):
+    """16 clients, one text each: every answer is the one predict.py gives, and the server batched them."""
+    texts = varied_texts(64)
+    with running_server(exported_student, "--batch_texts", "16", "--batch_wait_ms", "20") as url:
+        answers = one_text_requests(url, texts)
+        health = requests.get(f"{url}/health", timeout=5).json()
+    assert answers == Predictor(exported_student).predict(texts)
+    assert health["model_calls"] < len(texts)  # requests were gathered into shared calls
+
+
+def test_unknown_paths_and_methods_answer_the_json_error_shape(server):
+    missing = requests.get(f"{server}/nothing", timeout=5)
+    wrong_method = requests.get(f"{server}/predict", timeout=5)
+    assert (missing.status_code, wrong_method.status_code) == (404, 405)
+    assert missing.json()["field"] == "path" and "GET /nothing" in missing.json()["error"]
+    assert wrong_method.json()["field"] == "path"
+
+
+def test_several_workers_answer_as_predict_py_and_stop_with_the_server(exported_student):
+    texts = varied_texts(48)
+    with running_server(exported_student, "--workers", "2", "--cpu_threads", "2") as url:
+        answers = one_text_requests(url, texts)
+        with ThreadPoolExecutor(16) as pool:
+            pids = set(pool.map(lambda _: requests.get(f"{url}/health", timeout=5).json()["worker_pid"], range(32)))
+        assert post(url, {"texts": []}).status_code == 422  # validation is the same in every worker
+    assert answers == Predictor(exported_student).predict(texts)
+    time.sleep(0.5)
+    for pid in pids:  # the workers went with the server
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def worker_pids(server_pid):
+    """The serve.py workers (spawned processes) whose parent is server_pid, from /proc."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                spawned = b"spawn_main" in f.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == server_pid and spawned:
+            pids.append(int(entry))
+    return pids
+
+
+def wait_until(condition, seconds=20):
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads processes from /proc")
+@pytest.mark.parametrize("stop_signal", ["SIGTERM while the workers load", "SIGKILL once they serve"])
+def test_no_worker_outlives_the_server(exported_student, stop_signal):
+    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), "--model_dir", exported_student,
+                               "--workers", "2", "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    assert wait_until(lambda: len(worker_pids(server.pid)) == 2)
+    workers = worker_pids(server.pid)
+    if stop_signal.startswith("SIGTERM"):
+        server.terminate()
+    else:
+        assert "serving the student" in server.stdout.readline()  # logged once both workers listen
+        server.kill()  # no chance to stop its workers: they notice they are orphans
+    server.wait(timeout=30)
+    assert wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in workers))
+
+
+class BrokenPredictor:
+    """A model that fails, or answers NaN: the application's 500s, without a server."""
+
+    manifest = SimpleNamespace(kind="student")
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def predict(self, texts):
+        if self.answer == "raise":
+            raise RuntimeError("the model's runtime failed")
+        return [{"text": t, "label": "positive", "score": float("nan")} for t in texts]
+
+
+def call_app(app, requests_to_send):
+    """[(status, headers, JSON content)] of the application for (method, path, body) requests, in one event loop."""
+    async def all_of_them():
+        return [await app(*request) for request in requests_to_send]
+
+    return [(status, dict(headers), content) for status, content, headers in asyncio.run(all_of_them())]
+
+
+@pytest.mark.parametrize("answer", ["raise", "nan"])
+def test_a_failing_model_gets_500_in_the_error_shape_and_the_app_carries_on(answer):
+    app = create_app(BrokenPredictor(answer))
+    body = json.dumps({"texts": ["好"]}).encode()
+    answers = call_app(app, [("POST", "/predict", body), ("POST", "/predict", body), ("DELETE", "/predict", b"")])
+    for status, _, content in answers[:2]:
+        assert status == 500 and content == {"error": "prediction failed; the server's log says why", "field": None}
+    assert answers[2][0] == 405 and answers[2][1][b"allow"] == b"POST"
