@@ -12,17 +12,17 @@ import sys
 
 import numpy as np
 
-from ernie_distill.training.checkpoint import set_seed
 from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_distillation_arguments,
                                add_run_arguments, add_student_input_arguments, bounded, non_negative_float,
-                               non_negative_int, positive_float, positive_int, run_cli)
+                               non_negative_int, positive_float, positive_int, run_cli, settings_from)
 from ernie_distill.data.reading import load_splits, load_task
-from ernie_distill.models.features import InputSettings, StudentInputs
 from ernie_distill.log import logger
-from ernie_distill.training.losses import distillation_loss
-from ernie_distill.models.student import (BiLSTMClassifier, StudentConfig, num_parameters, save_student, student_scores,
-                                   training_batches)
+from ernie_distill.models.features import InputSettings, StudentInputs
+from ernie_distill.models.student import (BiLSTMClassifier, StudentConfig, num_parameters, save_student,
+                                          student_scores, training_batches)
+from ernie_distill.training.checkpoint import set_seed
 from ernie_distill.training.loop import Schedule, run_fingerprint, train, write_metrics
+from ernie_distill.training.losses import distillation_loss
 
 import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 
@@ -74,9 +74,10 @@ def main(argv=None):
         args.tokens, args.max_seq_length, args.vocab_min_freq, args.vocab_max_size, args.ngram_max,
         args.ngram_min_freq, args.ngram_max_size, ngram_words=args.ngram_words, segmenter=args.segmenter))
     if args.teacher_dir:  # the teacher code (and PaddleNLP) is only needed, and imported, when distilling
-        from ernie_distill.training.transfer_set import distillation_texts
+        from ernie_distill.training.transfer_set import TransferSettings, distillation_texts
 
-        texts, labels, targets, teacher = distillation_texts(args, task, texts, labels)
+        transfer = settings_from(TransferSettings, args)
+        texts, labels, targets, teacher = distillation_texts(transfer, task, texts, labels)
     train_encoded, labels = [inputs.encode(text) for text in texts], np.asarray(labels)
     dev_encoded, dev_labels = [inputs.encode(e.text) for e in splits["dev"]], [e.label for e in splits["dev"]]
     logger.info("train %d texts, dev %d, vocabulary %d tokens, bag %d entries", len(texts), len(dev_encoded),
@@ -115,13 +116,13 @@ def main(argv=None):
             "step": state.best_step, "num_parameters": n_params, "teacher": teacher})
     state = train(model, optimizer, schedule, epoch_batches, compute_loss,
                   lambda net: student_scores(net, inputs, dev_encoded, dev_labels, task.label_names), save_best,
-                  args.output_dir, run_fingerprint(args, splits, teachers=teacher and teacher["teacher_digests"]),
+                  args.output_dir, run_fingerprint(vars(args), splits, teachers=teacher and teacher["teacher_digests"]),
                   "student", args.resume, lr if args.lr_schedule == "linear" else None)
     logger.info("best dev accuracy %.4f (epoch %d); student saved in %s/best_model", state.best_accuracy,
                 state.best_epoch, args.output_dir)
     return write_metrics(args.output_dir, state, kind="student", mode=mode, task=task, num_parameters=n_params,
-                         args=args, teacher=teacher, vocab_size=len(inputs.vocab), bag_size=len(inputs.ngrams or []),
-                         train_examples=len(train_encoded))
+                         settings=vars(args), teacher=teacher, vocab_size=len(inputs.vocab),
+                         bag_size=len(inputs.ngrams or []), train_examples=len(train_encoded))
 
 
 if __name__ == "__main__":

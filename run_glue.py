@@ -15,13 +15,13 @@ import numpy as np
 
 from ernie_distill.training.checkpoint import set_seed
 from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_run_arguments, boolean, non_negative_float,
-                               non_negative_int, positive_float, positive_int, probability, run_cli)
+                               non_negative_int, positive_float, positive_int, probability, run_cli, settings_from)
 from ernie_distill.data.reading import load_splits, load_task
 from ernie_distill.log import logger
-from ernie_distill.training.scores import classification_scores
-from ernie_distill.models.teacher import (MODEL_CLASSES, adamw_with_warmup, encode, encoded_logits, is_random_init,
-                                   load_pretrained, pad_batch, save_teacher)
+from ernie_distill.models.teacher import (MODEL_CLASSES, OptimizerSettings, adamw_with_warmup, encode, encoded_logits,
+                                          is_random_init, load_pretrained, pad_batch, save_teacher)
 from ernie_distill.training.loop import BEST_MODEL, MixedPrecision, Schedule, run_fingerprint, train, write_metrics
+from ernie_distill.training.scores import classification_scores
 
 import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 import paddle.nn.functional as F
@@ -80,7 +80,7 @@ def main(argv=None):
     dataset = list(zip(encoded["train"], labels["train"]))
     sampler = paddle.io.DistributedBatchSampler(dataset, args.batch_size, shuffle=True)
     schedule = Schedule(args.num_train_epochs, len(sampler), args.max_steps, args.save_steps, args.logging_steps)
-    optimizer, lr_scheduler = adamw_with_warmup(model, args, schedule.total_steps)
+    optimizer, lr_scheduler = adamw_with_warmup(model, settings_from(OptimizerSettings, args), schedule.total_steps)
 
     def epoch_batches(epoch):
         sampler.set_epoch(args.seed * 1000 + epoch)  # a fixed order per epoch: a resumed run skips what it did
@@ -106,7 +106,7 @@ def main(argv=None):
 
     net = paddle.DataParallel(model) if world_size > 1 else model
     state = train(net, optimizer, schedule, epoch_batches, compute_loss, lambda _: scores("dev"), save_best,
-                  args.output_dir, run_fingerprint(args, splits), "teacher", args.resume, lr_scheduler, rank == 0,
+                  args.output_dir, run_fingerprint(vars(args), splits), "teacher", args.resume, lr_scheduler, rank == 0,
                   MixedPrecision(args.scale_loss) if args.use_amp else None)
     if rank == 0:
         test_accuracy = None
@@ -115,7 +115,7 @@ def main(argv=None):
             test_accuracy = scores("test")["accuracy"]
             logger.info("best model (step %d): test accuracy %.4f", state.best_step, test_accuracy)
         write_metrics(args.output_dir, state, kind="teacher", mode="fine_tune", task=task, test_accuracy=test_accuracy,
-                      num_parameters=int(sum(p.size for p in model.parameters())), args=args,
+                      num_parameters=int(sum(p.size for p in model.parameters())), settings=vars(args),
                       pretrained=not is_random_init(args.model_name_or_path))
         logger.info("best dev accuracy %.4f at step %d; teacher saved in %s", state.best_accuracy, state.best_step,
                     os.path.join(args.output_dir, BEST_MODEL))

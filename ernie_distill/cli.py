@@ -5,6 +5,7 @@ and Ctrl-C into one line.
 Every range is checked when the flags are parsed, before any data or model is loaded.
 """
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -170,8 +171,14 @@ def add_distillation_arguments(parser):
     return distill
 
 
+def settings_from(cls, namespace, **given):
+    """A settings dataclass from the parsed flags of the same names (and `given` values): scripts hand library code
+    typed settings, never their argparse namespace."""
+    return cls(**{f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls) if f.name not in given}, **given)
+
+
 def add_runtime_arguments(parser):
-    """The Predictor's flags, shared by predict.py and serve.py; Predictor.from_args reads them back."""
+    """The Predictor's flags, shared by predict.py and serve.py: a RuntimeSettings (deploy.inference)."""
     runtime = parser.add_argument_group("runtime")
     runtime.add_argument("--backend", choices=(AUTO, *BACKENDS), default=AUTO,
                          help="auto (the default): on a CPU a student's compiled kernel (numba, the fastest) when "

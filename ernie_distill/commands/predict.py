@@ -14,9 +14,9 @@ With a labelled TSV the accuracy goes to stderr.
 import json
 import sys
 
-from ..cli import ArgumentParser, add_runtime_arguments, run_cli
+from ..cli import ArgumentParser, add_runtime_arguments, run_cli, settings_from
 from ..data.reading import DataError, Example, read_bytes, read_text_lines
-from ..deploy.inference import Predictor, text_problem
+from ..deploy.inference import Predictor, RuntimeSettings, text_problem
 
 
 def parse_args(argv=None):
@@ -32,14 +32,14 @@ def parse_args(argv=None):
     return args
 
 
-def read_inputs(args, labels):
+def read_inputs(texts, input_file, labels):
     """([Example with gold label index or -1], [problems]) from --text, --input_file or stdin."""
-    if args.text:
-        items, problems = [Example(text, -1, f"--text #{i}") for i, text in enumerate(args.text, start=1)], []
+    if texts:
+        items, problems = [Example(text, -1, f"--text #{i}") for i, text in enumerate(texts, start=1)], []
     else:
-        name = args.input_file or "<stdin>"
-        if args.input_file:
-            raw = read_bytes(args.input_file, f"--input_file {args.input_file}")
+        name = input_file or "<stdin>"
+        if input_file:
+            raw = read_bytes(input_file, f"--input_file {input_file}")
         else:
             if sys.stdin.isatty():
                 print("reading texts from stdin, one per line; end with Ctrl-D (or give --text / --input_file)",
@@ -58,8 +58,8 @@ def read_inputs(args, labels):
 
 def main(argv=None):
     args = parse_args(argv)
-    predictor = Predictor.from_args(args)
-    items, problems = read_inputs(args, predictor.manifest.labels)
+    predictor = Predictor.from_settings(args.model_dir, settings_from(RuntimeSettings, args))
+    items, problems = read_inputs(args.text, args.input_file, predictor.manifest.labels)
     for problem in problems:
         print(f"skipped {problem}", file=sys.stderr)
 

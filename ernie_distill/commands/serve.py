@@ -20,8 +20,9 @@ import socket
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
-from ..cli import ArgumentParser, add_runtime_arguments, bounded, positive_float, positive_int, run_cli
+from ..cli import ArgumentParser, add_runtime_arguments, bounded, positive_float, positive_int, run_cli, settings_from
 from ..errors import InputError
 
 try:
@@ -29,7 +30,7 @@ try:
 except ImportError as missing:  # httptools and uvloop come with the [deploy] extra
     print(f"error: serving needs {missing.name}: pip install 'ernie-gram-distill[deploy]'", file=sys.stderr)
     sys.exit(2)
-from ..deploy.inference import DEFAULT_MAX_CHARS, Predictor, text_problem
+from ..deploy.inference import DEFAULT_MAX_CHARS, Predictor, RuntimeSettings, text_problem
 from ..log import logger
 from ..serving.micro_batching import MicroBatcher
 
@@ -56,6 +57,21 @@ def parse_args(argv=None):
                                "queued while the model was busy, and adds no wait)")
     add_runtime_arguments(parser)
     return parser.parse_args(argv)
+
+
+@dataclass
+class ServeSettings:
+    """What the server and each of its worker processes need: serve.py's flags, less the port (a socket is passed)."""
+
+    model_dir: str
+    runtime: RuntimeSettings
+    host: str = "127.0.0.1"
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    workers: int = 1
+    max_texts: int = 256
+    max_chars: int = DEFAULT_MAX_CHARS
+    batch_texts: int = 64
+    batch_wait_ms: float = 0.0
 
 
 class RequestError(ValueError):
@@ -168,7 +184,7 @@ def listening_socket(host, port, reuse_port=False, check_free=True):
     return sock
 
 
-def serve(args, sock, predictor=None, ready=None, parent_pid=None, announce=None):
+def serve(settings, sock, predictor=None, ready=None, parent_pid=None, announce=None):
     """Answer requests on `sock` until stopped, logging `announce` (arguments of logger.info) once it accepts them. A
     worker loads its own predictor, binds its own socket when given only the port (SO_REUSEPORT), sets `ready` once it
     listens, and stops when its parent process is gone."""
@@ -176,11 +192,11 @@ def serve(args, sock, predictor=None, ready=None, parent_pid=None, announce=None
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         threading.Thread(target=stop_when_orphaned, args=(parent_pid,), daemon=True).start()
     if isinstance(sock, int):  # (the parent holds the port: it is not free, and need not be)
-        sock = listening_socket(args.host, sock, reuse_port=True, check_free=False)
-    predictor = predictor or Predictor.from_args(args)
+        sock = listening_socket(settings.host, sock, reuse_port=True, check_free=False)
+    predictor = predictor or Predictor.from_settings(settings.model_dir, settings.runtime)
     predictor.predict(["好"])  # the segmenter and lookup tables load on first use: not in a client's request
-    app = create_app(predictor, args.max_texts, args.max_chars, args.batch_texts, args.batch_wait_ms)
-    max_body_bytes = args.max_texts * (args.max_chars * 12 + 16) + 1024  # a character is at most 12 bytes of JSON
+    app = create_app(predictor, settings.max_texts, settings.max_chars, settings.batch_texts, settings.batch_wait_ms)
+    max_body_bytes = settings.max_texts * (settings.max_chars * 12 + 16) + 1024  # a character is at most 12 bytes of JSON
     # (a surrogate pair of \uXXXX escapes, as json.dumps writes a character beyond the BMP by default)
     sock.listen(BACKLOG)  # (a worker's own socket) from here connections wait in the backlog until they are accepted
 
@@ -190,7 +206,8 @@ def serve(args, sock, predictor=None, ready=None, parent_pid=None, announce=None
         if announce:
             logger.info(*announce)
 
-    serve_forever(sock, app, args.request_timeout, max_body_bytes, on_listening, stop_on_interrupt=parent_pid is None)
+    serve_forever(sock, app, settings.request_timeout, max_body_bytes, on_listening,
+                  stop_on_interrupt=parent_pid is None)
 
 
 def stop_when_orphaned(parent_pid):
@@ -201,13 +218,13 @@ def stop_when_orphaned(parent_pid):
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def run_workers(args, sock, on_ready):
-    """args.workers processes serving `sock`'s port, on_ready() called once they all listen; returns when they have
+def run_workers(settings, sock, on_ready):
+    """settings.workers processes serving `sock`'s port, on_ready() called once they all listen; returns when they have
     stopped (SIGTERM / Ctrl-C stops them, and a worker that fails stops the rest)."""
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter each: no model runtime threads forked
     shared = sock.getsockname()[1] if REUSE_PORT else sock  # `sock` itself stays bound, unlistened: it holds the port
-    readies = [spawn.Event() for _ in range(args.workers)]
-    workers = [spawn.Process(target=serve, args=(args, shared, None, ready, os.getpid()), name=f"serve-worker-{i}")
+    readies = [spawn.Event() for _ in range(settings.workers)]
+    workers = [spawn.Process(target=serve, args=(settings, shared, None, ready, os.getpid()), name=f"serve-worker-{i}")
                for i, ready in enumerate(readies)]
     stopping = []
 
@@ -242,17 +259,18 @@ def run_workers(args, sock, on_ready):
 def main(argv=None):
     args = parse_args(argv)
     sock = listening_socket(args.host, args.port, reuse_port=REUSE_PORT and args.workers > 1)
-    args.cpu_threads = max(1, args.cpu_threads // args.workers)
-    predictor = Predictor.from_args(args)  # also checks the model before any worker starts
+    runtime = settings_from(RuntimeSettings, args, cpu_threads=max(1, args.cpu_threads // args.workers))
+    settings = settings_from(ServeSettings, args, runtime=runtime)
+    predictor = Predictor.from_settings(args.model_dir, runtime)  # also checks the model before any worker starts
     host, port = sock.getsockname()[:2]
     message = ("serving the %s from %s on http://%s:%d (POST /predict, GET /health), backend %s, %d worker(s) x %d "
                "thread(s)", predictor.manifest.kind, args.model_dir, host, port, predictor.backend, args.workers,
-               args.cpu_threads)
+               runtime.cpu_threads)
     if args.workers == 1:
-        serve(args, sock, predictor, announce=message)
+        serve(settings, sock, predictor, announce=message)
     else:
         del predictor
-        return run_workers(args, sock, lambda: logger.info(*message))
+        return run_workers(settings, sock, lambda: logger.info(*message))
 
 
 def run():

@@ -7,6 +7,8 @@ tokenization and inference exist once.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -182,6 +184,17 @@ def in_order(futures, then=lambda result: result):
             future.cancel()
 
 
+@dataclass
+class RuntimeSettings:
+    """How a Predictor runs a model: predict.py's and serve.py's runtime flags."""
+
+    backend: str = AUTO
+    device: str = "cpu"
+    cpu_threads: int = 2
+    batch_size: int = 32
+    max_seq_length: Optional[int] = None  # default: the exported length
+
+
 class Predictor:
     """Batched prediction over an exported directory; texts are sorted by length inside each window."""
 
@@ -227,8 +240,8 @@ class Predictor:
         self.model_pool = ThreadPoolExecutor(cpu_threads, thread_name_prefix="model") if parallel else None
 
     @classmethod
-    def from_args(cls, args):
-        return cls(args.model_dir, args.backend, args.device, args.cpu_threads, args.batch_size, args.max_seq_length)
+    def from_settings(cls, model_dir, runtime):
+        return cls(model_dir, **asdict(runtime))
 
     def logits(self, texts):
         """Logits in input order. Encoding holds the GIL and the model runtimes release it, so with several model

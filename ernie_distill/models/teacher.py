@@ -2,6 +2,7 @@
 import os
 import pickle
 import shutil
+from dataclasses import dataclass
 
 import numpy as np
 import paddle
@@ -91,16 +92,27 @@ def load_pretrained(model_type, name_or_path, num_labels, max_seq_length):
     return model, tokenizer
 
 
-def adamw_with_warmup(model, args, total_steps):
+@dataclass
+class OptimizerSettings:
+    """run_glue.py's optimizer flags."""
+
+    learning_rate: float = 5e-5
+    warmup_proportion: float = 0.1
+    weight_decay: float = 0.01
+    adam_epsilon: float = 1e-8
+    max_grad_norm: float = 1.0
+
+
+def adamw_with_warmup(model, settings, total_steps):
     """(optimizer, scheduler): AdamW with linear warm-up and decay, no weight decay on biases and norms, clipping."""
     from paddlenlp.transformers import LinearDecayWithWarmup
 
-    scheduler = LinearDecayWithWarmup(args.learning_rate, total_steps, args.warmup_proportion)
+    scheduler = LinearDecayWithWarmup(settings.learning_rate, total_steps, settings.warmup_proportion)
     no_decay = {p.name for n, p in model.named_parameters() if "bias" in n or "norm" in n}
     optimizer = paddle.optimizer.AdamW(learning_rate=scheduler, parameters=model.parameters(),
-                                       weight_decay=args.weight_decay, epsilon=args.adam_epsilon,
+                                       weight_decay=settings.weight_decay, epsilon=settings.adam_epsilon,
                                        apply_decay_param_fun=lambda name: name not in no_decay,
-                                       grad_clip=paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm))
+                                       grad_clip=paddle.nn.ClipGradByGlobalNorm(settings.max_grad_norm))
     return optimizer, scheduler
 
 

@@ -103,10 +103,11 @@ def code_digest():
     return digest.hexdigest()
 
 
-def run_fingerprint(args, splits, **extra):
-    """What makes a run: its settings (less NOT_IN_FINGERPRINT), each split's data digest, and `extra` (a teacher)."""
-    settings = {k: v for k, v in sorted(vars(args).items()) if k not in NOT_IN_FINGERPRINT}
-    return json.loads(json.dumps({"settings": settings, "data": {s: data_digest(e) for s, e in splits.items()},
+def run_fingerprint(settings, splits, **extra):
+    """What makes a run: its settings (a dict of every flag, less NOT_IN_FINGERPRINT), each split's data digest, and
+    `extra` (a teacher)."""
+    kept = {k: v for k, v in sorted(settings.items()) if k not in NOT_IN_FINGERPRINT}
+    return json.loads(json.dumps({"settings": kept, "data": {s: data_digest(e) for s, e in splits.items()},
                                   **extra}, sort_keys=True))
 
 
@@ -211,8 +212,9 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
     return state
 
 
-def write_metrics(output_dir, state, *, kind, mode, task, num_parameters, args, teacher=None, **extra):
-    """OUTPUT_DIR/metrics.json, one schema for the teacher and every student; report.py and the benchmark read it."""
+def write_metrics(output_dir, state, *, kind, mode, task, num_parameters, settings, teacher=None, **extra):
+    """OUTPUT_DIR/metrics.json, one schema for the teacher and every student; report.py and the benchmark read it.
+    `settings`: every flag of the run (a dict), kept under "args"."""
     metrics = {
         "kind": kind, "mode": mode, "task_name": task.name, "labels": task.labels, "label_names": task.label_names,
         "dev_accuracy": state.best_accuracy, "dev_macro_f1": state.best_scores.get("macro_f1"),
@@ -221,7 +223,7 @@ def write_metrics(output_dir, state, *, kind, mode, task, num_parameters, args, 
         "steps": state.global_step, "num_parameters": num_parameters,
         "model_size_mb": round(num_parameters * 4 / 2**20, 2), "wall_time_s": round(state.wall_time_s, 1),
         "loss_history": state.loss_history, "eval_history": state.eval_history, "teacher": teacher,
-        "args": vars(args), **extra,
+        "args": settings, **extra,
     }
     write_json(os.path.join(output_dir, METRICS), metrics)
     return metrics

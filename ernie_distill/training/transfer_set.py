@@ -8,6 +8,8 @@ import gzip
 import hashlib
 import json
 import os
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -59,24 +61,41 @@ def load_or_run_teacher(path, name, words, logits_fn):
     return logits
 
 
-def distillation_targets(args, task, token_lists, labels):
-    """(word lists, labels with -1 for synthetic rows, target logits, provenance) for distill_lstm.py's args.
+@dataclass
+class TransferSettings:
+    """The transfer set (Tang et al.'s augmentation) and the teachers that label it: distill_lstm.py's flags."""
+
+    teacher_dir: list
+    teacher_weights: Optional[list] = None  # one per teacher, for the mean of their logits (default: equal)
+    n_iter: int = 5
+    p_mask: float = 0.1
+    p_pos: float = 0.1
+    p_ng: float = 0.25
+    max_ngram: int = 5
+    seed: int = 42
+    cache_dir: str = "./tmp/cache"
+    teacher_batch_size: int = 64
+    device: str = "cpu"
+
+
+def distillation_targets(settings, task, token_lists, labels):
+    """(word lists, labels with -1 for synthetic rows, target logits, provenance) for a TransferSettings.
 
     The target is the (weighted) mean of the teachers' logits; every teacher must predict the task's labels.
     """
     from .teachers import open_teacher  # the teacher code (and PaddleNLP) is only imported when distilling
 
-    teachers = [open_teacher(path, task) for path in args.teacher_dir]
-    weights = np.asarray(args.teacher_weights or [1.0] * len(teachers), dtype="float32")
+    teachers = [open_teacher(path, task) for path in settings.teacher_dir]
+    weights = np.asarray(settings.teacher_weights or [1.0] * len(teachers), dtype="float32")
     if len(weights) != len(teachers) or not weights.sum() > 0:
         raise DataError(f"--teacher_weights: give {len(teachers)} non-negative weight(s), one per --teacher_dir, not "
                         f"all zero (got {weights.tolist()})")
-    settings = dict(n_iter=args.n_iter, p_mask=args.p_mask, p_pos=args.p_pos, p_ng=args.p_ng,
-                    max_ngram=args.max_ngram, seed=args.seed)
-    path = os.path.join(args.cache_dir, f"transfer-{set_key(token_lists, labels, settings)}")
-    words, all_labels = load_or_build_set(path, token_lists, labels, settings)
+    augmentation = dict(n_iter=settings.n_iter, p_mask=settings.p_mask, p_pos=settings.p_pos, p_ng=settings.p_ng,
+                        max_ngram=settings.max_ngram, seed=settings.seed)
+    path = os.path.join(settings.cache_dir, f"transfer-{set_key(token_lists, labels, augmentation)}")
+    words, all_labels = load_or_build_set(path, token_lists, labels, augmentation)
     digests = [teacher.digest() for teacher in teachers]
-    logits = [load_or_run_teacher(path, digest, words, teacher.logits_fn(args.teacher_batch_size, args.device))
+    logits = [load_or_run_teacher(path, digest, words, teacher.logits_fn(settings.teacher_batch_size, settings.device))
               for teacher, digest in zip(teachers, digests)]
     targets = np.tensordot(weights / weights.sum(), np.stack(logits), axes=1).astype("float32")
     provenance = {"teachers": [t.provenance() for t in teachers], "weights": weights.tolist(),
@@ -85,10 +104,10 @@ def distillation_targets(args, task, token_lists, labels):
     return words, all_labels, targets, provenance
 
 
-def distillation_texts(args, task, texts, labels):
+def distillation_texts(settings, task, texts, labels):
     """The transfer set as texts for the student (originals, then augmented copies with "[MASK]" where a word was
     masked), their labels (-1 for the copies), the target logits and the teachers' provenance."""
     from ..models.vocab import detokenize, tokenize
 
-    words, all_labels, targets, provenance = distillation_targets(args, task, [tokenize(t) for t in texts], labels)
+    words, all_labels, targets, provenance = distillation_targets(settings, task, [tokenize(t) for t in texts], labels)
     return texts + [detokenize(w) for w in words[len(texts):]], all_labels, targets, provenance

@@ -1,5 +1,4 @@
 """The transfer set and teacher logits caches, any kind of teacher, and several teachers at once."""
-import argparse
 import os
 import shutil
 
@@ -10,7 +9,8 @@ from conftest import FIXTURE_DIR, fixture_texts
 from ernie_distill.data.reading import load_task
 from ernie_distill.models.teacher import ModelError
 from ernie_distill.training.teachers import open_teacher
-from ernie_distill.training.transfer_set import distillation_targets, load_or_build_set, load_or_run_teacher
+from ernie_distill.training.transfer_set import (TransferSettings, distillation_targets, load_or_build_set,
+                                                 load_or_run_teacher)
 from ernie_distill.models.vocab import tokenize
 
 CHN = load_task("chnsenticorp")
@@ -37,9 +37,9 @@ def test_set_and_logits_are_cached_and_reused(corpus, tmp_path):
     assert calls == [len(words)]
 
 
-def distill_args(cache_dir, *teacher_dirs, weights=None):
-    return argparse.Namespace(teacher_dir=list(teacher_dirs), teacher_weights=weights, cache_dir=str(cache_dir),
-                              teacher_batch_size=64, device="cpu", **SETTINGS)
+def transfer_settings(cache_dir, *teacher_dirs, weights=None):
+    return TransferSettings(list(teacher_dirs), weights, cache_dir=str(cache_dir), teacher_batch_size=64, device="cpu",
+                            **SETTINGS)
 
 
 def test_a_save_pretrained_directory_is_a_teacher(trained_teacher, tmp_path):
@@ -57,12 +57,12 @@ def test_two_teachers_are_averaged_and_the_cache_covers_each(trained_teacher, ti
     import ernie_distill.training.teachers as teachers_module
 
     best, labels = os.path.join(trained_teacher, "best_model"), [0] * len(corpus)
-    words, _, first, _ = distillation_targets(distill_args(tmp_path / "cache", best), CHN, corpus, labels)
+    words, _, first, _ = distillation_targets(transfer_settings(tmp_path / "cache", best), CHN, corpus, labels)
     runs, real = [], teachers_module.Teacher.logits_fn
     monkeypatch.setattr(teachers_module.Teacher, "logits_fn",
                         lambda self, *run_on: lambda w: runs.append(self.path) or real(self, *run_on)(w))
     _, _, mean, provenance = distillation_targets(
-        distill_args(tmp_path / "cache", best, tiny_teacher_init, weights=[3, 1]), CHN, corpus, labels)
+        transfer_settings(tmp_path / "cache", best, tiny_teacher_init, weights=[3, 1]), CHN, corpus, labels)
     assert runs == [tiny_teacher_init]  # the first teacher's logits came from the cache
     second = np.load(os.path.join(provenance["cache"], f"logits-{provenance['teacher_digests'][1]}.npy"))
     assert mean.shape == (len(words), 2) and not np.allclose(first, second)
@@ -77,7 +77,7 @@ def test_teachers_with_other_labels_and_unknown_kinds_are_refused(trained_teache
     with pytest.raises(ModelError, match="is no teacher this project knows; give one of: run_glue.py's best_model"):
         open_teacher(str(tmp_path), CHN)
     with pytest.raises(ValueError, match="--teacher_weights: give 1 non-negative weight"):
-        distillation_targets(distill_args(tmp_path, os.path.join(trained_teacher, "best_model"), weights=[0]), CHN,
+        distillation_targets(transfer_settings(tmp_path, os.path.join(trained_teacher, "best_model"), weights=[0]), CHN,
                              [["好"]], [1])
 
 
@@ -93,6 +93,6 @@ def test_an_exported_student_is_a_teacher_and_reads_masks_as_its_own_mask(export
     np.testing.assert_allclose(logits, expected, atol=1e-5)
     encoded = Predictor(exported_student).encoder.encode([f"房间{MASK}干净"])[0][0]
     assert Predictor(exported_student).encoder.inputs.vocab.mask_id in encoded  # one [MASK] token, not 6 characters
-    _, _, targets, provenance = distillation_targets(distill_args(tmp_path, exported_student), CHN, corpus,
+    _, _, targets, provenance = distillation_targets(transfer_settings(tmp_path, exported_student), CHN, corpus,
                                                      [0] * len(corpus))
     assert provenance["teachers"][0]["kind"] == "export" and np.isfinite(targets).all()
