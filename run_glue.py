@@ -59,6 +59,12 @@ def parse_args(argv=None):
     return args
 
 
+def fingerprint_settings(args):
+    """The settings a checkpoint must match to be resumed: the AMP flags count only with --use_amp on, so a run from
+    before they existed still resumes."""
+    return {k: v for k, v in vars(args).items() if args.use_amp or k not in ("use_amp", "scale_loss")}
+
+
 def main(argv=None):
     args = parse_args(argv)
     paddle.set_device(args.device)
@@ -106,7 +112,7 @@ def main(argv=None):
 
     net = paddle.DataParallel(model) if world_size > 1 else model
     state = train(net, optimizer, schedule, epoch_batches, compute_loss, lambda _: scores("dev"), save_best,
-                  args.output_dir, run_fingerprint(vars(args), splits), "teacher", args.resume, lr_scheduler, rank == 0,
+                  args.output_dir, run_fingerprint(fingerprint_settings(args), splits), "teacher", args.resume, lr_scheduler, rank == 0,
                   MixedPrecision(args.scale_loss) if args.use_amp else None)
     if rank == 0:
         test_accuracy = None

@@ -6,7 +6,9 @@
 # 2. Serving without Paddle: `pip install ".[deploy]"` from a built wheel into an empty venv; its commands and Python
 #    API, run from outside the checkout, give the floor's student export the floor's own predictions.
 # The exact versions come from constraints/py310-paddle2.6.2.txt (PIP_CONSTRAINT), so a run is reproducible.
-#   bash scripts/check_install.sh      # about 10 minutes; FLOOR_PYTHON picks the Python 3.10 interpreter
+#   bash scripts/check_install.sh      # about 4 minutes; FLOOR_PYTHON picks the Python 3.10 interpreter
+#   FLOOR_PYTHON=python3.11 FLOOR_PADDLE=3.3.1 bash scripts/check_install.sh   # the same with Paddle 3 preinstalled
+# (a Python and Paddle without a constraints/pyPYVER-paddleVERSION.txt get pyproject's ranges, as a user would)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
@@ -17,6 +19,8 @@ if [ ! -x "$FLOOR_PYTHON" ]; then
   echo "error: no Python 3.10 interpreter found: set FLOOR_PYTHON=/path/to/python3.10" >&2
   exit 2
 fi
+FLOOR_PADDLE="${FLOOR_PADDLE:-2.6.2}"
+LOCK="$ROOT/constraints/py$("$FLOOR_PYTHON" -c 'import sys; print("%d%d" % sys.version_info[:2])')-paddle$FLOOR_PADDLE.txt"
 if [ -e "$WORK" ] && [ ! -e "$WORK/.made-by-check-install" ]; then
   echo "error: $WORK exists and was not made by this script: move it away" >&2
   exit 2
@@ -25,27 +29,39 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 touch "$WORK/.made-by-check-install"
 quiet() { "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
-export PIP_CONSTRAINT="$ROOT/constraints/py310-paddle2.6.2.txt" PIP_DISABLE_PIP_VERSION_CHECK=1
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+if [ -f "$LOCK" ]; then
+  export PIP_CONSTRAINT="$LOCK"
+else  # a combination not verified before: pyproject's ranges, as a user gets them (freeze the result into $LOCK)
+  echo "== no $(basename "$LOCK"): resolving the ranges of pyproject.toml, as a user would"
+fi
 elapsed() { echo "== $1 ($SECONDS s)"; }
 
 # --- 1. The AI Studio floor --------------------------------------------------------------------------------------------
-FLOOR="$WORK/py310-paddle2.6.2"
+FLOOR="$WORK/$(basename "$LOCK" .txt)"
 "$FLOOR_PYTHON" -m venv "$FLOOR"
-quiet "$FLOOR/bin/python" -m pip install -q paddlepaddle==2.6.2 ipykernel nbclient nbformat
+quiet "$FLOOR/bin/python" -m pip install -q "paddlepaddle==$FLOOR_PADDLE" ipykernel nbclient nbformat
 paddle_before="$("$FLOOR/bin/python" -m pip list --format=freeze | grep -i '^paddlepaddle')"
 elapsed "floor: Python $("$FLOOR/bin/python" -V | cut -d' ' -f2), $paddle_before installed first"
 
 # The notebook through a real kernel of that Python, set up only by its own first cell (QUICK run, fixture data).
 QUICK=1 DATA_DIR="$ROOT/tests/fixtures/easy" TRAIN_ROWS=120 DEV_ROWS=40 OUTPUT_DIR="$WORK/notebook-run" \
-  "$FLOOR/bin/python" - "$ROOT" <<'EOF'
+  "$FLOOR/bin/python" - "$ROOT" "$WORK/kernels" <<'EOF'
 import os, sys
 import nbformat
+from ipykernel.kernelspec import write_kernel_spec
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
-root = sys.argv[1]
+root, kernels = sys.argv[1:]
+write_kernel_spec(os.path.join(kernels, "floor"))  # a kernel of this very interpreter, whatever else is installed
+manager = KernelManager(kernel_name="floor", kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernels]))
 notebook = nbformat.read(os.path.join(root, "run_all.ipynb"), as_version=4)
-NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": root}}).execute()
-print(notebook.cells[2].outputs[-1].get("text", "") if notebook.cells[2].outputs else "", end="")
+notebook.cells.insert(0, nbformat.v4.new_code_cell("import sys; print(sys.executable)"))
+NotebookClient(notebook, km=manager, timeout=900, resources={"metadata": {"path": root}}).execute()
+assert os.path.samefile(notebook.cells[0].outputs[0]["text"].strip(), sys.executable), "the kernel ran another Python"
+print("".join(output.get("text", "") for output in notebook.cells[3].outputs), end="")  # the set-up cell's lines
 EOF
 elapsed "floor: the notebook ran through, set up by its first cell"
 paddle_after="$("$FLOOR/bin/python" -m pip list --format=freeze | grep -i '^paddlepaddle')"
@@ -68,8 +84,10 @@ elapsed "floor: QUICK run_all.sh finished with $paddle_before kept"
 # The floor's teacher export (Paddle 2's .pdmodel) gives the same answers under Paddle 3 (the project's .venv).
 if [ -x "$ROOT/.venv/bin/python" ]; then
   teacher=(predict.py --model_dir "$WORK/quick/export/teacher" --backend paddle --text "这家酒店服务很好" --text "太差了")
-  cmp <("$FLOOR/bin/python" "${teacher[@]}") <("$ROOT/.venv/bin/python" "${teacher[@]}")
-  elapsed "the floor's teacher export answers alike under $("$ROOT/.venv/bin/python" -m ernie_distill.environment paddle)"
+  "$FLOOR/bin/python" "${teacher[@]}" > "$WORK/teacher-floor.jsonl"
+  "$ROOT/.venv/bin/python" "${teacher[@]}" > "$WORK/teacher-venv.jsonl"
+  [ "$(wc -l < "$WORK/teacher-floor.jsonl")" = 2 ] && cmp "$WORK/teacher-floor.jsonl" "$WORK/teacher-venv.jsonl"
+  elapsed "the floor's teacher export answers alike under $("$ROOT/.venv/bin/python" -m pip list --format=freeze | grep -i '^paddlepaddle')"
 fi
 
 # --- 2. Serving without Paddle, from a wheel, outside the checkout ---------------------------------------------------

@@ -1,40 +1,99 @@
-"""The set-up's view of the environment (scripts/setup_env.sh, the notebook's first cell): read from package metadata."""
+"""The set-up of scripts/setup_env.sh and the notebook's first cell (ernie_distill/environment.py): which Paddle is
+here, what to install without replacing it, and when nothing needs installing."""
+import importlib.util
 import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 from ernie_distill import environment
+from ernie_distill.errors import InputError
 
 
-def test_requirements_follow_the_extras_without_ever_naming_paddle_outside_cpu():
-    base, train, cpu = (environment.requirements(extras) for extras in ([], ["train"], ["cpu"]))
-    assert {"numpy", "numba", "rjieba"} <= set(base) and "onnxruntime" not in base
-    assert {"paddlenlp", "onnxruntime", "httptools", "onnx"} <= set(train)  # [train] takes in [deploy]
-    assert not [name for name in base + train if name.startswith("paddlepaddle")]
-    assert set(cpu) == set(train) | {"paddlepaddle"}
+@pytest.fixture
+def checkout(tmp_path, monkeypatch):
+    """Stamps under tmp_path instead of this checkout's tmp/."""
+    monkeypatch.setattr(environment, "ROOT", str(tmp_path))
+    (tmp_path / "pyproject.toml").write_text("[project]\n", encoding="utf-8")
+    constraints = tmp_path / "constraints"
+    constraints.mkdir()
+    for name in ("paddle2.txt", "py311-paddle3.3.1.txt"):
+        (constraints / name).write_text("numpy<2\n", encoding="utf-8")
+    monkeypatch.setattr(environment, "CONSTRAINTS", str(constraints))
+    return tmp_path
 
 
-def test_this_environment_is_complete_and_its_paddle_is_found():
+def plan_with(monkeypatch, paddle, extras=("train",), own_venv=False):
+    monkeypatch.setattr(environment, "installed_paddle", lambda: paddle)
+    return environment.Plan(list(extras), own_venv)
+
+
+def test_the_installed_paddle_is_kept_and_paddle_2_gets_its_constraints(checkout, monkeypatch):
+    plan = plan_with(monkeypatch, ("paddlepaddle-gpu", "2.6.2"))
+    assert plan.extras == ["train"] and plan.needed  # no [cpu]: nothing that installs Paddle
+    assert plan.pip_arguments() == ["-e", f"{checkout}[train]", "-c", str(checkout / "constraints" / "paddle2.txt")]
+    assert "kept" in plan.describe() and "paddlepaddle-gpu 2.6.2" in plan.describe()
+    assert plan_with(monkeypatch, ("paddlepaddle", "3.3.1")).pip_arguments() == ["-e", f"{checkout}[train]"]
+
+
+def test_without_paddle_the_cpu_build_comes_with_the_cpu_extra(checkout, monkeypatch):
+    assert plan_with(monkeypatch, None).extras == ["cpu", "train"]
+    own = plan_with(monkeypatch, None, own_venv=True)
+    assert own.extras == ["cpu", "train"]
+    assert ("-c" in own.pip_arguments()) == (sys.version_info[:2] == (3, 11))  # the verified stack, on 3.11
+
+
+def test_a_recorded_setup_is_not_repeated_until_something_changes(checkout, monkeypatch):
+    paddle = ("paddlepaddle", "3.3.1")
+    plan_with(monkeypatch, paddle, ["train", "test"]).record()
+    assert not plan_with(monkeypatch, paddle, ["train"]).needed  # fewer extras: done already
+    more = plan_with(monkeypatch, paddle, ["bench"])
+    assert more.needed and more.extras == ["bench", "test", "train"]  # pip gets the union
+    assert plan_with(monkeypatch, ("paddlepaddle", "3.3.2"), ["train"]).needed  # another Paddle
+    assert plan_with(monkeypatch, ("paddlepaddle", "2.6.2"), ["train"]).needed  # (which needs its constraints)
+    (checkout / "pyproject.toml").write_text("[project]\nversion = '2'\n", encoding="utf-8")
+    assert plan_with(monkeypatch, paddle, ["train"]).needed  # a new pyproject.toml (git pull)
+
+
+def test_the_own_venvs_setup_also_serves_the_notebook_kernel_in_it(checkout, monkeypatch):
+    """setup_env.sh records the CPU build it installed with the verified constraints; the notebook's cell, run by a
+    kernel of that venv, finds nothing to do (the tests run the notebook so, offline)."""
+    own = plan_with(monkeypatch, None, ["train", "test"], own_venv=True)
+    monkeypatch.setattr(environment, "installed_paddle", lambda: ("paddlepaddle", "3.3.1"))
+    own.record()  # after pip: the CPU build is there
+    assert not plan_with(monkeypatch, ("paddlepaddle", "3.3.1"), ["train"]).needed
+    assert not plan_with(monkeypatch, ("paddlepaddle", "3.3.1"), ["train"], own_venv=True).needed
+
+
+def test_a_paddle_module_of_no_known_distribution_stops_the_setup(monkeypatch, tmp_path):
+    (tmp_path / "paddle").mkdir()
+    (tmp_path / "paddle" / "__init__.py").write_text("", encoding="utf-8")
+    monkeypatch.setattr(environment, "installed", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: importlib.machinery.ModuleSpec(
+        name, None, origin=str(tmp_path / "paddle" / "__init__.py")))
+    with pytest.raises(InputError, match="a `paddle` module is installed .* which never installs Paddle"):
+        environment.installed_paddle()
+
+
+def test_this_environment_is_set_up_and_described():
     name, version = environment.installed_paddle()
     import paddle
 
     assert name in environment.PADDLE_DISTRIBUTIONS and version == paddle.__version__
-    assert environment.missing(["train", "test"]) == []
-    assert environment.missing(["no-such-extra"]) == []  # an unknown extra adds nothing
-
-
-def test_paddle_2_gets_its_constraints(monkeypatch):
-    monkeypatch.setattr(environment, "installed_paddle", lambda: ("paddlepaddle-gpu", "2.6.2"))
-    flag, path = environment.pip_constraints()
-    assert flag == "-c" and path == os.path.join(ROOT, "constraints", "paddle2.txt") and "numpy<2" in open(path).read()
-    monkeypatch.setattr(environment, "installed_paddle", lambda: ("paddlepaddle", "3.3.1"))
-    assert environment.pip_constraints() == []
-
-
-def test_the_command_line_and_the_versions_line():
     run = [sys.executable, "-m", "ernie_distill.environment"]
-    assert subprocess.run(run + ["paddle"], capture_output=True, text=True, check=True).stdout.startswith("paddlepaddle")
-    assert subprocess.run(run + ["missing", "train"], capture_output=True, text=True, check=True).stdout.strip() == ""
     line = subprocess.run(run, capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert line.startswith(f"Python {sys.version.split()[0]} | Paddle ") and "device cpu" in line and "PaddleNLP" in line
+    bad = subprocess.run(run + ["paddle"], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: usage:")
+
+
+def test_serve_without_the_deploy_extra_is_one_error_line_after_its_help():
+    """Where httptools is missing (no [deploy] extra) serve's --help still works and serving is one error line."""
+    block = "import sys; sys.modules['httptools'] = None; from ernie_distill.commands.serve import run; sys.exit(run())"
+    command = [sys.executable, "-c", block]
+    assert "--max_texts" in subprocess.run(command + ["--help"], capture_output=True, text=True, check=True).stdout
+    done = subprocess.run(command + ["--model_dir", "m"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr == "error: serving needs httptools: pip install 'ernie-gram-distill[deploy]'\n"

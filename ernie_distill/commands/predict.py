@@ -6,6 +6,8 @@ on Paddle Inference (--backend auto, the default), or on the backend --backend n
     python predict.py --model_dir tmp/export/student --input_file dev.tsv        # labelled TSV: accuracy too
     cat texts.txt | python predict.py --model_dir tmp/export/student --backend onnx
 
+Installed with the package (pip install ".[deploy]"), the same command is `ernie-distill-predict`.
+
 Prints one JSON line per input, {"text", "label", "score"} (as PaddleNLP Taskflow does). Like Taskflow, a text
 longer than the model's input (--max_seq_length tokens) is truncated to it. A bad line (empty, invalid UTF-8) is
 reported on stderr with its line number, the other lines are still predicted, and the exit status is 1 at the end.

@@ -3,6 +3,8 @@
     python serve.py --model_dir tmp/export/student --port 8189
     curl -s localhost:8189/predict -H 'Content-Type: application/json' -d '{"texts": ["这家酒店服务很好", "太差了"]}'
 
+Installed with the package (pip install ".[deploy]"), the same command is `ernie-distill-serve`.
+
 POST /predict takes {"texts": [...]} (or PaddleNLP SimpleServer's {"data": {"text": [...]}}) and answers
 {"results": [{"text", "label", "score"}, ...]}; GET /health says which model is loaded. Every bad request gets a
 4xx with {"error", "field"}; a client gets --request_timeout seconds for a request's headers and as long again for its
@@ -25,11 +27,12 @@ from dataclasses import dataclass
 from ..cli import ArgumentParser, add_runtime_arguments, bounded, positive_float, positive_int, run_cli, settings_from
 from ..errors import InputError
 
-try:
+try:  # httptools comes with the [deploy] extra; without it --help still works, and main() says what to install
     from ..serving.http_server import BACKLOG, error, serve_forever
-except ImportError as missing:  # httptools and uvloop come with the [deploy] extra
-    print(f"error: serving needs {missing.name}: pip install 'ernie-gram-distill[deploy]'", file=sys.stderr)
-    sys.exit(2)
+
+    MISSING = None
+except ModuleNotFoundError as missing:
+    MISSING = missing.name
 from ..deploy.inference import DEFAULT_MAX_CHARS, Predictor, RuntimeSettings, text_problem
 from ..log import logger
 from ..serving.micro_batching import MicroBatcher
@@ -91,7 +94,7 @@ def parse_texts(body, max_texts, max_chars):
     except RecursionError:
         raise RequestError(400, "body", "request body is JSON nested too deeply") from None
     except ValueError:  # Python refuses to convert integers this long
-        limit = sys.get_int_max_str_digits()
+        limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)()  # (Python 3.10.7 and later)
         raise RequestError(400, "body", f"request body has a number over {limit} digits") from None
     if isinstance(payload, dict) and "texts" in payload:
         field, texts = "texts", payload["texts"]
@@ -115,6 +118,7 @@ def parse_texts(body, max_texts, max_chars):
 def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_texts=64, batch_wait_ms=0.0):
     """The application: answer(method, path, body) -> (status, JSON content, extra headers) for POST /predict, GET
     /health, and the {"error", "field"} shape for every other request."""
+    prediction_failed = error("prediction failed; the server's log says why", None)  # the model's fault, not the client's
     # a student's model calls take milliseconds: on the event loop, with no hand-off to a thread; a teacher's take up to
     # seconds, during which the server must go on reading requests and keeping their deadlines
     batcher = MicroBatcher(predictor.predict, batch_texts, batch_wait_ms, inline=predictor.manifest.kind == "student")
@@ -133,10 +137,10 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_text
         try:
             results = await batcher.submit(texts)
         except Exception:  # the model failed (the batcher logged why): say so in the answer's shape, and keep serving
-            return 500, PREDICTION_FAILED, []
+            return 500, prediction_failed, []
         if any(result["score"] != result["score"] for result in results):  # NaN: not JSON, and not a prediction
             logger.error("a prediction was not a number (NaN); answered 500")
-            return 500, PREDICTION_FAILED, []
+            return 500, prediction_failed, []
         return 200, {"results": results}, []
 
     async def answer(method, path, body):
@@ -150,9 +154,6 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_text
         return 404, error(f"{method} {path}: Not Found", "path"), []
 
     return answer
-
-
-PREDICTION_FAILED = error("prediction failed; the server's log says why", None)  # the model's problem, not the client's
 
 
 # Linux spreads new connections evenly over sockets bound to one port with SO_REUSEPORT; workers sharing one socket
@@ -258,6 +259,8 @@ def run_workers(settings, sock, on_ready):
 
 def main(argv=None):
     args = parse_args(argv)
+    if MISSING:
+        raise InputError(f"serving needs {MISSING}: pip install 'ernie-gram-distill[deploy]'")
     sock = listening_socket(args.host, args.port, reuse_port=REUSE_PORT and args.workers > 1)
     runtime = settings_from(RuntimeSettings, args, cpu_threads=max(1, args.cpu_threads // args.workers))
     settings = settings_from(ServeSettings, args, runtime=runtime)

@@ -102,8 +102,9 @@ class TeacherEncoder:
         try:  # PaddleNLP is only imported for a teacher, whose tokenizer it provides
             from ..models.teacher import encode, model_classes, pad_batch
         except ImportError as err:
-            raise InputError(f"a teacher export needs PaddleNLP for its tokenizer ({err}): pip install "
-                             "'ernie-gram-distill[train]'; only a student is served without Paddle") from None
+            raise InputError(f"a teacher export needs Paddle and PaddleNLP for its tokenizer ({err}): install Paddle "
+                             "(pip install paddlepaddle, or its GPU build), then pip install 'ernie-gram-distill[train]';"
+                             " only a student is served without Paddle") from None
 
         self._encode, self._pad = encode, pad_batch
         self.tokenizer = model_classes(model_type)[1].from_pretrained(model_dir)

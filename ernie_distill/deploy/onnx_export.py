@@ -19,6 +19,8 @@ import tempfile
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from ..errors import InputError
+
 LSTM_SEQUENCE_LENS_INPUT = 4  # X, W, R, B, sequence_lens, initial_h, initial_c, P
 
 
@@ -28,6 +30,9 @@ def paddle_to_onnx(program_path, params_path, onnx_path, opset_version=11):
     options = {"enable_optimize": False, "verbose": False}
     if "optimize_tool" in inspect.signature(paddle2onnx.export).parameters:  # paddle2onnx 2 (for Paddle 3); 1.x has
         options["optimize_tool"] = "None"  # none. Its default optimizer pip-installs packages mid-conversion
+    elif program_path.endswith(".json"):  # Paddle 3's PIR program: paddle2onnx 1.x reads only Paddle 2's .pdmodel
+        raise InputError(f"paddle2onnx {paddle2onnx.__version__} cannot convert Paddle 3's {os.path.basename(program_path)}"
+                         ": pip install 'paddle2onnx>=2'")
     with tempfile.TemporaryDirectory() as tmp:
         raw_path = os.path.join(tmp, "raw.onnx")
         paddle2onnx.export(program_path, params_path, raw_path, opset_version=opset_version, **options)
