@@ -64,7 +64,7 @@ def main(argv=None):
     args = parse_args(argv)
     paddle.set_device(args.device)
     task = load_task(args.task_name, args.data_dir)
-    # measured (README): for two classes 32 scores as 64 does, for ten 128 is best and 32 loses the rare class
+    # measured (docs/results.md): for two classes 32 scores as 64 does, for ten 128 is best and 32 loses the rare class
     args.hidden_size = args.hidden_size or (32 if len(task.labels) == 2 else 128)
 
     # Data: the student's inputs, built from the training texts; with teachers, the transfer set and their logits

@@ -85,7 +85,7 @@ def device(text):
         raise argparse.ArgumentTypeError(f"choose cpu or gpu, got {text!r}")
     if text == "gpu" and not gpu_available():
         raise argparse.ArgumentTypeError("gpu asked for, but this Paddle has no CUDA or sees no GPU: use --device cpu, "
-                                         "or install paddlepaddle-gpu (see the README)")
+                                         "or install paddlepaddle-gpu (docs/faq.md, How do I use a GPU?)")
     return text
 
 
@@ -141,7 +141,7 @@ def add_student_input_arguments(parser):
     inputs.add_argument("--ngram_dim", type=positive_int, default=64, help="embedding size of the bag")
     inputs.add_argument("--hidden_size", type=positive_int,
                         help="the Bi-LSTM's width each way; default: 32 for two classes, 128 for more (a narrow "
-                             "Bi-LSTM loses rare classes; measured in the README)")
+                             "Bi-LSTM loses rare classes; measured in docs/results.md)")
     inputs.add_argument("--num_layers", type=positive_int, default=1)
     inputs.add_argument("--dropout", type=bounded(float, 0, 0.95), default=0.3)
     return inputs

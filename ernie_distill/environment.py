@@ -76,7 +76,10 @@ class Plan:
         prefix = hashlib.sha256(os.path.realpath(sys.prefix).encode()).hexdigest()[:16]
         self.stamp = os.path.join(ROOT, "tmp", f".setup-{prefix}")
         recorded = self._recorded()
-        self.extras = sorted(wanted | set(recorded.get("extras", [])))
+        earlier = set(recorded.get("extras", []))
+        if self.paddle and not own_venv:  # a Paddle brought since (the GPU build): no [cpu] over it
+            earlier.discard("cpu")
+        self.extras = sorted(wanted | earlier)
         self.needed = not self._done_by(recorded, wanted)
 
     def _recorded(self):

@@ -86,7 +86,10 @@ if [ -x "$ROOT/.venv/bin/python" ]; then
   teacher=(predict.py --model_dir "$WORK/quick/export/teacher" --backend paddle --text "这家酒店服务很好" --text "太差了")
   "$FLOOR/bin/python" "${teacher[@]}" > "$WORK/teacher-floor.jsonl"
   "$ROOT/.venv/bin/python" "${teacher[@]}" > "$WORK/teacher-venv.jsonl"
-  [ "$(wc -l < "$WORK/teacher-floor.jsonl")" = 2 ] && cmp "$WORK/teacher-floor.jsonl" "$WORK/teacher-venv.jsonl"
+  if [ "$(wc -l < "$WORK/teacher-floor.jsonl")" != 2 ] || ! cmp "$WORK/teacher-floor.jsonl" "$WORK/teacher-venv.jsonl"; then
+    echo "error: the floor's teacher export answers differently under the project's .venv" >&2
+    exit 1
+  fi
   elapsed "the floor's teacher export answers alike under $("$ROOT/.venv/bin/python" -m pip list --format=freeze | grep -i '^paddlepaddle')"
 fi
 

@@ -57,6 +57,12 @@ def test_a_recorded_setup_is_not_repeated_until_something_changes(checkout, monk
     assert plan_with(monkeypatch, paddle, ["train"]).needed  # a new pyproject.toml (git pull)
 
 
+def test_a_paddle_installed_since_a_cpu_setup_is_not_installed_over(checkout, monkeypatch):
+    plan_with(monkeypatch, None, ["train"]).record()  # no Paddle then: [cpu] brought the CPU build
+    later = plan_with(monkeypatch, ("paddlepaddle-gpu", "3.3.1"), ["train"])  # the user's GPU build since
+    assert later.needed and later.extras == ["train"]
+
+
 def test_the_own_venvs_setup_also_serves_the_notebook_kernel_in_it(checkout, monkeypatch):
     """setup_env.sh records the CPU build it installed with the verified constraints; the notebook's cell, run by a
     kernel of that venv, finds nothing to do (the tests run the notebook so, offline)."""

@@ -7,7 +7,7 @@ Data: distill_data.json.gz beside this file (from benchmark_distill.py's cache, 
 "teacher_logits" = 3 teachers' logits on it, "train"/"dev"/"ood").  Student = student_sweep_torch.py's `cb_wbag`
 (characters of text.lower() -> emb 200 -> BiLSTM 128 -> masked max+mean pooling, + mean bag (dim 64) of char 1-3-grams
 and "w:"+words), vocabularies from the 9,600 training texts only.  "[MASK]" is one char token (the vocabulary's [MASK]),
-never part of a bag n-gram, and dropped from the bag's words (as ernie_distill/features.py does).
+never part of a bag n-gram, and dropped from the bag's words (as ernie_distill/models/features.py does).
 
 Speed: the driver encodes every split once (multiprocessing), saves the arrays in /dev/shm, then runs every
 (variant, seed) as its own process.  A process never syncs with the GPU inside a training step: one pinned host->device
@@ -62,7 +62,7 @@ SPLIT_NAMES = ("transfer", "dev", "ood")
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Features (as ernie_distill/features.py; vocabularies as student_sweep_torch.py's Vocab.build)
+# Features (as ernie_distill/models/features.py; vocabularies as student_sweep_torch.py's Vocab.build)
 def build_vocab(token_lists, min_freq, max_size):
     counts = Counter(t for ts in token_lists for t in ts if t not in SPECIALS)
     ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))

@@ -78,7 +78,7 @@ def load_pretrained(model_type, name_or_path, num_labels, max_seq_length):
         raise ModelError(
             f"could not load {name_or_path!r} as {model_type}: {err}. A PaddleNLP model name needs internet access "
             "to download its weights; offline, pass a local directory (see scripts/make_tiny_teacher.py), or fill "
-            "PaddleNLP's cache $PPNLP_HOME/models/NAME/ (see the README)."
+            "PaddleNLP's cache $PPNLP_HOME/models/NAME/ (docs/teacher.md)."
         ) from None
     positions = model.config.max_position_embeddings
     if max_seq_length > positions:
