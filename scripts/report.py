@@ -7,6 +7,7 @@ best_model/teacher_info.json, export/*/manifest.json, benchmark/benchmark.json a
 """
 import json
 import os
+import re
 import sys
 import time
 
@@ -127,8 +128,10 @@ def main():
     predictions = os.path.join(out, "logs", "predict.log")
     if os.path.isfile(predictions):
         with open(predictions, encoding="utf-8") as f:
-            samples = [json.loads(line) for line in f if line.startswith("{")]
-        lines += ["", "## Sample predictions (distilled student, Paddle Inference)", "", "| text | label | score |",
+            log = f.read().splitlines()
+        samples = [json.loads(line) for line in log if line.startswith("{")]
+        backend = next((m.group(1) for m in map(re.compile(r"backend (\S+)$").search, log) if m), "backend not logged")
+        lines += ["", f"## Sample predictions (distilled student, {backend})", "", "| text | label | score |",
                   "|---|---|---|"] + [f"| {s['text']} | {s['label']} | {s['score']:.4f} |" for s in samples]
     lines += settings_lines(out, load(os.path.join(out, "metrics.json")) or {}, args)
     path = os.path.join(out, "report.md")

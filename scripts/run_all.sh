@@ -17,6 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 cd "$ROOT"
 
 QUICK="${QUICK:-0}"
+DEVICE_FROM_USER="${DEVICE:-}"  # (a full run on a CPU is refused below unless asked for)
 SHARED_DATA="$ROOT/../shared/data/chnsenticorp"
 if [ -z "${DATA_DIR:-}" ] && [ -f "$SHARED_DATA/train.tsv" ]; then DATA_DIR="$SHARED_DATA"; fi
 TASK_NAME="${TASK_NAME:-ChnSentiCorp}"
@@ -83,6 +84,9 @@ step() {  # step NAME OUTPUT_THAT_PROVES_IT_DONE "INPUT PATHS" COMMAND...
     command+=(--resume)
   fi
   rm -f "$stamp_file"
+  # the report shows every step's results: once any of them is redone it is out of date until the report step
+  # writes it again (a run stopped in between leaves no report rather than the older run's)
+  [ "$name" = report ] || rm -f "$OUTPUT_DIR/report.md"
   printf '%s' "$stamp" > "$started_file"
   echo "== $name: ${command[*]}"
   echo "   (log: $log)"
@@ -106,10 +110,12 @@ slice_data() {  # slice_data FROM TO TRAIN_ROWS DEV_ROWS: the first rows of each
 
 # Data: a local folder (DATA_DIR, or ../shared/data when present), else PaddleNLP's download (needs internet).
 if [ -z "${DATA_DIR:-}" ]; then
-  if [ "$QUICK" = 1 ]; then
-    echo "run_all.sh: QUICK=1 runs offline and needs DATA_DIR (a folder with train.tsv and dev.tsv)" >&2
-    exit 2
+  if [ "$QUICK" = 1 ]; then  # offline: the repository's own small sentiment fixture (240 train, 60 dev texts)
+    DATA_DIR="$ROOT/tests/fixtures/easy"
+    echo "== data: no DATA_DIR and no ../shared/data/chnsenticorp: using $DATA_DIR"
   fi
+fi
+if [ -z "${DATA_DIR:-}" ]; then
   echo "== data: downloading $TASK_NAME with PaddleNLP (set DATA_DIR to use local files)"
   DATA_DIR="$(python scripts/download_data.py --task_name "$TASK_NAME")" || {
     echo "run_all.sh: could not download the data; set DATA_DIR=folder with train.tsv and dev.tsv" >&2; exit 2; }
@@ -122,9 +128,11 @@ if [ "$QUICK" = 1 ]; then
   step tiny-teacher "$MODEL_NAME/teacher_info.json" "$DATA_DIR" \
     python scripts/make_tiny_teacher.py --data_dir "$DATA_DIR" --output_dir "$MODEL_NAME" --task_name "$TASK_NAME" \
     --max_seq_length "$MAX_SEQ_LENGTH"
-elif [ "$DEVICE" = cpu ]; then
-  echo "run_all.sh: warning: fine-tuning a base-size teacher on CPU takes 30-50 s a step (about 13 h for 3 epochs);" \
-       "use DEVICE=gpu, or QUICK=1 to check the chain" >&2
+elif [ "$DEVICE" = cpu ] && [ "$DEVICE_FROM_USER" != cpu ] && selected teacher && [ ! -e "$OUTPUT_DIR/metrics.json" ]; then
+  echo "run_all.sh: no GPU here (Paddle in $(command -v python) sees none): fine-tuning the base-size teacher on a CPU" \
+       "takes 30-50 s a step, about 13 h. On a GPU machine, use its Paddle: NO_VENV=1 (README, AI Studio); to check" \
+       "the chain, QUICK=1; to run it on this CPU anyway, DEVICE=cpu" >&2
+  exit 2
 fi
 
 RESUMABLE=1 step teacher "$OUTPUT_DIR/metrics.json" "$DATA_DIR $MODEL_NAME" \

@@ -103,6 +103,7 @@ def test_ctrl_c_while_predict_py_waits_for_stdin_stops_it_as_python_would_withou
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
+        assert b"backend numba" in process.stderr.readline()  # the log line naming the model and its backend
         assert process.stderr.readline().startswith(b"reading texts from stdin")
         process.send_signal(signal.SIGINT)
         # killed by SIGINT, as Python ends on an interrupt (a shell says 130, and stops a loop running the script)

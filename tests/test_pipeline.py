@@ -69,6 +69,7 @@ def test_report_figures_come_from_the_metrics_files(quick_run):
         assert cells[6] == f"{best['batch32_sentences_per_s']:.0f}"
     samples = re.findall(r"^\| (这家酒店|书的纸张|屏幕很漂亮).*\| (positive|negative) \|", report, re.M)
     assert len(samples) == 3
+    assert "## Sample predictions (distilled student, numba)" in report  # the backend predict.py ran, as it logged
 
 
 def test_rerun_skips_finished_steps(quick_run):
@@ -86,6 +87,7 @@ def test_changed_settings_or_data_redo_the_step_from_scratch_and_those_after_it(
     assert "== export-student: python export_model.py" in done.stdout  # its input, the student, changed
     metrics = read_json(os.path.join(quick_run, "student-hard", "metrics.json"))
     assert metrics["args"]["num_epochs"] == 2 and not metrics["args"]["resume"]
+    assert not os.path.exists(os.path.join(quick_run, "report.md"))  # the older run's report is gone, not left as new
 
     done = run_all({"OUTPUT_DIR": quick_run, "TRAIN_ROWS": "100"}, "data")  # was 120: a new data slice
     assert "== data: slice_data" in done.stdout and "already done" not in done.stdout
@@ -99,8 +101,19 @@ def test_a_failing_step_stops_the_script_and_names_its_log(tmp_path):
     assert "== student" not in done.stdout and not os.path.exists(os.path.join(str(tmp_path), "student-hard"))
 
 
-def test_quick_mode_without_local_data_says_what_to_set(tmp_path):
+def test_quick_mode_without_local_data_uses_the_repositorys_fixture(tmp_path):
     if os.path.isdir(os.path.join(ROOT, "..", "shared", "data", "chnsenticorp")):
         pytest.skip("../shared/data is present here, so DATA_DIR falls back to it")
-    done = run_all({"OUTPUT_DIR": str(tmp_path), "DATA_DIR": ""}, check=False)
-    assert done.returncode == 2 and "needs DATA_DIR" in done.stderr
+    done = run_all({"OUTPUT_DIR": str(tmp_path), "DATA_DIR": ""}, "data")
+    assert f"using {FIXTURE_DIR}" in done.stdout
+
+
+def test_a_full_run_on_a_cpu_stops_before_the_teacher_unless_asked_for(tmp_path):
+    import paddle
+
+    if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count():
+        pytest.skip("a GPU is here")
+    env = {"OUTPUT_DIR": str(tmp_path), "QUICK": "0", "DEVICE": "", "MODEL_NAME": "unused"}
+    done = run_all(env, check=False)
+    assert done.returncode == 2 and "about 13 h" in done.stderr and "DEVICE=cpu" in done.stderr
+    assert not os.path.exists(tmp_path / "logs" / "teacher.log")

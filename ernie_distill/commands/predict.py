@@ -8,17 +8,23 @@ on Paddle Inference (--backend auto, the default), or on the backend --backend n
 
 Installed with the package (pip install ".[deploy]"), the same command is `ernie-distill-predict`.
 
-Prints one JSON line per input, {"text", "label", "score"} (as PaddleNLP Taskflow does). Like Taskflow, a text
-longer than the model's input (--max_seq_length tokens) is truncated to it. A bad line (empty, invalid UTF-8) is
-reported on stderr with its line number, the other lines are still predicted, and the exit status is 1 at the end.
-With a labelled TSV the accuracy goes to stderr.
+Prints one JSON line per input, {"text", "label", "score"} (as PaddleNLP Taskflow does), in input order. Input is
+read, predicted and printed 8,192 lines at a time, so memory stays bounded and the first results come at once, whatever
+the input's size; a file's progress (texts, rate, ETA) goes to stderr every 5 s. Lines end at \\n, \\r\\n or \\r; a UTF-8
+byte order mark is dropped. Like Taskflow, a text longer than the model's input (--max_seq_length tokens) is truncated
+to it. A bad line (empty, control characters only, invalid UTF-8) is reported on stderr with its line number, the other
+lines are still predicted, and the exit status is 1 at the end. With a labelled TSV the accuracy goes to stderr.
 """
+import contextlib
 import json
+import os
 import sys
+import time
 
 from ..cli import ArgumentParser, add_runtime_arguments, run_cli, settings_from
-from ..data.reading import DataError, Example, read_bytes, read_text_lines
+from ..data.reading import DataError, Example, read_bytes, text_windows
 from ..deploy.inference import Predictor, RuntimeSettings, text_problem
+from ..log import logger
 
 
 def parse_args(argv=None):
@@ -34,51 +40,89 @@ def parse_args(argv=None):
     return args
 
 
-def read_inputs(texts, input_file, labels):
-    """([Example with gold label index or -1], [problems]) from --text, --input_file or stdin."""
-    if texts:
-        items, problems = [Example(text, -1, f"--text #{i}") for i, text in enumerate(texts, start=1)], []
-    else:
-        name = input_file or "<stdin>"
-        if input_file:
-            raw = read_bytes(input_file, f"--input_file {input_file}")
-        else:
-            if sys.stdin.isatty():
-                print("reading texts from stdin, one per line; end with Ctrl-D (or give --text / --input_file)",
-                      file=sys.stderr)
-            raw = sys.stdin.buffer.read()
-        items, problems = read_text_lines(raw, name, labels)
-    good = []
-    for item in items:
-        problem = text_problem(item.text)
-        if problem:
-            problems.append(f"{item.source}: {problem}")
-        else:
-            good.append(item)
-    return good, problems
+WINDOW_LINES = 8192  # read, predicted and printed at a time: memory stays bounded whatever the input's size
+PROGRESS_EVERY_S = 5.0
+
+
+@contextlib.contextmanager
+def input_stream(input_file):
+    """The binary stream of --input_file, or of stdin."""
+    if not input_file:
+        if sys.stdin.isatty():
+            print("reading texts from stdin, one per line; end with Ctrl-D (or give --text / --input_file)",
+                  file=sys.stderr)
+        yield sys.stdin.buffer
+        return
+    if not os.path.isfile(input_file):
+        read_bytes(input_file, f"--input_file {input_file}")  # raises the error that says why
+    with open(input_file, "rb") as stream:
+        yield stream
+
+
+class ProgressLine:
+    """Texts done, rate and ETA on stderr every few seconds while a file is read (not a pipe: its size is unknown)."""
+
+    def __init__(self, stream):
+        try:
+            self.total = os.fstat(stream.fileno()).st_size if stream is not sys.stdin.buffer else None
+        except (OSError, ValueError):
+            self.total = None
+        self.stream, self.started = stream, time.time()
+        self.last = self.started
+
+    def update(self, texts):
+        now = time.time()
+        if self.total and now - self.last >= PROGRESS_EVERY_S:
+            done = min(1.0, self.stream.tell() / self.total)
+            eta = (now - self.started) * (1 - done) / done if done else 0
+            print(f"predicted {texts:,} texts ({done:.0%} of the file), {texts / (now - self.started):,.0f} texts/s, "
+                  f"eta {eta:.0f} s", file=sys.stderr, flush=True)
+            self.last = now
+
+
+def predict_windows(predictor, windows, progress=None):
+    """Predict and print each window of (examples, problems) in input order; returns the exit status."""
+    predicted = correct = labelled = skipped = 0
+    for examples, problems in windows:
+        good = []
+        for example in examples:
+            problem = text_problem(example.text)
+            if problem:
+                problems.append(f"{example.source}: {problem}")
+            else:
+                good.append(example)
+        for problem in problems:
+            print(f"skipped {problem}", file=sys.stderr)
+        results = predictor.predict([example.text for example in good])
+        if results:  # one write a window
+            sys.stdout.write("\n".join(json.dumps(result, ensure_ascii=False) for result in results) + "\n")
+            sys.stdout.flush()
+        for example, result in zip(good, results):
+            if example.label >= 0:
+                labelled += 1
+                correct += predictor.label_names[example.label] == result["label"]
+        predicted, skipped = predicted + len(results), skipped + len(problems)
+        if progress:
+            progress.update(predicted)
+    if labelled:
+        print(f"accuracy {correct / labelled:.4f} ({correct}/{labelled} labelled rows)", file=sys.stderr)
+    if skipped:
+        print(f"{skipped} input(s) could not be predicted (see above); {predicted} predicted", file=sys.stderr)
+        return 1
+    if not predicted:
+        raise DataError("no input text (give --text, --input_file, or lines on stdin)")
+    return 0
 
 
 def main(argv=None):
     args = parse_args(argv)
     predictor = Predictor.from_settings(args.model_dir, settings_from(RuntimeSettings, args))
-    items, problems = read_inputs(args.text, args.input_file, predictor.manifest.labels)
-    for problem in problems:
-        print(f"skipped {problem}", file=sys.stderr)
-
-    results = predictor.predict([item.text for item in items])
-    for result in results:
-        print(json.dumps(result, ensure_ascii=False))
-    gold = [(item.label, result) for item, result in zip(items, results) if item.label >= 0]
-    if gold:
-        correct = sum(predictor.label_names[label] == result["label"] for label, result in gold)
-        print(f"accuracy {correct / len(gold):.4f} ({correct}/{len(gold)} labelled rows)", file=sys.stderr)
-    if problems:
-        print(f"{len(problems)} input(s) could not be predicted (see above); {len(results)} predicted",
-              file=sys.stderr)
-        return 1
-    if not results:
-        raise DataError("no input text (give --text, --input_file, or lines on stdin)")
-    return 0
+    logger.info("the %s from %s, backend %s", predictor.manifest.kind, args.model_dir, predictor.backend)
+    if args.text:
+        return predict_windows(predictor, [([Example(t, -1, f"--text #{i}") for i, t in enumerate(args.text, 1)], [])])
+    with input_stream(args.input_file) as stream:
+        windows = text_windows(stream, args.input_file or "<stdin>", predictor.manifest.labels, WINDOW_LINES)
+        return predict_windows(predictor, windows, ProgressLine(stream))
 
 
 def run():

@@ -6,9 +6,12 @@
 Installed with the package (pip install ".[deploy]"), the same command is `ernie-distill-serve`.
 
 POST /predict takes {"texts": [...]} (or PaddleNLP SimpleServer's {"data": {"text": [...]}}) and answers
-{"results": [{"text", "label", "score"}, ...]}; GET /health says which model is loaded. Every bad request gets a
-4xx with {"error", "field"}; a client gets --request_timeout seconds for a request's headers and as long again for its
-body. The model is loaded once and shared, through the same Predictor as predict.py; the texts of concurrent requests
+{"results": [{"text", "label", "score"}, ...]} (Content-Type: application/json only: 415 otherwise); GET /health says
+which model is loaded (liveness), GET /ready is 503 while the server drains (readiness). Every bad request gets a 4xx
+with {"error", "field"}; a client gets --request_timeout seconds for a request's headers and as long again for its
+body. SIGTERM drains the server: no new connections, every request already received answered (the last answer of a
+connection with Connection: close), exit 0 within --graceful_timeout seconds. The model is loaded once and shared,
+through the same Predictor as predict.py; the texts of concurrent requests
 are gathered into one model call (up to --batch_texts texts, waiting at most --batch_wait_ms for them).
 --workers N runs N server processes on the one port, each with its own model and --cpu_threads / N threads: one
 process does its HTTP and encoding under one GIL.
@@ -28,7 +31,8 @@ from ..cli import ArgumentParser, add_runtime_arguments, bounded, positive_float
 from ..errors import InputError
 
 try:  # httptools comes with the [deploy] extra; without it --help still works, and main() says what to install
-    from ..serving.http_server import BACKLOG, error, serve_forever
+    from ..serving.http_server import BACKLOG, ServerState, error, serve_forever
+    from ..serving.metrics import ServingMetrics
 
     MISSING = None
 except ModuleNotFoundError as missing:
@@ -46,6 +50,8 @@ def parse_args(argv=None):
     network = parser.add_argument_group("network")
     network.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to accept other machines")
     network.add_argument("--port", type=bounded(int, 0, 65535), default=8189, help="0: any free port")
+    network.add_argument("--graceful_timeout", type=bounded(float, 0, 3600), default=30.0,
+                         help="on SIGTERM, seconds to answer the requests already received before exiting")
     network.add_argument("--request_timeout", type=positive_float, default=DEFAULT_REQUEST_TIMEOUT,
                          help="seconds a client has to send a request's headers, and again its body")
     network.add_argument("--workers", type=bounded(int, 1, 64), default=1,
@@ -70,6 +76,7 @@ class ServeSettings:
     runtime: RuntimeSettings
     host: str = "127.0.0.1"
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    graceful_timeout: float = 30.0
     workers: int = 1
     max_texts: int = 256
     max_chars: int = DEFAULT_MAX_CHARS
@@ -115,13 +122,17 @@ def parse_texts(body, max_texts, max_chars):
     return texts
 
 
-def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_texts=64, batch_wait_ms=0.0):
-    """The application: answer(method, path, body) -> (status, JSON content, extra headers) for POST /predict, GET
-    /health, and the {"error", "field"} shape for every other request."""
-    prediction_failed = error("prediction failed; the server's log says why", None)  # the model's fault, not the client's
+def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_texts=64, batch_wait_ms=0.0, state=None):
+    """The application: answer(method, path, body, content_type) -> (status, JSON content, extra headers) for POST
+    /predict, GET /health (liveness), GET /ready (readiness: 503 once the server drains, `state` being the server's),
+    GET /metrics (Prometheus' text format), and the {"error", "field"} shape for every other request."""
+    prediction_failed = error("prediction failed; the server's log says why", None)  # the model's fault
+    metrics = ServingMetrics()
     # a student's model calls take milliseconds: on the event loop, with no hand-off to a thread; a teacher's take up to
     # seconds, during which the server must go on reading requests and keeping their deadlines
-    batcher = MicroBatcher(predictor.predict, batch_texts, batch_wait_ms, inline=predictor.manifest.kind == "student")
+    batcher = MicroBatcher(predictor.predict, batch_texts, batch_wait_ms, inline=predictor.manifest.kind == "student",
+                           on_call=metrics.model_call)
+    metrics.queue.set_function(batcher.queued)
 
     def health():
         manifest = predictor.manifest
@@ -143,12 +154,27 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_text
             return 500, prediction_failed, []
         return 200, {"results": results}, []
 
-    async def answer(method, path, body):
+    async def answer(method, path, body, content_type):
+        started = time.perf_counter()
+        status, content, headers = await route(method, path, body, content_type)
+        metrics.request(path, status, started)
+        return status, content, headers
+
+    async def route(method, path, body, content_type):
         if (method, path) == ("POST", "/predict"):
+            if content_type != "application/json":  # (a web page may POST text/plain across origins unasked)
+                return 415, error(f"Content-Type must be application/json, not {content_type or 'missing'}",
+                                  "content-type"), []
             return await predict(body)
         if method in ("GET", "HEAD") and path == "/health":
             return 200, health(), []
-        if path in ("/predict", "/health"):
+        if method in ("GET", "HEAD") and path == "/ready":
+            draining = state is not None and state.draining
+            return (503, {"status": "draining"}, []) if draining else (200, {"status": "ready"}, [])
+        if method in ("GET", "HEAD") and path == "/metrics":
+            exposition, content_type = metrics.exposition()
+            return 200, exposition, [(b"content-type", content_type.encode())]
+        if path in ("/predict", "/health", "/ready", "/metrics"):
             allowed = b"POST" if path == "/predict" else b"GET, HEAD"
             return 405, error(f"{method} {path}: Method Not Allowed", "path"), [(b"allow", allowed)]
         return 404, error(f"{method} {path}: Not Found", "path"), []
@@ -196,7 +222,9 @@ def serve(settings, sock, predictor=None, ready=None, parent_pid=None, announce=
         sock = listening_socket(settings.host, sock, reuse_port=True, check_free=False)
     predictor = predictor or Predictor.from_settings(settings.model_dir, settings.runtime)
     predictor.predict(["好"])  # the segmenter and lookup tables load on first use: not in a client's request
-    app = create_app(predictor, settings.max_texts, settings.max_chars, settings.batch_texts, settings.batch_wait_ms)
+    state = ServerState()
+    app = create_app(predictor, settings.max_texts, settings.max_chars, settings.batch_texts, settings.batch_wait_ms,
+                     state)
     max_body_bytes = settings.max_texts * (settings.max_chars * 12 + 16) + 1024  # a character is at most 12 bytes of JSON
     # (a surrogate pair of \uXXXX escapes, as json.dumps writes a character beyond the BMP by default)
     sock.listen(BACKLOG)  # (a worker's own socket) from here connections wait in the backlog until they are accepted
@@ -208,7 +236,7 @@ def serve(settings, sock, predictor=None, ready=None, parent_pid=None, announce=
             logger.info(*announce)
 
     serve_forever(sock, app, settings.request_timeout, max_body_bytes, on_listening,
-                  stop_on_interrupt=parent_pid is None)
+                  stop_on_interrupt=parent_pid is None, state=state, graceful_timeout=settings.graceful_timeout)
 
 
 def stop_when_orphaned(parent_pid):
@@ -266,8 +294,8 @@ def main(argv=None):
     settings = settings_from(ServeSettings, args, runtime=runtime)
     predictor = Predictor.from_settings(args.model_dir, runtime)  # also checks the model before any worker starts
     host, port = sock.getsockname()[:2]
-    message = ("serving the %s from %s on http://%s:%d (POST /predict, GET /health), backend %s, %d worker(s) x %d "
-               "thread(s)", predictor.manifest.kind, args.model_dir, host, port, predictor.backend, args.workers,
+    message = ("serving the %s from %s on http://%s:%d (POST /predict, GET /health, /ready, /metrics), backend %s, "
+               "%d worker(s) x %d thread(s)", predictor.manifest.kind, args.model_dir, host, port, predictor.backend, args.workers,
                runtime.cpu_threads)
     if args.workers == 1:
         serve(settings, sock, predictor, announce=message)

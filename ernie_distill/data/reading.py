@@ -3,6 +3,9 @@
 Every row is validated; a bad row is an error naming the file and line, or, when the caller asks for it,
 a counted skip that is reported. Nothing is dropped silently.
 """
+import codecs
+import io
+import itertools
 import os
 import threading
 from dataclasses import dataclass
@@ -107,66 +110,104 @@ def _columns(header_line):
     return [name.strip().lower() for name in header_line.lstrip("\ufeff").rstrip("\r").split("\t")]
 
 
-def read_text_lines(raw, name, labels):
-    """Texts to predict from bytes: a TSV with a header (gold labels, values of `labels`, when it has them), else one
-    text per line.
-
-    Returns (examples, problems): a malformed row or an undecodable line is a "name:line: reason" problem, reported
-    by the caller, never dropped silently.
-    """
-    lines = split_lines(raw)
+def stream_lines(stream):
+    """(line number, bytes) for each line of a binary stream, read as it comes: a line ends at \\n, \\r\\n or a lone
+    \\r (files from old Mac tools), its end left out, and a UTF-8 byte order mark is dropped from the first. (latin-1
+    maps each byte to one character and back: Python's universal-newline reading, with each line's bytes kept as they
+    were to be decoded, and checked, one by one.)"""
+    text = io.TextIOWrapper(stream, encoding="latin-1", newline=None)
     try:
-        is_tsv = bool(lines) and "text_a" in _columns(lines[0].decode("utf-8"))
+        for lineno, line in enumerate(text, start=1):
+            raw = line.rstrip("\n").encode("latin-1")
+            yield lineno, raw[len(codecs.BOM_UTF8):] if lineno == 1 and raw.startswith(codecs.BOM_UTF8) else raw
+    finally:
+        text.detach()  # (else the wrapper would close the stream, stdin too, once it is gone: it is the caller's)
+
+
+def text_windows(stream, name, labels, size):
+    """Texts to predict from a binary stream, read and yielded `size` lines at a time: (examples, problems) per window.
+    A TSV with a header gives gold labels (values of `labels`) where it has a label column; anything else is one text a
+    line. A malformed row or an undecodable line is a "name:line: reason" problem, for the caller to report: never
+    dropped silently."""
+    lines = stream_lines(stream)
+    first = next(lines, None)
+    if first is None:
+        return
+    try:
+        header = _columns(first[1].decode("utf-8"))
     except UnicodeDecodeError:
-        is_tsv = False
-    if is_tsv:
-        task = Task(name, tuple(labels), tuple(labels))
-        return parse_tsv(raw, name, task, skip_invalid=True, require_labels=False)
+        header = []
+    if "text_a" in header:
+        columns = _tsv_columns(header, name, Task(name, tuple(labels), tuple(labels)), require_labels=False)
+    else:
+        lines, columns = itertools.chain([first], lines), None
     examples, problems = [], []
-    for lineno, line in enumerate(lines, start=1):
+    for count, (lineno, raw) in enumerate(lines, start=1):
         try:
-            examples.append(Example(_decode(line, name, lineno).rstrip("\r"), -1, f"{name}:{lineno}"))
+            if columns is None:
+                examples.append(Example(_decode(raw, name, lineno), -1, f"{name}:{lineno}"))
+            else:
+                examples.append(_tsv_row(raw, lineno, name, columns))
         except DataError as err:
             problems.append(str(err))
+        if count % size == 0:
+            yield examples, problems
+            examples, problems = [], []
+    if examples or problems:
+        yield examples, problems
+
+
+def read_text_lines(raw, name, labels):
+    """text_windows over bytes already read, as one window: (examples, problems)."""
+    examples, problems = [], []
+    for window_examples, window_problems in text_windows(io.BytesIO(raw), name, labels, size=1 << 62):
+        examples += window_examples
+        problems += window_problems
     return examples, problems
 
 
-def parse_tsv(raw, name, task, skip_invalid=False, require_labels=True):
-    """read_tsv on bytes already read; `name` stands for the file in messages."""
-    label_index = task.label_index()
-    examples, skipped = [], []
-    raw_lines = split_lines(raw)
-    if not raw_lines:
-        raise DataError(f"{name}: the file is empty; expected a header row such as 'label\\ttext_a'")
-    header = _columns(_decode(raw_lines[0], name, 1))
+def _tsv_columns(header, name, task, require_labels):
+    """(header, text column, label column or None, label index, task) of a TSV's header row, or a DataError saying
+    what it lacks."""
     if "text_a" not in header:
         raise DataError(
             f"{name}:1: header {header!r} has no 'text_a' column; expected 'label\\ttext_a' or 'qid\\tlabel\\ttext_a'"
         )
     if require_labels and "label" not in header:
         raise DataError(f"{name}:1: header {header!r} has no 'label' column, but this split needs labels")
-    text_col, label_col = header.index("text_a"), header.index("label") if "label" in header else None
+    return header, header.index("text_a"), header.index("label") if "label" in header else None, task.label_index(), task
 
+
+def _tsv_row(raw_line, lineno, name, columns):
+    """The Example of one TSV row (label -1 without a label column), or a DataError naming the file and line."""
+    header, text_col, label_col, label_index, task = columns
+    where = f"{name}:{lineno}"
+    fields = _decode(raw_line, name, lineno).rstrip("\r").split("\t")
+    if len(fields) != len(header):
+        raise DataError(f"{where}: expected {len(header)} tab-separated fields ({', '.join(header)}), found {len(fields)}")
+    text = fields[text_col].strip()
+    if not text:
+        raise DataError(f"{where}: empty text_a")
+    label = -1
+    if label_col is not None:
+        value = fields[label_col].strip()
+        if value not in label_index:
+            raise DataError(f"{where}: label {value!r} is not one of {list(task.labels)} (nor an id 0-"
+                            f"{len(task.labels) - 1})")
+        label = label_index[value]
+    return Example(text, label, where)
+
+
+def parse_tsv(raw, name, task, skip_invalid=False, require_labels=True):
+    """read_tsv on bytes already read; `name` stands for the file in messages."""
+    examples, skipped = [], []
+    raw_lines = split_lines(raw)
+    if not raw_lines:
+        raise DataError(f"{name}: the file is empty; expected a header row such as 'label\\ttext_a'")
+    columns = _tsv_columns(_columns(_decode(raw_lines[0], name, 1)), name, task, require_labels)
     for lineno, raw_line in enumerate(raw_lines[1:], start=2):
-        where = f"{name}:{lineno}"
         try:
-            line = _decode(raw_line, name, lineno).rstrip("\r")
-            fields = line.split("\t")
-            if len(fields) != len(header):
-                raise DataError(
-                    f"{where}: expected {len(header)} tab-separated fields ({', '.join(header)}), found {len(fields)}"
-                )
-            text = fields[text_col].strip()
-            if not text:
-                raise DataError(f"{where}: empty text_a")
-            label = -1
-            if label_col is not None:
-                value = fields[label_col].strip()
-                if value not in label_index:
-                    raise DataError(f"{where}: label {value!r} is not one of {list(task.labels)} (nor an id 0-"
-                                    f"{len(task.labels) - 1})")
-                label = label_index[value]
-            examples.append(Example(text, label, where))
+            examples.append(_tsv_row(raw_line, lineno, name, columns))
         except DataError as err:
             if not skip_invalid:
                 raise DataError(f"{err} (fix the row, or pass --skip_invalid to skip and count such rows)") from None

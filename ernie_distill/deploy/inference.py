@@ -14,9 +14,7 @@ import numpy as np
 
 from ..data.batching import length_sorted_batches
 from ..errors import InputError
-from ..models.features import StudentInputs
 from .manifest import AUTO, BACKEND_FILES, BACKENDS, KERNEL_FILE, MODEL_PREFIX, ExportError, Manifest
-from .student_kernel import StudentKernel
 
 DEFAULT_MAX_CHARS = 2000  # serve.py's limit on one text: requests over it are refused (predict.py truncates instead)
 
@@ -27,6 +25,8 @@ def text_problem(text, max_chars=None):
         return f"expected a string, got {type(text).__name__}"
     if not text.strip():
         return "empty or whitespace-only text"
+    if not any(c.isprintable() and not c.isspace() for c in text):
+        return "no text, only control characters (such as NUL)"
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as err:  # JSON's "\ud800" or undecodable command-line bytes
@@ -79,6 +79,8 @@ class StudentEncoder:
     """The student's own StudentInputs (characters or words, and the bag), as saved beside it."""
 
     def __init__(self, model_dir, max_seq_length, vocab_size):
+        from ..models.features import StudentInputs  # (numba: imported for a student only)
+
         try:
             self.inputs = StudentInputs.load(model_dir)
         except InputError as err:  # a student this version cannot read: the message says what to do
@@ -230,6 +232,8 @@ class Predictor:
         parallel = (backend.startswith("onnx") or backend == "numba") and manifest.kind == "student" \
             and device == "cpu" and cpu_threads > 1
         if backend == "numba":
+            from .student_kernel import StudentKernel
+
             inputs = self.encoder.inputs
             self.runner = StudentKernel(model_dir, len(inputs.vocab), len(inputs.ngrams or []), len(self.label_names))
         elif backend.startswith("onnx"):

@@ -13,7 +13,8 @@ the sigmoid are rational approximations within 2e-7), and on 2 cores it is faste
   shares the loads of the weights but wastes steps on the shorter text), and the pooling and the layers follow with no
   intermediate tensors.
 The function releases the GIL, so the Predictor runs batches on several threads at once. numba compiles it on first
-use (seconds) and caches the machine code beside this file, or in numba's user cache where that is read-only.
+use (seconds) and caches the machine code beside this file, or in numba's user cache where that is read-only, or
+keeps it in memory where no cache can be written (ernie_distill/jit.py).
 
 No Paddle here: export_model.py builds the weights from the student's state dict (`kernel_weights`) and saves them as
 KERNEL_FILE, a NumPy .npz that is read without pickle.
@@ -22,8 +23,8 @@ import os
 import zipfile
 
 import numpy as np
-from numba import njit
 
+from ..jit import njit_cached
 from .manifest import KERNEL_FILE, ExportError
 
 # kernel weight name -> its number of dimensions
@@ -103,12 +104,12 @@ class StudentKernel:
 
 
 # fastmath: reassociation and vector instructions; error_model numpy: a division does not check for zero (it would
-# stop the loops from being vectorized); nogil: threads run batches at once; cache: compiled once, not per process
-_COMPILE = dict(fastmath=True, error_model="numpy", nogil=True, cache=True)
+# stop the loops from being vectorized); nogil: threads run batches at once (njit_cached: compiled once, not per process)
+_COMPILE = dict(fastmath=True, error_model="numpy", nogil=True)
 _TANH_CLAMP = np.float32(7.90531110763549805)  # tanh is 1.0 in float32 beyond this
 
 
-@njit(inline="always", **_COMPILE)
+@njit_cached(inline="always", **_COMPILE)
 def _tanh(x):
     """float32 tanh as a rational function (Eigen's and XLA's): within 2e-7 of tanh, and vectorizable."""
     x = x if x < _TANH_CLAMP else _TANH_CLAMP
@@ -126,12 +127,12 @@ def _tanh(x):
     return x * p / q
 
 
-@njit(inline="always", **_COMPILE)
+@njit_cached(inline="always", **_COMPILE)
 def _sigmoid(x):
     return np.float32(0.5) * _tanh(np.float32(0.5) * x) + np.float32(0.5)
 
 
-@njit(**_COMPILE)
+@njit_cached(**_COMPILE)
 def _bilstm(ids, length, gates, recurrent, acc, h, c, max_pooled, mean_pooled):
     """One text's ids[:length] through the LSTM in both directions at once (two independent chains of dependent steps
     keep the core busier than one). Writes the max and the mean of each direction's outputs over its steps into
@@ -166,7 +167,7 @@ def _bilstm(ids, length, gates, recurrent, acc, h, c, max_pooled, mean_pooled):
     mean_pooled *= np.float32(1) / np.float32(length)
 
 
-@njit(inline="always", **_COMPILE)
+@njit_cached(inline="always", **_COMPILE)
 def _cell(acc, h, c, max_pooled, mean_pooled, row):
     """The LSTM cell of one row from the gates' pre-activations acc (Paddle's order: input, forget, candidate,
     output). Indexed by row rather than given row views: a view costs reference counting at every step."""
@@ -180,7 +181,7 @@ def _cell(acc, h, c, max_pooled, mean_pooled, row):
         mean_pooled[row, j] += out
 
 
-@njit(inline="always", **_COMPILE)
+@njit_cached(inline="always", **_COMPILE)
 def _head(max_pooled, mean_pooled, ngram_ids, ngram_projection, hidden_weight, hidden_bias, classifier_weight,
           features, layer, logits):
     """The ReLU layer of a text's pooled outputs (max and mean, [direction, hidden]) and of its bag (the mean of its
@@ -212,7 +213,7 @@ def _head(max_pooled, mean_pooled, ngram_ids, ngram_projection, hidden_weight, h
                 logits[j] += layer[k] * classifier_weight[k, j]
 
 
-@njit(**_COMPILE)
+@njit_cached(**_COMPILE)
 def bilstm_classifier_logits(input_ids, seq_len, ngram_ids, gates, recurrent, ngram_projection, hidden_weight,
                              hidden_bias, classifier_weight, classifier_bias):
     """BiLSTMClassifier.forward in eval mode: [batch, classes] logits of 0-padded input_ids [batch, time] with true

@@ -21,10 +21,10 @@ from functools import cached_property
 from itertools import chain
 
 import numpy as np
-from numba import njit
 
 from ..atomic import read_json, write_json
 from ..errors import InputError
+from ..jit import njit_cached
 from .vocab import MASK, SEGMENTERS, SPECIAL_TOKENS, Vocab, segment, tokenize
 
 INPUTS_FILE, VOCAB_FILE, NGRAMS_FILE = "inputs.json", "vocab.txt", "ngrams.txt"
@@ -60,7 +60,7 @@ def _code_points(strings):
     return code_points.astype(np.uint64), np.cumsum(lengths) - lengths, lengths
 
 
-@njit(inline="always", cache=True, nogil=True)
+@njit_cached(inline="always", nogil=True)
 def _ngram_key(code_points, position, n):
     """The key of the n-gram at code_points[position:position + n]: its code points + 1 packed 21 bits apiece (+ 1: no
     digit is 0, so n-grams of different lengths never share a key)."""
@@ -70,7 +70,7 @@ def _ngram_key(code_points, position, n):
     return key
 
 
-@njit(cache=True)
+@njit_cached()
 def _ngram_keys(code_points, starts, n):
     """The keys of the n-grams starting at `starts`."""
     keys = np.empty(len(starts), np.uint64)
@@ -107,13 +107,13 @@ def _cache_aligned(array):
     return aligned
 
 
-@njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _bucket(key, multiplier, buckets):
     """The bucket of a key for one of the two hashes: the top 32 bits of key * multiplier scaled to [0, buckets)."""
     return ((key * multiplier) >> np.uint64(32)) * np.uint64(buckets) >> np.uint64(32)
 
 
-@njit(cache=True)
+@njit_cached()
 def _fill(keys, ids, table_keys, table_ids, first_multiplier, second_multiplier):
     """Cuckoo insertion of every key into the empty table: into a free slot of one of its buckets, else in place of a
     key of the bucket it did not just leave, which moves on in turn; False if a key found no place in 500 moves."""
@@ -133,7 +133,7 @@ def _fill(keys, ids, table_keys, table_ids, first_multiplier, second_multiplier)
     return True
 
 
-@njit(cache=True)
+@njit_cached()
 def _put(table_keys, table_ids, bucket, key, value):
     """The key and its value into a free slot of the bucket; False if it has none."""
     for slot in range(table_keys.shape[1]):
@@ -143,7 +143,7 @@ def _put(table_keys, table_ids, bucket, key, value):
     return False
 
 
-@njit(cache=True, nogil=True)
+@njit_cached(nogil=True)
 def _bags(code_points, starts, lengths, n_max, table_keys, table_ids, first_multiplier, second_multiplier, word_ids,
           word_counts, unk_id):
     """Every text's bag ids end to end, and where each text's end: its n-grams (code_points[start:start + length])

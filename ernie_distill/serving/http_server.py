@@ -1,7 +1,7 @@
 """A small HTTP/1.1 server for serve.py: asyncio protocols around httptools' parser (llhttp, Node.js's), answering JSON.
 
 Written for one-text requests by the thousand: uvicorn's ASGI machinery (a scope, a task, messages and two socket
-writes a request) took twice the CPU a request of this server, which makes one write per answer (README, "4. Serve").
+writes a request) took twice the CPU a request of this server, which makes one write per answer (docs/serve.md).
 What it does, so nothing else must:
 - keep-alive connections, requests answered one at a time in order (pipelined ones wait their turn);
 - a client gets `timeout` seconds for a request's headers (counted from the connection or the previous answer), else it
@@ -12,8 +12,11 @@ What it does, so nothing else must:
   connection, as the rest of the bytes cannot be trusted to be a request; a request asking for an upgrade (h2c,
   websocket) is answered in HTTP/1.1, then the connection closes;
 - a client that stops reading its answers gets no more requests read; one that half-closes gets its answers;
-- `Expect: 100-continue` is answered, HEAD gets its answer's headers without the body, SIGTERM (and SIGINT unless told
-  otherwise) stops it.
+- `Expect: 100-continue` is answered, HEAD gets its answer's headers without the body;
+- SIGTERM (and SIGINT unless told otherwise) drains it: no new connection is accepted, idle connections close, every
+  request already received is answered, the last answer of each connection with `Connection: close`; what is still
+  open after `graceful_timeout` seconds is dropped, and logged;
+- an HTTP/1.1 request without `Host` gets 400 and CONNECT 405 (this is no proxy), each closing the connection.
 Every answer is {"error", "field"} JSON unless `answer` returns another.
 """
 import asyncio
@@ -35,25 +38,39 @@ def error(message, field):
 
 
 def response(status, content, headers=(), head_only=False):
-    """The bytes of an answer with a JSON body (left out for HEAD, its length kept)."""
-    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-    lines = [b"HTTP/1.1 %d %s" % (status, http.HTTPStatus(status).phrase.encode()),
-             b"content-type: application/json", b"content-length: %d" % len(body),
-             *(b"%s: %s" % header for header in headers)]
+    """The bytes of an answer: a JSON body, or `content` as it is where it is bytes (its type then given in `headers`);
+    the body is left out for HEAD, its length kept."""
+    if isinstance(content, bytes):
+        body, own_type = content, []
+    else:
+        body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        own_type = [b"content-type: application/json"]
+    lines = [b"HTTP/1.1 %d %s" % (status, http.HTTPStatus(status).phrase.encode()), *own_type,
+             b"content-length: %d" % len(body), *(b"%s: %s" % header for header in headers)]
     return b"\r\n".join(lines) + b"\r\n\r\n" + (b"" if head_only else body)
 
 
 CLOSE = (b"connection", b"close")
 
 
-class HttpConnection(asyncio.Protocol):
-    """One client connection. `answer(method, path, body)` is a coroutine giving (status, content, headers)."""
+class ServerState:
+    """What the server's connections share: the open ones, and whether it is draining (stopping gracefully)."""
 
-    def __init__(self, answer, timeout, max_body_bytes):
+    def __init__(self):
+        self.draining = False
+        self.connections = set()
+
+
+class HttpConnection(asyncio.Protocol):
+    """One client connection. `answer(method, path, body, content_type)` is a coroutine giving (status, content,
+    headers); content_type is the request's Content-Type, lower case, without parameters ("" when it has none)."""
+
+    def __init__(self, answer, timeout, max_body_bytes, state=None):
         self.answer, self.timeout, self.max_body_bytes = answer, timeout, max_body_bytes
+        self.state = state or ServerState()
         self.parser = httptools.HttpRequestParser(self)
         self.transport = self.deadline = None
-        self.pending = collections.deque()  # requests waiting for their answer: (method, path, body, keep-alive)
+        self.pending = collections.deque()  # requests waiting for their answer: (method, path, body, type, keep-alive)
         self.busy = False  # an answer is being computed
         self.closing = False  # the connection ends after the answers already owed
         self.eof = self.writing_paused = False
@@ -63,6 +80,7 @@ class HttpConnection(asyncio.Protocol):
     # the transport's calls
     def connection_made(self, transport):
         self.transport = transport
+        self.state.connections.add(self)
         self.set_deadline(self.transport.close)  # the first request's headers
 
     def data_received(self, data):
@@ -100,12 +118,18 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self.closing = True
+        self.state.connections.discard(self)
         self.set_deadline(None)
+
+    def drain(self):
+        """The server is stopping: an idle connection closes now, one with requests under way after their answers."""
+        if not self.busy and not self.pending and not self.in_body and not self.unparsed_header_bytes:
+            self.transport.close()
 
     # the parser's calls
     def on_message_begin(self):
         self.url, self.body, self.header_bytes, self.in_body = b"", bytearray(), 0, False
-        self.content_length, self.expect_continue = 0, False
+        self.content_length, self.expect_continue, self.content_type, self.has_host = 0, False, "", False
 
     def on_url(self, url):
         self.url += url
@@ -119,13 +143,21 @@ class HttpConnection(asyncio.Protocol):
             self.content_length = int(digits or b"0") if len(digits) < 19 else self.max_body_bytes + 1
         elif name == b"expect" and value.lower() == b"100-continue":
             self.expect_continue = True
+        elif name == b"content-type":
+            self.content_type = value.split(b";")[0].strip().lower().decode("latin-1")
+        elif name == b"host":
+            self.has_host = True
 
     def on_headers_complete(self):
         if self.closing:
             return
         self.in_body, self.unparsed_header_bytes = True, 0
         self.set_deadline(self.body_timed_out)
-        if self.content_length > self.max_body_bytes:
+        if self.parser.get_method() == b"CONNECT":
+            self.refuse(405, "CONNECT: Method Not Allowed (this server is no proxy)", "method")
+        elif not self.has_host and self.parser.get_http_version() == "1.1":
+            self.refuse(400, "an HTTP/1.1 request needs a Host header", "headers")
+        elif self.content_length > self.max_body_bytes:
             self.refuse(413, f"request body over {self.max_body_bytes} bytes", "body")
         elif self.expect_continue and not self.busy and not self.pending:  # (not ahead of an answer owed)
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -144,7 +176,7 @@ class HttpConnection(asyncio.Protocol):
         self.in_body = False
         path = httptools.parse_url(self.url).path.decode("utf-8", "replace")
         method, keep_alive = self.parser.get_method().decode(), self.parser.should_keep_alive()
-        self.pending.append((method, path, bytes(self.body), keep_alive))
+        self.pending.append((method, path, bytes(self.body), self.content_type, keep_alive))
         if len(self.pending) > 1:
             self.transport.pause_reading()  # a client pipelining requests waits for its answers before sending more
         if not self.busy:
@@ -156,9 +188,9 @@ class HttpConnection(asyncio.Protocol):
             self.transport.write(self.pending.popleft())
             self.transport.close()
             return
-        method, path, body, keep_alive = self.pending.popleft()
+        method, path, body, content_type, keep_alive = self.pending.popleft()
         self.busy = True
-        task = asyncio.ensure_future(self.answer(method, path, body))
+        task = asyncio.ensure_future(self.answer(method, path, body, content_type))
         task.add_done_callback(lambda done: self.send(done, method == "HEAD", keep_alive))
 
     def send(self, done, head_only, keep_alive):
@@ -166,6 +198,7 @@ class HttpConnection(asyncio.Protocol):
         self.busy = False
         if self.transport.is_closing() or done.cancelled():  # the client went away, or the server is stopping
             return
+        keep_alive = keep_alive and not (self.state.draining and not self.pending and not self.in_body)
         try:
             status, content, headers = done.result()
             data = response(status, content, [*headers, *([] if keep_alive else [CLOSE])], head_only)
@@ -210,9 +243,12 @@ class HttpConnection(asyncio.Protocol):
         self.deadline = None if on_expiry is None else asyncio.get_running_loop().call_later(self.timeout, on_expiry)
 
 
-def serve_forever(sock, answer, timeout, max_body_bytes, on_listening=None, stop_on_interrupt=True):
-    """Answer HTTP requests on the listening socket until SIGTERM (or SIGINT, with stop_on_interrupt) arrives. Runs on
-    uvloop where it is installed (a fifth less CPU a request than asyncio's own loop)."""
+def serve_forever(sock, answer, timeout, max_body_bytes, on_listening=None, stop_on_interrupt=True, state=None,
+                  graceful_timeout=30.0):
+    """Answer HTTP requests on the listening socket until SIGTERM (or SIGINT, with stop_on_interrupt) arrives, then
+    drain (see the module's notes) for at most graceful_timeout seconds. Runs on uvloop where it is installed (a fifth
+    less CPU a request than asyncio's own loop)."""
+    state = state or ServerState()
 
     async def main():
         loop = asyncio.get_running_loop()
@@ -222,14 +258,23 @@ def serve_forever(sock, answer, timeout, max_body_bytes, on_listening=None, stop
                 loop.add_signal_handler(signum, stop.set)
             except NotImplementedError:  # Windows: Ctrl-C stops it as KeyboardInterrupt
                 pass
-        server = await loop.create_server(lambda: HttpConnection(answer, timeout, max_body_bytes), sock=sock,
+        server = await loop.create_server(lambda: HttpConnection(answer, timeout, max_body_bytes, state), sock=sock,
                                           backlog=BACKLOG)
         if on_listening is not None:
             on_listening()
         await stop.wait()
-        server.close()
+        state.draining = True
+        server.close()  # no new connections
+        for connection in list(state.connections):
+            connection.drain()
+        deadline = loop.time() + graceful_timeout
+        while state.connections and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        if state.connections:
+            logger.warning("stopping: %d connection(s) still open after --graceful_timeout %g s, dropped",
+                           len(state.connections), graceful_timeout)
         pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in pending:  # the answers under way: their clients get no answer, and nothing is left half-done
+        for task in pending:  # what is left: its clients get no answer, and nothing is left half-done
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 

@@ -9,18 +9,24 @@ milliseconds (a student) the hand-off to a thread and back cost more than the lo
 socket's buffer meanwhile. Each request gets back exactly its own results, in order.
 """
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ..log import logger
 
 
 class MicroBatcher:
-    def __init__(self, predict, max_batch=64, max_wait_ms=0.0, inline=False):
-        self.predict, self.max_batch, self.max_wait = predict, max_batch, max_wait_ms / 1000
+    def __init__(self, predict, max_batch=64, max_wait_ms=0.0, inline=False, on_call=None):
+        """on_call(texts, seconds), if given, is told of each model call that succeeded."""
+        self.predict, self.max_batch, self.max_wait, self.on_call = predict, max_batch, max_wait_ms / 1000, on_call
         self.queue, self.task = None, None
         self.worker = None if inline else ThreadPoolExecutor(1, thread_name_prefix="model")
         self.held = None  # a request that did not fit in the last batch: it opens the next one
         self.calls = self.texts = 0  # model calls made and texts predicted, for /health
+
+    def queued(self):
+        """Requests waiting for a model call."""
+        return (self.queue.qsize() if self.queue is not None else 0) + (self.held is not None)
 
     async def submit(self, texts):
         """The predictions for `texts`, computed together with whatever other requests are waiting."""
@@ -47,6 +53,7 @@ class MicroBatcher:
                 size += len(item[0])
             texts = [text for request_texts, _ in batch for text in request_texts]
             self.calls, self.texts = self.calls + 1, self.texts + len(texts)
+            started = time.perf_counter()
             try:
                 if self.worker is None:
                     results = self.predict(texts)
@@ -58,6 +65,8 @@ class MicroBatcher:
                     if not future.done():
                         future.set_exception(err)
                 continue
+            if self.on_call is not None:
+                self.on_call(len(texts), time.perf_counter() - started)
             start = 0
             for request_texts, future in batch:
                 if not future.done():  # a client that went away leaves a cancelled future

@@ -10,11 +10,11 @@ from conftest import exchange
 from ernie_distill.serving.http_server import MAX_HEADER_BYTES, HttpConnection
 
 
-async def echo(method, path, body):
+async def echo(method, path, body, content_type):
     """A stand-in application: what it was asked, or a failure for /fail."""
     if path == "/fail":
         raise RuntimeError("a bug in the application")
-    return 200, {"method": method, "path": path, "body": body.decode()}, []
+    return 200, {"method": method, "path": path, "body": body.decode(), **({"type": content_type} if content_type else {})}, []
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +115,24 @@ def test_refusals_and_upgrades_come_after_the_answers_owed_to_earlier_pipelined_
     assert status == 200 and json.loads(body)["path"] == "/h"
 
 
+def test_http_1_1_without_host_and_connect_are_refused(port):
+    received, _ = exchange(port, request(b"GET", b"/first") + b"GET /h HTTP/1.1\r\n\r\n")
+    (first, _, _), (status, headers, body) = answers(received)
+    assert (first, status, json.loads(body)["field"], headers["connection"]) == (200, 400, "headers", "close")
+    received, _ = exchange(port, b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+    (status, _, body), = answers(received)
+    assert status == 405 and json.loads(body) == {"error": "CONNECT: Method Not Allowed (this server is no proxy)",
+                                                  "field": "method"}
+    received, _ = exchange(port, b"GET /h HTTP/1.0\r\n\r\n")  # HTTP/1.0 needs no Host
+    assert answers(received)[0][0] == 200
+
+
+def test_the_application_gets_the_content_type_without_parameters(port):
+    received, _ = exchange(port, request(b"POST", b"/p", b"{}", b"Content-Type: Application/JSON; charset=utf-8\r\n"
+                                                                 b"Connection: close\r\n"))
+    assert json.loads(answers(received)[0][2])["type"] == "application/json"
+
+
 def test_a_half_closed_client_gets_its_answer(port):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
         connection.sendall(request(b"GET", b"/h"))
@@ -123,3 +141,74 @@ def test_a_half_closed_client_gets_its_answer(port):
         while chunk := connection.recv(65536):
             received += chunk
     assert answers(received)[0][0] == 200
+
+
+SLOW_SERVER = """
+import asyncio, socket, sys
+from ernie_distill.serving.http_server import serve_forever
+
+async def slow(method, path, body, content_type):
+    await asyncio.sleep(float(path.strip("/")))
+    return 200, {"slept": path}, []
+
+sock = socket.create_server(("127.0.0.1", 0))
+serve_forever(sock, slow, 5.0, 100, lambda: print(sock.getsockname()[1], flush=True), graceful_timeout=float(sys.argv[1]))
+"""
+
+
+def slow_server(graceful_timeout):
+    import subprocess
+    import sys
+
+    server = subprocess.Popen([sys.executable, "-c", SLOW_SERVER, str(graceful_timeout)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    return server, int(server.stdout.readline())
+
+
+def send(port, data):
+    connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+    connection.sendall(data)
+    return connection
+
+
+def read_all(connection):
+    received = b""
+    while chunk := connection.recv(65536):
+        received += chunk
+    connection.close()
+    return received
+
+
+def test_sigterm_answers_the_requests_in_flight_then_exits_and_refuses_new_connections():
+    import signal
+    import time
+
+    server, port = slow_server(graceful_timeout=10)
+    busy = [send(port, request(b"GET", b"/0.6")) for _ in range(3)]  # in flight when SIGTERM comes
+    pipelined = send(port, request(b"GET", b"/0.3") + request(b"GET", b"/0.3"))  # two received, one after the other
+    idle = send(port, request(b"GET", b"/0"))
+    time.sleep(0.3)
+    server.send_signal(signal.SIGTERM)
+    time.sleep(0.1)
+    with pytest.raises(OSError):  # no new connections
+        send(port, request(b"GET", b"/0")).recv(1)
+    for connection in busy:
+        (status, headers, _), = answers(read_all(connection))
+        assert status == 200 and headers["connection"] == "close"
+    first, second = answers(read_all(pipelined))
+    assert (first[0], second[0]) == (200, 200) and "connection" not in first[1] and second[1]["connection"] == "close"
+    assert answers(read_all(idle))[0][0] == 200  # answered before SIGTERM; the idle connection then closed at once
+    assert server.wait(5) == 0
+
+
+def test_what_is_left_after_the_graceful_timeout_is_dropped_and_logged():
+    import signal
+    import time
+
+    server, port = slow_server(graceful_timeout=0.3)
+    stuck = send(port, request(b"GET", b"/30"))
+    time.sleep(0.2)
+    began = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(5) == 0 and time.monotonic() - began < 2
+    assert read_all(stuck) == b"" and "1 connection(s) still open after --graceful_timeout 0.3 s" in server.stderr.read()

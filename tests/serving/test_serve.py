@@ -250,7 +250,8 @@ class BrokenPredictor:
 
 
 def call_app(app, requests_to_send):
-    """[(status, headers, JSON content)] of the application for (method, path, body) requests, in one event loop."""
+    """[(status, headers, JSON content)] of the application for (method, path, body, content type) requests, in one
+    event loop."""
     async def all_of_them():
         return [await app(*request) for request in requests_to_send]
 
@@ -261,7 +262,50 @@ def call_app(app, requests_to_send):
 def test_a_failing_model_gets_500_in_the_error_shape_and_the_app_carries_on(answer):
     app = create_app(BrokenPredictor(answer))
     body = json.dumps({"texts": ["好"]}).encode()
-    answers = call_app(app, [("POST", "/predict", body), ("POST", "/predict", body), ("DELETE", "/predict", b"")])
+    answers = call_app(app, [("POST", "/predict", body, "application/json"), ("POST", "/predict", body, "application/json"),
+                             ("DELETE", "/predict", b"", "")])
     for status, _, content in answers[:2]:
         assert status == 500 and content == {"error": "prediction failed; the server's log says why", "field": None}
     assert answers[2][0] == 405 and answers[2][1][b"allow"] == b"POST"
+
+
+def test_predict_takes_json_only():
+    """A web page can POST text/plain (or a form) to a server on localhost without a CORS preflight: refused."""
+    app = create_app(BrokenPredictor("raise"))
+    body = json.dumps({"texts": ["好"]}).encode()
+    answers = call_app(app, [("POST", "/predict", body, "text/plain"), ("POST", "/predict", body, "")])
+    assert [(status, content["field"]) for status, _, content in answers] == [(415, "content-type")] * 2
+    assert answers[0][2]["error"] == "Content-Type must be application/json, not text/plain"
+
+
+def test_ready_is_503_while_the_server_drains():
+    from ernie_distill.serving.http_server import ServerState
+
+    state = ServerState()
+    app = create_app(BrokenPredictor("raise"), state=state)
+    before = call_app(app, [("GET", "/ready", b"", ""), ("POST", "/ready", b"", "")])
+    state.draining = True
+    after = call_app(app, [("GET", "/ready", b"", "")])
+    assert [(s, c) for s, _, c in before] == [(200, {"status": "ready"}),
+                                             (405, {"error": "POST /ready: Method Not Allowed", "field": "path"})]
+    assert (after[0][0], after[0][2]) == (503, {"status": "draining"})
+
+
+def test_metrics_in_prometheus_text_format():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    app = create_app(BrokenPredictor("nan"))
+    body = json.dumps({"texts": ["好", "差"]}).encode()
+    answers = call_app(app, [("POST", "/predict", body, "application/json")] * 2
+                       + [("GET", "/nowhere", b"", ""), ("GET", "/metrics", b"", "")])
+    status, headers, exposition = answers[-1]
+    assert status == 200 and headers[b"content-type"].startswith(b"text/plain; version=")
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(exposition.decode()) for s in family.samples}
+    assert samples[("ernie_distill_requests_total", (("path", "/predict"), ("status", "500")))] == 2
+    assert samples[("ernie_distill_requests_total", (("path", "other"), ("status", "404")))] == 1
+    assert samples[("ernie_distill_texts_predicted_total", ())] == 4  # the model ran; its NaN answers were refused
+    assert samples[("ernie_distill_batch_texts_count", ())] == 2 and samples[("ernie_distill_batch_texts_sum", ())] == 4
+    assert samples[("ernie_distill_request_seconds_count", (("path", "/predict"),))] == 2
+    assert samples[("ernie_distill_model_call_seconds_count", ())] == 2
+    assert samples[("ernie_distill_queued_requests", ())] == 0

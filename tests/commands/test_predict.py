@@ -1,0 +1,34 @@
+"""predict's streaming input: windows in input order, bounded memory, a progress line for files, and the line faults
+(a byte order mark, CR-only line ends, a line of control characters only)."""
+import json
+
+from ernie_distill.commands import predict
+
+
+def run(capsys, *args):
+    code = predict.main(list(args))
+    out, err = capsys.readouterr()
+    return code, [json.loads(line) for line in out.splitlines()], err
+
+
+def test_windows_keep_input_order_and_a_file_shows_its_progress(exported_student, tmp_path, capsys, monkeypatch):
+    texts = [f"第{i}个评论，{'很好' if i % 2 else '太差了'}" for i in range(25)]
+    path = tmp_path / "texts.txt"
+    path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    code, whole, _ = run(capsys, "--model_dir", exported_student, "--input_file", str(path))
+    monkeypatch.setattr(predict, "WINDOW_LINES", 4)
+    monkeypatch.setattr(predict, "PROGRESS_EVERY_S", 0.0)
+    code_windows, windowed, err = run(capsys, "--model_dir", exported_student, "--input_file", str(path))
+    assert code == code_windows == 0 and windowed == whole and [r["text"] for r in windowed] == texts
+    progress = [line for line in err.splitlines() if line.startswith("predicted ")]
+    assert len(progress) == 7 and progress[-1].startswith("predicted 25 texts (100% of the file)")
+
+
+def test_bom_cr_line_ends_and_control_characters(exported_student, tmp_path, capsys):
+    path = tmp_path / "mac.txt"
+    path.write_bytes("\ufeff房间很干净\r太差了\r\x00\r\r\n好".encode("utf-8"))
+    code, rows, err = run(capsys, "--model_dir", exported_student, "--input_file", str(path))
+    assert code == 1 and [r["text"] for r in rows] == ["房间很干净", "太差了", "好"]
+    assert f"skipped {path}:3: no text, only control characters (such as NUL)" in err
+    assert f"skipped {path}:4: empty or whitespace-only text" in err
+    assert "2 input(s) could not be predicted (see above); 3 predicted" in err
