@@ -110,37 +110,28 @@ def _columns(header_line):
     return [name.strip().lower() for name in header_line.lstrip("\ufeff").rstrip("\r").split("\t")]
 
 
-def stream_lines(stream):
-    """(line number, bytes) for each line of a binary stream, read as it comes: a line ends at \\n, \\r\\n or a lone
-    \\r (files from old Mac tools), its end left out, and a UTF-8 byte order mark is dropped from the first. (latin-1
-    maps each byte to one character and back: Python's universal-newline reading, with each line's bytes kept as they
-    were to be decoded, and checked, one by one.)"""
-    text = io.TextIOWrapper(stream, encoding="latin-1", newline=None)
-    try:
-        for lineno, line in enumerate(text, start=1):
-            raw = line.rstrip("\n").encode("latin-1")
-            yield lineno, raw[len(codecs.BOM_UTF8):] if lineno == 1 and raw.startswith(codecs.BOM_UTF8) else raw
-    finally:
-        text.detach()  # (else the wrapper would close the stream, stdin too, once it is gone: it is the caller's)
-
-
 def text_windows(stream, name, labels, size):
     """Texts to predict from a binary stream, read and yielded `size` lines at a time: (examples, problems) per window.
-    A TSV with a header gives gold labels (values of `labels`) where it has a label column; anything else is one text a
-    line. A malformed row or an undecodable line is a "name:line: reason" problem, for the caller to report: never
-    dropped silently."""
-    lines = stream_lines(stream)
-    first = next(lines, None)
+    A TSV with a header gives gold labels (values of `labels`) where it has a label column; its rows end at \\n (or
+    \\r\\n), as read_tsv reads them. Anything else is one text a line, a line ending at \\n, \\r\\n or a lone \\r (files of
+    old Mac tools). A UTF-8 byte order mark is dropped. A malformed row or an undecodable line is a "name:line: reason"
+    problem, for the caller to report: never dropped silently."""
+    physical = (_without_line_end(raw) for raw in stream)  # (a binary stream's lines end at \\n)
+    first = next(physical, None)
     if first is None:
         return
+    first = first[len(codecs.BOM_UTF8):] if first.startswith(codecs.BOM_UTF8) else first
     try:
-        header = _columns(first[1].decode("utf-8"))
+        header = _columns(first.split(b"\r")[0].decode("utf-8"))
     except UnicodeDecodeError:
         header = []
     if "text_a" in header:
-        columns = _tsv_columns(header, name, Task(name, tuple(labels), tuple(labels)), require_labels=False)
+        columns = _tsv_columns(_columns(first.decode("utf-8", "replace")), name,
+                               Task(name, tuple(labels), tuple(labels)), require_labels=False)
+        lines = enumerate(physical, start=2)
     else:
-        lines, columns = itertools.chain([first], lines), None
+        columns = None
+        lines = enumerate((piece for raw in itertools.chain([first], physical) for piece in raw.split(b"\r")), start=1)
     examples, problems = [], []
     for count, (lineno, raw) in enumerate(lines, start=1):
         try:
@@ -155,6 +146,12 @@ def text_windows(stream, name, labels, size):
             examples, problems = [], []
     if examples or problems:
         yield examples, problems
+
+
+def _without_line_end(raw):
+    """A line's bytes without its \\n, or \\r\\n."""
+    raw = raw[:-1] if raw.endswith(b"\n") else raw
+    return raw[:-1] if raw.endswith(b"\r") else raw
 
 
 def read_text_lines(raw, name, labels):

@@ -6,6 +6,7 @@ checking each against the SHA-256 in manifest.json. One Predictor backs predict.
 tokenization and inference exist once.
 """
 import os
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Optional
@@ -25,12 +26,12 @@ def text_problem(text, max_chars=None):
         return f"expected a string, got {type(text).__name__}"
     if not text.strip():
         return "empty or whitespace-only text"
-    if not any(c.isprintable() and not c.isspace() for c in text):
-        return "no text, only control characters (such as NUL)"
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as err:  # JSON's "\ud800" or undecodable command-line bytes
         return f"not valid Unicode: lone surrogate {text[err.start]!r} at character {err.start}"
+    if all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in text):  # (stops at the first letter)
+        return "no text, only control characters (such as NUL)"
     if max_chars is not None and len(text) > max_chars:
         return f"text has {len(text)} characters, over the limit of {max_chars}"
     return None

@@ -15,7 +15,7 @@ What it does, so nothing else must:
 - `Expect: 100-continue` is answered, HEAD gets its answer's headers without the body;
 - SIGTERM (and SIGINT unless told otherwise) drains it: no new connection is accepted, idle connections close, every
   request already received is answered, the last answer of each connection with `Connection: close`; what is still
-  open after `graceful_timeout` seconds is dropped, and logged;
+  open after `graceful_timeout` seconds (or at a second signal) is dropped, and logged;
 - an HTTP/1.1 request without `Host` gets 400 and CONNECT 405 (this is no proxy), each closing the connection.
 Every answer is {"error", "field"} JSON unless `answer` returns another.
 """
@@ -73,7 +73,7 @@ class HttpConnection(asyncio.Protocol):
         self.pending = collections.deque()  # requests waiting for their answer: (method, path, body, type, keep-alive)
         self.busy = False  # an answer is being computed
         self.closing = False  # the connection ends after the answers already owed
-        self.eof = self.writing_paused = False
+        self.eof = self.writing_paused = self.lingering = False
         self.unparsed_header_bytes = 0  # received while the current request's headers are not complete
         self.on_message_begin()
 
@@ -82,8 +82,12 @@ class HttpConnection(asyncio.Protocol):
         self.transport = transport
         self.state.connections.add(self)
         self.set_deadline(self.transport.close)  # the first request's headers
+        if self.state.draining:  # accepted just before the server stopped accepting
+            self.drain()
 
     def data_received(self, data):
+        if self.lingering:  # what a drained client sent after its last answer: read and dropped, see finish()
+            return
         if not self.in_body:  # (llhttp reports a header only once its line is complete: count the raw bytes)
             if self.unparsed_header_bytes > MAX_HEADER_BYTES:
                 self.refuse(431, f"request headers over {MAX_HEADER_BYTES} bytes")
@@ -103,7 +107,7 @@ class HttpConnection(asyncio.Protocol):
     def eof_received(self):
         """The client has sent all it will (a half-close): answer what it asked, then close."""
         self.eof = True
-        if not self.busy and not self.pending:
+        if self.lingering or (not self.busy and not self.pending):
             self.transport.close()
         return True  # keep the connection open for the answers
 
@@ -154,7 +158,8 @@ class HttpConnection(asyncio.Protocol):
         self.in_body, self.unparsed_header_bytes = True, 0
         self.set_deadline(self.body_timed_out)
         if self.parser.get_method() == b"CONNECT":
-            self.refuse(405, "CONNECT: Method Not Allowed (this server is no proxy)", "method")
+            self.refuse(405, "CONNECT: Method Not Allowed (this server is no proxy)", "method",
+                        [(b"allow", b"GET, HEAD, POST")])
         elif not self.has_host and self.parser.get_http_version() == "1.1":
             self.refuse(400, "an HTTP/1.1 request needs a Host header", "headers")
         elif self.content_length > self.max_body_bytes:
@@ -198,7 +203,8 @@ class HttpConnection(asyncio.Protocol):
         self.busy = False
         if self.transport.is_closing() or done.cancelled():  # the client went away, or the server is stopping
             return
-        keep_alive = keep_alive and not (self.state.draining and not self.pending and not self.in_body)
+        keep_alive = keep_alive and not (self.state.draining and not self.pending and not self.in_body
+                                         and not self.unparsed_header_bytes)  # (the request being read is answered)
         try:
             status, content, headers = done.result()
             data = response(status, content, [*headers, *([] if keep_alive else [CLOSE])], head_only)
@@ -207,7 +213,9 @@ class HttpConnection(asyncio.Protocol):
             headers = [] if keep_alive else [CLOSE]
             data = response(500, error("internal error; the server's log says why", None), headers, head_only)
         self.transport.write(data)
-        if not keep_alive or CLOSE in headers:
+        if self.state.draining and not keep_alive:
+            self.finish()
+        elif not keep_alive or CLOSE in headers:
             self.transport.close()
         elif self.pending:
             self.answer_next()
@@ -219,12 +227,24 @@ class HttpConnection(asyncio.Protocol):
             if not self.in_body:  # (a body already under way keeps its own deadline)
                 self.set_deadline(self.transport.close)  # the next request's headers
 
-    def refuse(self, status, message, field="request"):
+    def finish(self):
+        """Close after a drained connection's last answer without losing it: closing a socket with unread bytes (requests
+        the client pipelined after it) sends a reset, which can destroy the answer still in flight. So send our end's
+        FIN, read and drop what comes until the client closes too, and close at the latest after `timeout`."""
+        self.lingering = True
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self.transport.resume_reading()
+        self.set_deadline(self.transport.close)
+
+    def refuse(self, status, message, field="request", headers=()):
         """Answer the request being read with an error, after the answers owed before it, and close the connection."""
         self.set_deadline(None)
         self.closing = True
         self.transport.pause_reading()
-        self.pending.append(response(status, error(message, field), [CLOSE]))
+        self.pending.append(response(status, error(message, field), [*headers, CLOSE]))
         if not self.busy:
             self.answer_next()
 
@@ -252,10 +272,14 @@ def serve_forever(sock, answer, timeout, max_body_bytes, on_listening=None, stop
 
     async def main():
         loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
+        stop, now = asyncio.Event(), asyncio.Event()  # the first signal drains, a second one stops at once
+
+        def on_signal():
+            (now if stop.is_set() else stop).set()
+
         for signum in (signal.SIGTERM, signal.SIGINT) if stop_on_interrupt else (signal.SIGTERM,):
             try:
-                loop.add_signal_handler(signum, stop.set)
+                loop.add_signal_handler(signum, on_signal)
             except NotImplementedError:  # Windows: Ctrl-C stops it as KeyboardInterrupt
                 pass
         server = await loop.create_server(lambda: HttpConnection(answer, timeout, max_body_bytes, state), sock=sock,
@@ -268,11 +292,11 @@ def serve_forever(sock, answer, timeout, max_body_bytes, on_listening=None, stop
         for connection in list(state.connections):
             connection.drain()
         deadline = loop.time() + graceful_timeout
-        while state.connections and loop.time() < deadline:
+        while state.connections and loop.time() < deadline and not now.is_set():
             await asyncio.sleep(0.02)
         if state.connections:
-            logger.warning("stopping: %d connection(s) still open after --graceful_timeout %g s, dropped",
-                           len(state.connections), graceful_timeout)
+            logger.warning("stopping: %d connection(s) still open %s, dropped", len(state.connections),
+                           "at a second signal" if now.is_set() else f"after --graceful_timeout {graceful_timeout:g} s")
         pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
         for task in pending:  # what is left: its clients get no answer, and nothing is left half-done
             task.cancel()

@@ -427,3 +427,13 @@ def test_int8_export_quantizes_the_lstm_and_keeps_the_predictions(exported_int8)
     agree = np.mean([a["label"] == b["label"] for a, b in zip(float32, int8)])
     assert agree >= 0.95, agree
     assert max(abs(a["score"] - b["score"]) for a, b in zip(float32, int8)) < 0.1
+
+
+def test_only_control_characters_are_no_text_whatever_unicode_version_python_knows():
+    from ernie_distill.deploy.inference import text_problem
+
+    # emoji newer than Python 3.10's Unicode tables, private-use characters: text, on every Python
+    assert [text_problem(t) for t in ["🫠", "🥹", "\ue000", "好\x00"]] == [None] * 4
+    no_text = "no text, only control characters (such as NUL)"
+    assert [text_problem(t) for t in ["\x00", "\u200b\x07", " \x1b "]] == [no_text] * 3
+    assert text_problem("\ud800").startswith("not valid Unicode: lone surrogate")

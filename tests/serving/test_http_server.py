@@ -212,3 +212,20 @@ def test_what_is_left_after_the_graceful_timeout_is_dropped_and_logged():
     server.send_signal(signal.SIGTERM)
     assert server.wait(5) == 0 and time.monotonic() - began < 2
     assert read_all(stuck) == b"" and "1 connection(s) still open after --graceful_timeout 0.3 s" in server.stderr.read()
+
+
+def test_a_drained_connections_last_answer_survives_requests_it_never_read():
+    """Closing a socket with unread bytes sends a reset, which can destroy the answers in flight: the server sends its
+    FIN and drops what it has not read instead."""
+    import signal
+    import time
+
+    server, port = slow_server(graceful_timeout=10)
+    connection = send(port, request(b"GET", b"/0.3") * 3)  # two wait behind the first: the server stops reading
+    time.sleep(0.1)
+    connection.sendall(request(b"GET", b"/0") * 50)  # left unread in the server's socket
+    server.send_signal(signal.SIGTERM)
+    time.sleep(1.0)  # the client reads late, after the server has closed its end
+    statuses = [(status, headers.get("connection")) for status, headers, _ in answers(read_all(connection))]
+    assert statuses == [(200, None), (200, None), (200, "close")]
+    assert server.wait(5) == 0
