@@ -15,6 +15,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import pathlib
 import shlex
 import subprocess
 import sys
@@ -35,6 +36,19 @@ def installed(name):
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
+
+
+def installed_from_here():
+    """Is this checkout the project installed in this environment (editable)? A record of an earlier set-up is not
+    enough: the environment may have been made again since, at the same path."""
+    here = pathlib.Path(ROOT).as_uri()
+    for distribution in metadata.distributions(name=PROJECT):  # (a checkout's own *.egg-info has no direct_url.json)
+        try:
+            if json.loads(distribution.read_text("direct_url.json") or "{}").get("url") == here:
+                return True
+        except ValueError:
+            pass
+    return False
 
 
 def installed_paddle():
@@ -91,9 +105,10 @@ class Plan:
             return {}
 
     def _done_by(self, recorded, wanted):
-        """Did that set-up install all this one would: the same pyproject.toml, these extras or more, the Paddle that is
-        here now, and each constraints file needed now?"""
-        return (recorded.get("pyproject") == _digest(os.path.join(ROOT, "pyproject.toml"))
+        """Did that set-up install all this one would, and is it still here: this checkout installed, the same
+        pyproject.toml, these extras or more, the Paddle that is here now, and each constraints file needed now?"""
+        return (installed_from_here()
+                and recorded.get("pyproject") == _digest(os.path.join(ROOT, "pyproject.toml"))
                 and wanted <= set(recorded.get("extras", []))
                 and recorded.get("paddle") == list(self.paddle or [])
                 and all(recorded.get("constraints", {}).get(os.path.basename(path)) == _digest(path)

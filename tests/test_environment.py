@@ -22,6 +22,7 @@ def checkout(tmp_path, monkeypatch):
     for name in ("paddle2.txt", "py311-paddle3.3.1.txt"):
         (constraints / name).write_text("numpy<2\n", encoding="utf-8")
     monkeypatch.setattr(environment, "CONSTRAINTS", str(constraints))
+    monkeypatch.setattr(environment, "installed_from_here", lambda: True)
     return tmp_path
 
 
@@ -55,6 +56,17 @@ def test_a_recorded_setup_is_not_repeated_until_something_changes(checkout, monk
     assert plan_with(monkeypatch, ("paddlepaddle", "2.6.2"), ["train"]).needed  # (which needs its constraints)
     (checkout / "pyproject.toml").write_text("[project]\nversion = '2'\n", encoding="utf-8")
     assert plan_with(monkeypatch, paddle, ["train"]).needed  # a new pyproject.toml (git pull)
+
+
+def test_an_environment_made_again_at_the_same_path_is_set_up_again(checkout, monkeypatch):
+    paddle = ("paddlepaddle", "2.6.2")
+    plan_with(monkeypatch, paddle, ["train"]).record()
+    monkeypatch.setattr(environment, "installed_from_here", lambda: False)  # a new venv: the project is not in it
+    assert plan_with(monkeypatch, paddle, ["train"]).needed
+
+
+def test_this_checkout_is_the_project_installed_here():
+    assert environment.installed_from_here()
 
 
 def test_a_paddle_installed_since_a_cpu_setup_is_not_installed_over(checkout, monkeypatch):
