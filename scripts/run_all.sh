@@ -108,6 +108,14 @@ slice_data() {  # slice_data FROM TO TRAIN_ROWS DEV_ROWS: the first rows of each
   if [ -f "$1/labels.txt" ]; then cp "$1/labels.txt" "$2/labels.txt"; else rm -f "$2/labels.txt"; fi
 }
 
+if [ "$QUICK" != 1 ] && [ "$DEVICE" = cpu ] && [ "$DEVICE_FROM_USER" != cpu ] && selected teacher \
+    && [ ! -e "$OUTPUT_DIR/metrics.json" ]; then
+  echo "run_all.sh: no GPU here (Paddle in $(command -v python) sees none): fine-tuning the base-size teacher on a CPU" \
+       "takes 30-50 s a step, about 13 h. On a GPU machine, use its Paddle: NO_VENV=1 (README, AI Studio); to check" \
+       "the chain, QUICK=1; to run it on this CPU anyway, DEVICE=cpu" >&2
+  exit 2
+fi
+
 # Data: a local folder (DATA_DIR, or ../shared/data when present), else PaddleNLP's download (needs internet).
 if [ -z "${DATA_DIR:-}" ]; then
   if [ "$QUICK" = 1 ]; then  # offline: the repository's own small sentiment fixture (240 train, 60 dev texts)
@@ -120,6 +128,10 @@ if [ -z "${DATA_DIR:-}" ]; then
   DATA_DIR="$(python scripts/download_data.py --task_name "$TASK_NAME")" || {
     echo "run_all.sh: could not download the data; set DATA_DIR=folder with train.tsv and dev.tsv" >&2; exit 2; }
 fi
+if [ ! -f "$DATA_DIR/train.tsv" ] || [ ! -f "$DATA_DIR/dev.tsv" ]; then
+  echo "run_all.sh: DATA_DIR $DATA_DIR has no train.tsv and dev.tsv: give a folder that has both" >&2
+  exit 2
+fi
 if [ "$QUICK" = 1 ]; then
   echo "== QUICK mode: tiny RANDOM-INIT teacher, first $TRAIN_ROWS/$DEV_ROWS rows of $DATA_DIR, short training."
   echo "   Its accuracies say nothing about ERNIE-Gram; it checks that the whole chain works."
@@ -128,11 +140,6 @@ if [ "$QUICK" = 1 ]; then
   step tiny-teacher "$MODEL_NAME/teacher_info.json" "$DATA_DIR" \
     python scripts/make_tiny_teacher.py --data_dir "$DATA_DIR" --output_dir "$MODEL_NAME" --task_name "$TASK_NAME" \
     --max_seq_length "$MAX_SEQ_LENGTH"
-elif [ "$DEVICE" = cpu ] && [ "$DEVICE_FROM_USER" != cpu ] && selected teacher && [ ! -e "$OUTPUT_DIR/metrics.json" ]; then
-  echo "run_all.sh: no GPU here (Paddle in $(command -v python) sees none): fine-tuning the base-size teacher on a CPU" \
-       "takes 30-50 s a step, about 13 h. On a GPU machine, use its Paddle: NO_VENV=1 (README, AI Studio); to check" \
-       "the chain, QUICK=1; to run it on this CPU anyway, DEVICE=cpu" >&2
-  exit 2
 fi
 
 RESUMABLE=1 step teacher "$OUTPUT_DIR/metrics.json" "$DATA_DIR $MODEL_NAME" \

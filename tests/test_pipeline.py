@@ -117,3 +117,9 @@ def test_a_full_run_on_a_cpu_stops_before_the_teacher_unless_asked_for(tmp_path)
     done = run_all(env, check=False)
     assert done.returncode == 2 and "about 13 h" in done.stderr and "DEVICE=cpu" in done.stderr
     assert not os.path.exists(tmp_path / "logs" / "teacher.log")
+
+
+def test_a_data_dir_without_the_splits_is_one_error_line(tmp_path):
+    done = run_all({"OUTPUT_DIR": str(tmp_path / "run"), "DATA_DIR": str(tmp_path)}, check=False)
+    assert done.returncode == 2 and f"DATA_DIR {tmp_path} has no train.tsv and dev.tsv" in done.stderr
+    assert not os.path.exists(tmp_path / "run" / "data")

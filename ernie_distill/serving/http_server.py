@@ -289,6 +289,8 @@ def serve_forever(sock, answer, timeout, max_body_bytes, on_listening=None, stop
         await stop.wait()
         state.draining = True
         server.close()  # no new connections
+        logger.info("stopping: no new connections; answering what %d open connection(s) sent (at most %g s; a second "
+                    "signal stops at once)", len(state.connections), graceful_timeout)
         for connection in list(state.connections):
             connection.drain()
         deadline = loop.time() + graceful_timeout
@@ -301,6 +303,7 @@ def serve_forever(sock, answer, timeout, max_body_bytes, on_listening=None, stop
         for task in pending:  # what is left: its clients get no answer, and nothing is left half-done
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        logger.info("stopped")
 
     try:
         import uvloop
