@@ -22,8 +22,8 @@ from ernie_distill.cli import ArgumentParser, bounded, run_cli
 from ernie_distill.errors import InputError
 from ernie_distill.deploy.inference import Predictor, program_file
 from ernie_distill.log import logger
-from ernie_distill.deploy.manifest import (INT8_ONNX_FILE, KERNEL_FILE, MANIFEST_FILE, MODEL_PREFIX, ONNX_FILE, Manifest,
-                                           sha256_of)
+from ernie_distill.deploy.manifest import (INT8_ONNX_FILE, KERNEL_FILE, MANIFEST_FILE, MODEL_PREFIX, ONNX_FILE,
+                                           Manifest, sha256_of)
 from ernie_distill.models.student import is_student_dir, load_student, num_parameters
 from ernie_distill.deploy.student_kernel import kernel_weights
 

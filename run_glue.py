@@ -112,8 +112,8 @@ def main(argv=None):
 
     net = paddle.DataParallel(model) if world_size > 1 else model
     state = train(net, optimizer, schedule, epoch_batches, compute_loss, lambda _: scores("dev"), save_best,
-                  args.output_dir, run_fingerprint(fingerprint_settings(args), splits), "teacher", args.resume, lr_scheduler, rank == 0,
-                  MixedPrecision(args.scale_loss) if args.use_amp else None)
+                  args.output_dir, run_fingerprint(fingerprint_settings(args), splits), "teacher", args.resume,
+                  lr_scheduler, rank == 0, MixedPrecision(args.scale_loss) if args.use_amp else None)
     if rank == 0:
         test_accuracy = None
         if "test" in splits and labels["test"].min() >= 0:  # a labelled test split: score the best model once

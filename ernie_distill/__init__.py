@@ -14,7 +14,7 @@ import zlib  # noqa: F401  (before any `import paddle`: see above)
 
 warnings.filterwarnings("ignore", message="No ccache found")
 warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
-warnings.filterwarnings("ignore", message=r"The Attr\(force_cpu\) of Op\(fill_constant\) will be deprecated")  # Paddle 2.6
+warnings.filterwarnings("ignore", message=r"The Attr\(force_cpu\) of Op\(fill_constant\)")  # Paddle 2.6's export
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 

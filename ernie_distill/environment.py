@@ -72,7 +72,8 @@ def _digest(path):
 
 
 class Plan:
-    """What a set-up of `extras` installs here: pip's arguments, or nothing when a set-up of this checkout did already."""
+    """What a set-up of `extras` installs here: pip's arguments, or nothing when a set-up of this checkout did
+    already."""
 
     def __init__(self, extras, own_venv=False):
         self.paddle = installed_paddle()

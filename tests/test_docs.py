@@ -41,8 +41,8 @@ def anchors(path):
 
 def test_anchors_follow_githubs_rules(tmp_path):
     page = tmp_path / "page.md"
-    page.write_text("# Set-up: two commands\n## 1. Teacher: `run_glue.py`\n## Notes\n## Notes\n```\n# not a heading\n```\n",
-                    encoding="utf-8")
+    page.write_text("# Set-up: two commands\n## 1. Teacher: `run_glue.py`\n## Notes\n## Notes\n"
+                    "```\n# not a heading\n```\n", encoding="utf-8")
     assert anchors(str(page)) == {"set-up-two-commands", "1-teacher-run_gluepy", "notes", "notes-1"}
 
 

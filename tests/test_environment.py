@@ -102,7 +102,8 @@ def test_this_environment_is_set_up_and_described():
     assert name in environment.PADDLE_DISTRIBUTIONS and version == paddle.__version__
     run = [sys.executable, "-m", "ernie_distill.environment"]
     line = subprocess.run(run, capture_output=True, text=True, check=True, cwd=ROOT).stdout
-    assert line.startswith(f"Python {sys.version.split()[0]} | Paddle ") and "device cpu" in line and "PaddleNLP" in line
+    assert line.startswith(f"Python {sys.version.split()[0]} | Paddle ")
+    assert "device cpu" in line and "PaddleNLP" in line
     bad = subprocess.run(run + ["paddle"], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and bad.stderr.startswith("error: usage:")
 

@@ -9,11 +9,12 @@ on Paddle Inference (--backend auto, the default), or on the backend --backend n
 Installed with the package (pip install ".[deploy]"), the same command is `ernie-distill-predict`.
 
 Prints one JSON line per input, {"text", "label", "score"} (as PaddleNLP Taskflow does), in input order. Input is
-read, predicted and printed 8,192 lines at a time, so memory stays bounded and the first results come at once, whatever
-the input's size; a file's progress (texts, rate, ETA) goes to stderr every 5 s. Lines end at \\n, \\r\\n or \\r; a UTF-8
-byte order mark is dropped. Like Taskflow, a text longer than the model's input (--max_seq_length tokens) is truncated
-to it. A bad line (empty, control characters only, invalid UTF-8) is reported on stderr with its line number, the other
-lines are still predicted, and the exit status is 1 at the end. With a labelled TSV the accuracy goes to stderr.
+read, predicted and printed 8,192 lines at a time, so memory stays bounded and the first results come at once,
+whatever the input's size; a file's progress (texts, rate, ETA) goes to stderr every 5 s. Lines end at \\n, \\r\\n
+or \\r (a TSV's rows at \\n or \\r\\n); a UTF-8 byte order mark is dropped. Like Taskflow, a text longer than the
+model's input (--max_seq_length tokens) is truncated to it. A bad line (empty, control characters only, invalid
+UTF-8) is reported on stderr with its line number, the other lines are still predicted, and the exit status is 1 at
+the end. With a labelled TSV the accuracy goes to stderr.
 """
 import contextlib
 import json

@@ -225,7 +225,8 @@ def serve(settings, sock, predictor=None, ready=None, parent_pid=None, announce=
     state = ServerState()
     app = create_app(predictor, settings.max_texts, settings.max_chars, settings.batch_texts, settings.batch_wait_ms,
                      state)
-    max_body_bytes = settings.max_texts * (settings.max_chars * 12 + 16) + 1024  # a character is at most 12 bytes of JSON
+    # a character is at most 12 bytes of JSON
+    max_body_bytes = settings.max_texts * (settings.max_chars * 12 + 16) + 1024
     # (a surrogate pair of \uXXXX escapes, as json.dumps writes a character beyond the BMP by default)
     sock.listen(BACKLOG)  # (a worker's own socket) from here connections wait in the backlog until they are accepted
 
@@ -295,8 +296,8 @@ def main(argv=None):
     predictor = Predictor.from_settings(args.model_dir, runtime)  # also checks the model before any worker starts
     host, port = sock.getsockname()[:2]
     message = ("serving the %s from %s on http://%s:%d (POST /predict, GET /health, /ready, /metrics), backend %s, "
-               "%d worker(s) x %d thread(s)", predictor.manifest.kind, args.model_dir, host, port, predictor.backend, args.workers,
-               runtime.cpu_threads)
+               "%d worker(s) x %d thread(s)", predictor.manifest.kind, args.model_dir, host, port, predictor.backend,
+               args.workers, runtime.cpu_threads)
     if args.workers == 1:
         serve(settings, sock, predictor, announce=message)
     else:

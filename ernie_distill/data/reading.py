@@ -112,10 +112,10 @@ def _columns(header_line):
 
 def text_windows(stream, name, labels, size):
     """Texts to predict from a binary stream, read and yielded `size` lines at a time: (examples, problems) per window.
-    A TSV with a header gives gold labels (values of `labels`) where it has a label column; its rows end at \\n (or
-    \\r\\n), as read_tsv reads them. Anything else is one text a line, a line ending at \\n, \\r\\n or a lone \\r (files of
-    old Mac tools). A UTF-8 byte order mark is dropped. A malformed row or an undecodable line is a "name:line: reason"
-    problem, for the caller to report: never dropped silently."""
+    A TSV with a header gives gold labels (values of `labels`) where it has a label column; its rows end at \\n
+    (or \\r\\n), as read_tsv reads them. Anything else is one text a line, a line ending at \\n, \\r\\n or a lone
+    \\r (files of old Mac tools). A UTF-8 byte order mark is dropped. A malformed row or an undecodable line is a
+    "name:line: reason" problem, for the caller to report: never dropped silently."""
     physical = (_without_line_end(raw) for raw in stream)  # (a binary stream's lines end at \\n)
     first = next(physical, None)
     if first is None:
@@ -172,7 +172,8 @@ def _tsv_columns(header, name, task, require_labels):
         )
     if require_labels and "label" not in header:
         raise DataError(f"{name}:1: header {header!r} has no 'label' column, but this split needs labels")
-    return header, header.index("text_a"), header.index("label") if "label" in header else None, task.label_index(), task
+    label_col = header.index("label") if "label" in header else None
+    return header, header.index("text_a"), label_col, task.label_index(), task
 
 
 def _tsv_row(raw_line, lineno, name, columns):
@@ -181,7 +182,8 @@ def _tsv_row(raw_line, lineno, name, columns):
     where = f"{name}:{lineno}"
     fields = _decode(raw_line, name, lineno).rstrip("\r").split("\t")
     if len(fields) != len(header):
-        raise DataError(f"{where}: expected {len(header)} tab-separated fields ({', '.join(header)}), found {len(fields)}")
+        raise DataError(f"{where}: expected {len(header)} tab-separated fields ({', '.join(header)}), "
+                        f"found {len(fields)}")
     text = fields[text_col].strip()
     if not text:
         raise DataError(f"{where}: empty text_a")

@@ -106,8 +106,8 @@ class TeacherEncoder:
             from ..models.teacher import encode, model_classes, pad_batch
         except ImportError as err:
             raise InputError(f"a teacher export needs Paddle and PaddleNLP for its tokenizer ({err}): install Paddle "
-                             "(pip install paddlepaddle, or its GPU build), then pip install 'ernie-gram-distill[train]';"
-                             " only a student is served without Paddle") from None
+                             "(pip install paddlepaddle, or its GPU build), then pip install "
+                             "'ernie-gram-distill[train]'; only a student is served without Paddle") from None
 
         self._encode, self._pad = encode, pad_batch
         self.tokenizer = model_classes(model_type)[1].from_pretrained(model_dir)

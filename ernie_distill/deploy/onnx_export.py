@@ -31,8 +31,8 @@ def paddle_to_onnx(program_path, params_path, onnx_path, opset_version=11):
     if "optimize_tool" in inspect.signature(paddle2onnx.export).parameters:  # paddle2onnx 2 (for Paddle 3); 1.x has
         options["optimize_tool"] = "None"  # none. Its default optimizer pip-installs packages mid-conversion
     elif program_path.endswith(".json"):  # Paddle 3's PIR program: paddle2onnx 1.x reads only Paddle 2's .pdmodel
-        raise InputError(f"paddle2onnx {paddle2onnx.__version__} cannot convert Paddle 3's {os.path.basename(program_path)}"
-                         ": pip install 'paddle2onnx>=2'")
+        raise InputError(f"paddle2onnx {paddle2onnx.__version__} cannot convert Paddle 3's "
+                         f"{os.path.basename(program_path)}: pip install 'paddle2onnx>=2'")
     with tempfile.TemporaryDirectory() as tmp:
         raw_path = os.path.join(tmp, "raw.onnx")
         paddle2onnx.export(program_path, params_path, raw_path, opset_version=opset_version, **options)

@@ -104,7 +104,8 @@ class StudentKernel:
 
 
 # fastmath: reassociation and vector instructions; error_model numpy: a division does not check for zero (it would
-# stop the loops from being vectorized); nogil: threads run batches at once (njit_cached: compiled once, not per process)
+# stop the loops from being vectorized); nogil: threads run batches at once (njit_cached: compiled once, not per
+# process)
 _COMPILE = dict(fastmath=True, error_model="numpy", nogil=True)
 _TANH_CLAMP = np.float32(7.90531110763549805)  # tanh is 1.0 in float32 beyond this
 

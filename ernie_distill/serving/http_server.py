@@ -228,9 +228,9 @@ class HttpConnection(asyncio.Protocol):
                 self.set_deadline(self.transport.close)  # the next request's headers
 
     def finish(self):
-        """Close after a drained connection's last answer without losing it: closing a socket with unread bytes (requests
-        the client pipelined after it) sends a reset, which can destroy the answer still in flight. So send our end's
-        FIN, read and drop what comes until the client closes too, and close at the latest after `timeout`."""
+        """Close after a drained connection's last answer without losing it: closing a socket with unread bytes
+        (requests the client pipelined after it) sends a reset, which can destroy the answer still in flight. So send
+        our end's FIN, read and drop what comes until the client closes too, and close at the latest after `timeout`."""
         self.lingering = True
         if not self.transport.can_write_eof():
             self.transport.close()

@@ -14,7 +14,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
 class ServingMetrics:
-    def __init__(self, queued=lambda: 0):
+    def __init__(self):
         self.registry = registry = CollectorRegistry()
         self.requests = Counter("ernie_distill_requests", "HTTP requests answered, by path and status",
                                 ["path", "status"], registry=registry)
@@ -25,8 +25,8 @@ class ServingMetrics:
                                buckets=BATCH_BUCKETS, registry=registry)
         self.model_seconds = Histogram("ernie_distill_model_call_seconds", "time of one model call",
                                        buckets=LATENCY_BUCKETS, registry=registry)
-        self.queue = Gauge("ernie_distill_queued_requests", "requests waiting for a model call", registry=registry)
-        self.queue.set_function(queued)
+        self.queue = Gauge("ernie_distill_queued_requests", "requests waiting for a model call (set_function: the "
+                           "micro-batcher's count)", registry=registry)
 
     def request(self, path, status, started):
         path = path if path in PATHS else "other"

@@ -95,8 +95,8 @@ def code_digest():
     leaves the command as it was."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     root = os.path.dirname(package)
-    paths = sorted(glob.glob(os.path.join(package, "**", "*.py"), recursive=True) + glob.glob(os.path.join(root, "*.py"))
-                   + glob.glob(os.path.join(root, "scripts", "*.py")))
+    paths = sorted(glob.glob(os.path.join(package, "**", "*.py"), recursive=True)
+                   + glob.glob(os.path.join(root, "*.py")) + glob.glob(os.path.join(root, "scripts", "*.py")))
     digest = hashlib.sha256()
     for path in paths:
         digest.update(sha256_of(path).encode())

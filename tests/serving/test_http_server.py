@@ -14,7 +14,8 @@ async def echo(method, path, body, content_type):
     """A stand-in application: what it was asked, or a failure for /fail."""
     if path == "/fail":
         raise RuntimeError("a bug in the application")
-    return 200, {"method": method, "path": path, "body": body.decode(), **({"type": content_type} if content_type else {})}, []
+    seen = {"method": method, "path": path, "body": body.decode()}
+    return 200, {**seen, "type": content_type} if content_type else seen, []
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +153,8 @@ async def slow(method, path, body, content_type):
     return 200, {"slept": path}, []
 
 sock = socket.create_server(("127.0.0.1", 0))
-serve_forever(sock, slow, 5.0, 100, lambda: print(sock.getsockname()[1], flush=True), graceful_timeout=float(sys.argv[1]))
+serve_forever(sock, slow, 5.0, 100, lambda: print(sock.getsockname()[1], flush=True),
+              graceful_timeout=float(sys.argv[1]))
 """
 
 
@@ -211,7 +213,8 @@ def test_what_is_left_after_the_graceful_timeout_is_dropped_and_logged():
     began = time.monotonic()
     server.send_signal(signal.SIGTERM)
     assert server.wait(5) == 0 and time.monotonic() - began < 2
-    assert read_all(stuck) == b"" and "1 connection(s) still open after --graceful_timeout 0.3 s" in server.stderr.read()
+    assert read_all(stuck) == b""
+    assert "1 connection(s) still open after --graceful_timeout 0.3 s" in server.stderr.read()
 
 
 def test_a_drained_connections_last_answer_survives_requests_it_never_read():

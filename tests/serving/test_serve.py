@@ -262,8 +262,8 @@ def call_app(app, requests_to_send):
 def test_a_failing_model_gets_500_in_the_error_shape_and_the_app_carries_on(answer):
     app = create_app(BrokenPredictor(answer))
     body = json.dumps({"texts": ["好"]}).encode()
-    answers = call_app(app, [("POST", "/predict", body, "application/json"), ("POST", "/predict", body, "application/json"),
-                             ("DELETE", "/predict", b"", "")])
+    json_post = ("POST", "/predict", body, "application/json")
+    answers = call_app(app, [json_post, json_post, ("DELETE", "/predict", b"", "")])
     for status, _, content in answers[:2]:
         assert status == 500 and content == {"error": "prediction failed; the server's log says why", "field": None}
     assert answers[2][0] == 405 and answers[2][1][b"allow"] == b"POST"
