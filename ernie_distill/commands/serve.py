@@ -128,6 +128,8 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_text
     GET /metrics (Prometheus' text format), and the {"error", "field"} shape for every other request."""
     prediction_failed = error("prediction failed; the server's log says why", None)  # the model's fault
     metrics = ServingMetrics()
+    if state is not None:
+        state.on_refused = metrics.refused
     # a student's model calls take milliseconds: on the event loop, with no hand-off to a thread; a teacher's take up to
     # seconds, during which the server must go on reading requests and keeping their deadlines
     batcher = MicroBatcher(predictor.predict, batch_texts, batch_wait_ms, inline=predictor.manifest.kind == "student",

@@ -54,11 +54,14 @@ CLOSE = (b"connection", b"close")
 
 
 class ServerState:
-    """What the server's connections share: the open ones, and whether it is draining (stopping gracefully)."""
+    """What the server's connections share: the open ones, whether it is draining (stopping gracefully), and
+    on_refused(status), told of each answer the server makes itself (malformed HTTP, oversized or stalled requests, a
+    failing application), which the application never sees."""
 
-    def __init__(self):
+    def __init__(self, on_refused=None):
         self.draining = False
         self.connections = set()
+        self.on_refused = on_refused
 
 
 class HttpConnection(asyncio.Protocol):
@@ -210,6 +213,8 @@ class HttpConnection(asyncio.Protocol):
             data = response(status, content, [*headers, *([] if keep_alive else [CLOSE])], head_only)
         except Exception:  # a bug in `answer`: the client learns that much, the server carries on
             logger.exception("answering a request failed")
+            if self.state.on_refused is not None:
+                self.state.on_refused(500)
             headers = [] if keep_alive else [CLOSE]
             data = response(500, error("internal error; the server's log says why", None), headers, head_only)
         self.transport.write(data)
@@ -244,6 +249,8 @@ class HttpConnection(asyncio.Protocol):
         self.set_deadline(None)
         self.closing = True
         self.transport.pause_reading()
+        if self.state.on_refused is not None:
+            self.state.on_refused(status)
         self.pending.append(response(status, error(message, field), [*headers, CLOSE]))
         if not self.busy:
             self.answer_next()

@@ -33,6 +33,10 @@ class ServingMetrics:
         self.requests.labels(path, str(status)).inc()
         self.latency.labels(path).observe(time.perf_counter() - started)
 
+    def refused(self, status):
+        """An answer the HTTP server made itself (400, 408, 413, 431, a failing application's 500): path "-"."""
+        self.requests.labels("-", str(status)).inc()
+
     def model_call(self, texts, seconds):
         self.texts.inc(texts)
         self.batch.observe(texts)

@@ -232,3 +232,28 @@ def test_a_drained_connections_last_answer_survives_requests_it_never_read():
     statuses = [(status, headers.get("connection")) for status, headers, _ in answers(read_all(connection))]
     assert statuses == [(200, None), (200, None), (200, "close")]
     assert server.wait(5) == 0
+
+
+def test_the_answers_the_server_makes_itself_are_reported():
+    """Malformed HTTP, a missing Host, a stalled body and a failing application never reach the application: the
+    server tells state.on_refused (serve.py counts them in /metrics under path "-")."""
+    from ernie_distill.serving.http_server import ServerState
+
+    refused = []
+    loop, ready = asyncio.new_event_loop(), threading.Event()
+    sock = socket.create_server(("127.0.0.1", 0))
+
+    async def start():
+        state = ServerState(on_refused=refused.append)
+        await loop.create_server(lambda: HttpConnection(echo, 0.3, 100, state), sock=sock)
+        ready.set()
+
+    threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True).start()
+    ready.wait(10)
+    port = sock.getsockname()[1]
+    exchange(port, b"NOT HTTP\r\n\r\n")
+    exchange(port, b"GET /h HTTP/1.1\r\n\r\n")
+    exchange(port, b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+    exchange(port, request(b"GET", b"/fail", headers=b"Connection: close\r\n"))
+    loop.call_soon_threadsafe(loop.stop)
+    assert refused == [400, 400, 408, 500]
