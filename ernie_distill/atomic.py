@@ -3,7 +3,8 @@
 A directory is written into a hidden sibling (`.NAME.XXXXXXXX`) and swapped in by two renames: the previous version
 moves aside to `.NAME.old.XXXXXXXX`, the new one takes its place, the old one is deleted. A kill between the two
 renames leaves only the `.old` copy: `recover_dir` puts it back. A kill while writing leaves a hidden temporary
-directory (over a gigabyte for a base-size checkpoint): the next save or recovery removes it.
+directory (over a gigabyte for a base-size checkpoint): the next save or recovery removes it. A full disk or a
+read-only location is a WriteError naming the file or directory (one `error:` line), with nothing half-written left.
 """
 import json
 import os
@@ -11,12 +12,24 @@ import re
 import shutil
 import tempfile
 
+from .errors import write_error
+
+
+def write_file_atomically(path, write, mode="w"):
+    """write(f) into a sibling temporary file, renamed to `path` once complete; removed when writing fails."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException as err:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise write_error(path, err) or err from None
+
 
 def write_json(path, obj):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=2)
-    os.replace(tmp, path)
+    write_file_atomically(path, lambda f: json.dump(obj, f, ensure_ascii=False, indent=2))
 
 
 def read_json(path):
@@ -51,8 +64,11 @@ def save_dir_atomically(final_dir, write_into):
     """Call write_into(tmp_dir) in a sibling temp dir, then swap it in for final_dir."""
     recover_dir(final_dir)
     parent = os.path.dirname(os.path.abspath(final_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(final_dir)}.", dir=parent)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        tmp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(final_dir)}.", dir=parent)
+    except OSError as err:
+        raise write_error(final_dir, err) or err from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp_dir, 0o777 & ~umask)  # mkdtemp makes it private; the final directory should not be
@@ -66,6 +82,6 @@ def save_dir_atomically(final_dir, write_into):
         os.replace(tmp_dir, final_dir)
         if old:
             shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
+        raise write_error(final_dir, err) or err from None

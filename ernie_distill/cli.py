@@ -11,7 +11,7 @@ import os
 import sys
 
 from .deploy.manifest import AUTO, BACKENDS
-from .errors import InputError
+from .errors import InputError, write_error
 from .models.vocab import SEGMENTERS
 
 
@@ -194,13 +194,17 @@ def add_runtime_arguments(parser):
 
 
 def run_cli(main):
-    """Run a script's main(). An InputError becomes 'error: ...' on stderr and exit status 2. Ctrl-C becomes one line,
-    `interrupted` (with what the script adds, such as how to resume), and the process then ends as Python ends an
-    interrupted one, killed by SIGINT (status 130 in a shell, which also stops a loop running the script), only
-    without the traceback."""
+    """Run a script's main(). An InputError, or an OSError of a full disk or a read-only location, becomes 'error: ...'
+    on stderr and exit status 2. Ctrl-C becomes one line, `interrupted` (with what the script adds, such as how to
+    resume), and the process then ends as Python ends an interrupted one, killed by SIGINT (status 130 in a shell,
+    which also stops a loop running the script), only without the traceback."""
     try:
         status = main()
-    except InputError as err:
+    except (InputError, OSError) as err:
+        if isinstance(err, OSError):  # a full disk or a read-only output that no writer named: name the path
+            err = write_error(err.filename or "the output", err)
+            if err is None:
+                raise
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:

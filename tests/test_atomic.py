@@ -46,3 +46,51 @@ def test_only_its_own_leftovers_are_removed(tmp_path):
     save_dir_atomically(str(tmp_path / "best_model"), write_marker("new"))
     assert sorted(os.listdir(tmp_path)) == [".best_model.bak", ".best_model.old.backup", ".best_model.v2.abcd1234",
                                             "best_model", "best_model.x"]
+
+
+def test_a_full_disk_or_a_read_only_location_is_one_error_naming_the_output_and_nothing_is_left(tmp_path,
+                                                                                                 monkeypatch):
+    import errno
+
+    import numpy as np
+    import pytest
+
+    from ernie_distill.atomic import write_file_atomically, write_json
+    from ernie_distill.errors import WriteError
+
+    def full(_):
+        raise OSError(errno.ENOSPC, "No space left on device")  # as a write() on a full disk raises: no file name
+
+    with pytest.raises(WriteError, match=f"cannot write {tmp_path / 'model'}: No space left on device; free space"):
+        save_dir_atomically(str(tmp_path / "model"), lambda d: write_json(os.path.join(d, "info.json"), {"a": 1}) or
+                            full(d))
+    with pytest.raises(WriteError, match=f"cannot write {tmp_path / 'logits.npy'}: No space left"):
+        write_file_atomically(str(tmp_path / "logits.npy"), lambda f: np.save(f, np.zeros(3)) or full(f), mode="wb")
+    assert os.listdir(tmp_path) == []  # nothing half-written
+    monkeypatch.setattr("tempfile.mkdtemp", lambda **_: (_ for _ in ()).throw(
+        OSError(errno.EROFS, "Read-only file system", str(tmp_path / ".model.x"))))
+    with pytest.raises(WriteError, match=f"cannot write {tmp_path / 'model'}: Read-only file system; it is read-only"):
+        save_dir_atomically(str(tmp_path / "model"), lambda d: None)
+    with pytest.raises(OSError, match="Is a directory"):  # any other error is not a disk or permission problem
+        write_file_atomically(str(tmp_path), lambda f: None)
+
+
+def test_scripts_turn_an_unnamed_write_error_into_one_line(capsys):
+    import errno
+
+    import pytest
+
+    from ernie_distill.cli import run_cli
+
+    def read_only():
+        raise OSError(errno.EACCES, "Permission denied", "/srv/out")
+
+    assert run_cli(read_only) == 2
+    assert capsys.readouterr().err == ("error: cannot write /srv/out: Permission denied; it is read-only or not writable "
+                                       "for this user: choose a writable location (e.g. under tmp/)\n")
+
+    def broken():
+        raise OSError(errno.EIO, "Input/output error")
+
+    with pytest.raises(OSError, match="Input/output error"):
+        run_cli(broken)
