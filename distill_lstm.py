@@ -2,12 +2,17 @@
 
     python distill_lstm.py --data_dir DIR --output_dir tmp/student-hard --device cpu
     python distill_lstm.py --data_dir DIR --output_dir tmp/student-distill --teacher_dir tmp/ChnSentiCorp/best_model
+    python distill_lstm.py ... --teacher_dir T --unlabeled_file my_reviews.txt   # the teacher labels your texts
+    python distill_lstm.py ... --write_transfer_set transfer.txt                 # for a teacher elsewhere, then
+    python distill_lstm.py ... --teacher_outputs outputs.jsonl                   # its logits (predict.py --logits)
 
 The student reads characters (a Bi-LSTM) beside a bag of character n-grams and words; `--tokens words --ngram_max 0`
-is Tang et al.'s word-level student. With --teacher_dir it learns the teacher's logits (MSE by default) on a transfer
-set of the training texts plus augmented copies (masking, POS-guided replacement, n-gram sampling). Writes
-OUTPUT_DIR/best_model (the dir export_model.py takes), OUTPUT_DIR/checkpoint (for --resume) and OUTPUT_DIR/metrics.json.
+is Tang et al.'s word-level student. With a teacher it learns the teacher's logits (MSE by default) on a transfer
+set: the training texts, your unlabeled texts, and augmented copies (masking, POS-guided replacement, n-gram
+sampling). Writes OUTPUT_DIR/best_model (the dir export_model.py takes), OUTPUT_DIR/checkpoint (for --resume) and
+OUTPUT_DIR/metrics.json.
 """
+import os
 import sys
 
 import numpy as np
@@ -19,10 +24,12 @@ from ernie_distill.data.reading import load_splits, load_task
 from ernie_distill.log import logger
 from ernie_distill.models.features import InputSettings, StudentInputs
 from ernie_distill.models.student import (BiLSTMClassifier, StudentConfig, num_parameters, save_student,
-                                          student_scores, training_batches)
+                                          student_scores, training_batches, use_pretrained_embeddings)
 from ernie_distill.training.checkpoint import set_seed
 from ernie_distill.training.loop import Schedule, run_fingerprint, train, write_metrics
 from ernie_distill.training.losses import distillation_loss
+from ernie_distill.training.transfer_set import (TransferSettings, distillation_targets, transfer_set_for,
+                                                 write_transfer_set)
 
 import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
 
@@ -35,7 +42,9 @@ def parse_args(argv=None):
     training = parser.add_argument_group("training")
     training.add_argument("--batch_size", type=positive_int, default=32)
     training.add_argument("--learning_rate", type=positive_float, default=1e-3)
-    training.add_argument("--num_epochs", type=positive_int, help="default: 6 on hard labels, 3 when distilling")
+    training.add_argument("--num_epochs", type=positive_int,
+                          help="default: 6 on hard labels; when distilling 3, or up to 10 for a small transfer set, "
+                               "to make at least 2,400 steps")
     training.add_argument("--max_grad_norm", type=positive_float, default=5.0)
     training.add_argument("--lr_schedule", choices=["linear", "constant"], default="linear",
                           help="linear: decay to zero over the run")
@@ -47,16 +56,23 @@ def parse_args(argv=None):
     training.add_argument("--eval_steps", type=non_negative_int, default=0,
                           help="evaluate (and checkpoint) every N steps (0: at each epoch end)")
     training.add_argument("--logging_steps", type=positive_int, default=50)
-    add_run_arguments(parser)
+    add_run_arguments(parser, output_required=False)
     args = parser.parse_args(argv)
+    teachers = len(args.teacher_dir or []) + len(args.teacher_outputs or [])
+    if not args.output_dir and not args.write_transfer_set:
+        parser.error("the following arguments are required: --output_dir")
     if args.p_mask + args.p_pos > 1:
         parser.error(f"--p_mask {args.p_mask} + --p_pos {args.p_pos} is over 1: they share each word's chance")
-    if args.teacher_weights and len(args.teacher_weights) != len(args.teacher_dir or []):
-        parser.error(f"--teacher_weights has {len(args.teacher_weights)} value(s) for {len(args.teacher_dir or [])} "
-                     "--teacher_dir: give one weight per teacher")
+    if args.teacher_weights and len(args.teacher_weights) != teachers:
+        parser.error(f"--teacher_weights has {len(args.teacher_weights)} value(s) for {teachers} teacher(s) "
+                     "(--teacher_dir and --teacher_outputs): give one weight per teacher")
     if args.teacher_weights and not sum(args.teacher_weights) > 0:
         parser.error("--teacher_weights are all zero: give at least one teacher a weight")
-    args.num_epochs = args.num_epochs or (3 if args.teacher_dir else 6)  # a transfer set is 1 + n_iter times larger
+    if args.unlabeled_file and not (teachers or args.write_transfer_set):
+        parser.error("--unlabeled_file needs a teacher to label the texts: add --teacher_dir or --teacher_outputs (or "
+                     "--write_transfer_set, to label them elsewhere)")
+    if (args.unlabeled_max or args.augment_unlabeled) and not args.unlabeled_file:
+        parser.error("--unlabeled_max and --augment_unlabeled apply to --unlabeled_file texts: give one")
     return args
 
 
@@ -67,17 +83,22 @@ def main(argv=None):
     # measured (docs/results.md): for two classes 32 scores as 64 does, for ten 128 is best and 32 loses the rare class
     args.hidden_size = args.hidden_size or (32 if len(task.labels) == 2 else 128)
 
-    # Data: the student's inputs, built from the training texts; with teachers, the transfer set and their logits
+    # Data: the training texts; with teachers, the transfer set (training, unlabeled and augmented texts) and their
+    # logits; the student's inputs (vocabulary, bag), built from the training and unlabeled texts
     splits = load_splits(task, args.data_dir, ("train", "dev"), args.skip_invalid, args.download_timeout)
     texts, labels, targets, teacher = [e.text for e in splits["train"]], [e.label for e in splits["train"]], None, None
-    inputs = StudentInputs.build(texts, InputSettings(
+    unlabeled = []
+    if args.teacher_dir or args.teacher_outputs or args.write_transfer_set:
+        transfer_settings = settings_from(TransferSettings, args)
+        transfer = transfer_set_for(transfer_settings, task, splits, args.data_dir)
+        if args.write_transfer_set:  # for a teacher elsewhere: the run ends here
+            write_transfer_set(transfer, args.write_transfer_set)
+            return 0
+        targets, teacher = distillation_targets(transfer_settings, task, transfer)
+        texts, labels, unlabeled = transfer.texts, transfer.labels, transfer.unlabeled_texts
+    inputs = StudentInputs.build([e.text for e in splits["train"]] + unlabeled, InputSettings(
         args.tokens, args.max_seq_length, args.vocab_min_freq, args.vocab_max_size, args.ngram_max,
         args.ngram_min_freq, args.ngram_max_size, ngram_words=args.ngram_words, segmenter=args.segmenter))
-    if args.teacher_dir:  # the teacher code (and PaddleNLP) is only needed, and imported, when distilling
-        from ernie_distill.training.transfer_set import TransferSettings, distillation_texts
-
-        transfer = settings_from(TransferSettings, args)
-        texts, labels, targets, teacher = distillation_texts(transfer, task, texts, labels)
     train_encoded, labels = [inputs.encode(text) for text in texts], np.asarray(labels)
     dev_encoded, dev_labels = [inputs.encode(e.text) for e in splits["dev"]], [e.label for e in splits["dev"]]
     logger.info("train %d texts, dev %d, vocabulary %d tokens, bag %d entries", len(texts), len(dev_encoded),
@@ -87,9 +108,15 @@ def main(argv=None):
     set_seed(args.seed)
     model = BiLSTMClassifier(StudentConfig(len(inputs.vocab), len(task.labels), args.embedding_dim, args.hidden_size,
                                            args.num_layers, args.dropout, len(inputs.ngrams or []), args.ngram_dim))
+    embeddings = None
+    if args.pretrained_embeddings:
+        embeddings = use_pretrained_embeddings(model, inputs.vocab, args.pretrained_embeddings)
     n_params = num_parameters(model)
     logger.info("student: %s, %.2fM parameters (%.1f MB in float32)", model.config, n_params / 1e6, n_params / 2**18)
     steps_per_epoch = -(-len(train_encoded) // args.batch_size)
+    # measured (docs/results.md): 3 epochs suit the default transfer set (5,200 steps); 960 labels and 8,640 unlabeled
+    # texts (450 steps an epoch) gained 2.6 points from 6
+    args.num_epochs = args.num_epochs or (min(10, max(3, -(-2400 // steps_per_epoch))) if teacher else 6)
     schedule = Schedule(args.num_epochs, steps_per_epoch, eval_steps=args.eval_steps, logging_steps=args.logging_steps)
     lr = (paddle.optimizer.lr.PolynomialDecay(args.learning_rate, schedule.total_steps, end_lr=0.0)
           if args.lr_schedule == "linear" else args.learning_rate)
@@ -113,16 +140,19 @@ def main(argv=None):
         save_student(model, inputs, directory, {
             "mode": mode, "task_name": task.name, "labels": list(task.labels), "label_names": list(task.label_names),
             "max_seq_length": args.max_seq_length, "dev_accuracy": state.best_accuracy, "epoch": state.best_epoch,
-            "step": state.best_step, "num_parameters": n_params, "teacher": teacher})
+            "step": state.best_step, "num_parameters": n_params, "teacher": teacher,
+            "pretrained_embeddings": embeddings or None})
     state = train(model, optimizer, schedule, epoch_batches, compute_loss,
                   lambda net: student_scores(net, inputs, dev_encoded, dev_labels, task.label_names), save_best,
-                  args.output_dir, run_fingerprint(vars(args), splits, teachers=teacher and teacher["teacher_digests"]),
+                  args.output_dir, run_fingerprint(vars(args), splits, teachers=teacher and teacher["teacher_digests"],
+                                  transfer=teacher and os.path.basename(teacher["cache"])),
                   "student", args.resume, lr if args.lr_schedule == "linear" else None)
     logger.info("best dev accuracy %.4f (epoch %d); student saved in %s/best_model", state.best_accuracy,
                 state.best_epoch, args.output_dir)
     return write_metrics(args.output_dir, state, kind="student", mode=mode, task=task, num_parameters=n_params,
                          settings=vars(args), teacher=teacher, vocab_size=len(inputs.vocab),
-                         bag_size=len(inputs.ngrams or []), train_examples=len(train_encoded))
+                         bag_size=len(inputs.ngrams or []), train_examples=len(train_encoded),
+                         unlabeled_texts=len(unlabeled), pretrained_embeddings=embeddings or None)
 
 
 if __name__ == "__main__":

@@ -109,13 +109,13 @@ def add_data_arguments(parser, max_seq_length_help, max_seq_length_limit=512, ma
     return data
 
 
-def add_run_arguments(parser):
+def add_run_arguments(parser, output_required=True):
     """--seed --device --output_dir --resume: where and how reproducibly a training script runs."""
     run = parser.add_argument_group("run")
     run.add_argument("--seed", type=int, default=42)
     run.add_argument("--device", type=device, default=default_device(),
                      help="cpu or gpu (default: gpu when Paddle sees one)")
-    run.add_argument("--output_dir", type=output_dir, required=True)
+    run.add_argument("--output_dir", type=output_dir, required=output_required)
     run.add_argument("--resume", action="store_true",
                      help="continue from OUTPUT_DIR/checkpoint; refused if it was made by a different run")
     return run
@@ -138,6 +138,10 @@ def add_student_input_arguments(parser):
     inputs.add_argument("--ngram_min_freq", type=positive_int, default=5)
     inputs.add_argument("--ngram_max_size", type=bounded(int, 4), default=55000)
     inputs.add_argument("--embedding_dim", type=positive_int, default=200)
+    inputs.add_argument("--pretrained_embeddings", metavar="FILE_OR_NAME",
+                        help="start the token embedding from pretrained vectors: a word2vec text or binary file (e.g. "
+                             "Tencent AI Lab's), or a PaddleNLP TokenEmbedding name (downloaded); only the "
+                             "vocabulary's rows are read")
     inputs.add_argument("--ngram_dim", type=positive_int, default=64, help="embedding size of the bag")
     inputs.add_argument("--hidden_size", type=positive_int,
                         help="the Bi-LSTM's width each way; default: 32 for two classes, 128 for more (a narrow "
@@ -148,14 +152,27 @@ def add_student_input_arguments(parser):
 
 
 def add_distillation_arguments(parser):
-    """Teachers, Tang et al.'s augmentation and the soft-target loss; transfer_set.py reads them."""
-    distill = parser.add_argument_group("distillation (only with --teacher_dir)")
+    """Teachers, unlabeled texts, Tang et al.'s augmentation and the soft-target loss; transfer_set.py reads them."""
+    distill = parser.add_argument_group("distillation (with --teacher_dir or --teacher_outputs)")
     distill.add_argument("--teacher_dir", action="append",
                          help="a teacher: run_glue.py's best_model, a PaddleNLP save_pretrained dir or an "
                               "export_model.py dir; repeat it to distil from the mean of several teachers' logits; "
-                              "omit it to train on hard labels")
+                              "omit it (and --teacher_outputs) to train on hard labels")
+    distill.add_argument("--teacher_outputs", action="append", metavar="FILE",
+                         help="a teacher run elsewhere: its logits (or probabilities) for every text of the "
+                              "--write_transfer_set file, as predict.py --logits prints them; repeatable, and "
+                              "combines with --teacher_dir")
     distill.add_argument("--teacher_weights", type=non_negative_float, nargs="+",
-                         help="one weight per --teacher_dir for the mean of their logits (default: equal)")
+                         help="one weight per teacher (each --teacher_dir, then each --teacher_outputs) for the mean "
+                              "of their logits (default: equal)")
+    distill.add_argument("--write_transfer_set", metavar="FILE",
+                         help="write the transfer set's texts (one a line) to FILE for a teacher elsewhere, and stop")
+    distill.add_argument("--unlabeled_file", action="append", metavar="FILE",
+                         help="texts without labels for the transfer set: one a line, or a TSV's text_a column; "
+                              "repeatable. Duplicates (of each other, of training, dev and test texts) are left out")
+    distill.add_argument("--unlabeled_max", type=positive_int, help="use at most N unlabeled texts (a seeded sample)")
+    distill.add_argument("--augment_unlabeled", action="store_true",
+                         help="also add augmented copies of the unlabeled texts (--n_iter each)")
     distill.add_argument("--alpha", type=probability, default=0.5,
                          help="weight of the gold labels' cross-entropy, on the labelled rows (Tang et al.: 0)")
     distill.add_argument("--distill_loss", choices=["mse", "kl"], default="mse")
@@ -167,6 +184,11 @@ def add_distillation_arguments(parser):
     distill.add_argument("--p_ng", type=probability, default=0.25)
     distill.add_argument("--max_ngram", type=positive_int, default=5)
     distill.add_argument("--teacher_batch_size", type=positive_int, default=64)
+    distill.add_argument("--teacher_backend", choices=(AUTO, *BACKENDS), default=AUTO,
+                         help="what runs a --teacher_dir over the transfer set. auto: on a CPU, a transformer "
+                              "quantized to int8 for ONNX Runtime (exported so once; 2.9x float32 here), else oneDNN "
+                              "bfloat16 where the CPU has BF16, else paddle; on a GPU, paddle; a student's compiled "
+                              "kernel. paddle: float32, exact")
     distill.add_argument("--cache_dir", default="./tmp/cache", help="where transfer sets and teacher logits are kept")
     return distill
 

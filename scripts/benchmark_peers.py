@@ -36,8 +36,8 @@ def words(text):
     return " ".join(tokenize(text))
 
 
-def tfidf(train, dev, grid):
-    """Char 1-3-gram TF-IDF + LogisticRegression, C chosen on dev; returns (predict(texts) -> ids, size, C)."""
+def fit_tfidf(train, dev, grid):
+    """Char 1-3-gram TF-IDF + LogisticRegression, C chosen on dev: (vectorizer, classifier, "C=...")."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
@@ -51,8 +51,13 @@ def tfidf(train, dev, grid):
 
     fitted = [(classifier(c).fit(x_train, y_train), c) for c in grid]
     model, c = max(fitted, key=lambda m: (m[0].predict(x_dev) == y_dev).mean())
-    size = len(pickle.dumps((vectorizer, model)))
-    return lambda texts: model.predict(vectorizer.transform(texts)), size, f"C={c}"
+    return vectorizer, model, f"C={c}"
+
+
+def tfidf(train, dev, grid):
+    """fit_tfidf as a peer: (predict(texts) -> ids, size, settings)."""
+    vectorizer, model, settings = fit_tfidf(train, dev, grid)
+    return lambda texts: model.predict(vectorizer.transform(texts)), len(pickle.dumps((vectorizer, model))), settings
 
 
 def fasttext_model(train, dev, featurize, grid):

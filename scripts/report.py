@@ -89,9 +89,9 @@ def settings_lines(out, teacher_metrics, args):
         metrics = load(os.path.join(out, metrics_file))
         if metrics:
             a = metrics["args"]
-            distill = (f", transfer set {metrics['train_examples']} texts (n_iter {a['n_iter']}, p_mask {a['p_mask']}, "
-                       f"p_pos {a['p_pos']}, p_ng {a['p_ng']}), loss {a['distill_loss']} alpha {a['alpha']}"
-                       if metrics["mode"] == "distill" else "")
+            distill = (f", transfer set {metrics['train_examples']} texts ({metrics.get('unlabeled_texts', 0)} of them "
+                       f"unlabeled; n_iter {a['n_iter']}, p_mask {a['p_mask']}, p_pos {a['p_pos']}, p_ng {a['p_ng']}), "
+                       f"loss {a['distill_loss']} alpha {a['alpha']}" if metrics["mode"] == "distill" else "")
             lines.append(f"- {name}: {a['tokens']} (max {a['max_seq_length']}) into a Bi-LSTM {a['hidden_size']}, "
                          f"bag of {metrics['bag_size']} n-grams/words, vocabulary {metrics['vocab_size']}, "
                          f"{a['num_epochs']} epoch(s) (best {metrics['best_epoch']}), batch {a['batch_size']}, "

@@ -57,3 +57,33 @@ def test_peers_benchmark_on_a_three_class_task(tmp_path):
         "--output_dir", str(tmp_path))
     rows = json.loads((tmp_path / "peers.json").read_text())["rows"]
     assert all(set(r["dev_per_class"]) == {"体育", "财经", "科技"} and r["ood_accuracy"] is None for r in rows)
+
+
+def test_distillation_experiments_write_one_summary_schema_and_share_their_runs(tmp_path):
+    pytest.importorskip("sklearn")
+    dev = os.path.join(FIXTURE_DIR, "dev.tsv")
+    (tmp_path / "reviews.txt").write_text("房间很大，早餐丰富\n物流太慢了，包装也破了\n", encoding="utf-8")
+    (tmp_path / "vectors.txt").write_text("".join(f"{c} {' '.join(['0.1'] * 200)}\n" for c in "好差房间"),
+                                          encoding="utf-8")
+    common = ["--data_dir", FIXTURE_DIR, "--ood_file", dev, "--seeds", "1", "--runs_dir", str(tmp_path / "runs"),
+              "--unlabeled_file", str(tmp_path / "reviews.txt"), "--pretrained_embeddings",
+              str(tmp_path / "vectors.txt")]
+    summaries = {}
+    for experiment in ("few_labels", "unlabeled", "embeddings"):
+        done = run("scripts/benchmark_distill.py", "--experiment", experiment, "--output_dir",
+                   str(tmp_path / experiment), *common, "--", "--num_epochs", "1")
+        summaries[experiment] = json.loads((tmp_path / experiment / "summary.json").read_text())
+        assert "| control |" in done.stdout
+    assert list(summaries["few_labels"]["models"]) == ["control", "distilled", "full_labels", "teacher"]
+    assert list(summaries["unlabeled"]["models"]) == ["control", "distilled", "teacher"]
+    assert list(summaries["embeddings"]["models"]) == ["control", "embeddings"]
+    few = summaries["few_labels"]["models"]
+    assert few["distilled"]["best_models"] == [few["distilled"]["best_model"]]
+    assert few["distilled"]["best_model"].endswith("few_labels-distilled-s1/best_model")
+    for split in ("dev", "online_shopping_dev"):  # here the out-of-domain file is dev itself
+        assert few["control"][split] == few["control"]["dev"] and len(few["control"][split]["per_seed"]) == 1
+    assert few["full_labels"]["best_models"] == summaries["unlabeled"]["models"]["control"]["best_models"]  # shared
+    assert 0 <= summaries["few_labels"]["mcnemar_distilled_vs_control"]["dev"]["p_value"] <= 1
+    assert set(summaries["few_labels"]["goals"]) == {"gap_closed_on_dev", "met"}
+    train_rows = len((tmp_path / "few_labels" / "data" / "train.tsv").read_text(encoding="utf-8").splitlines()) - 1
+    assert train_rows == 24  # 10% of the fixture's 240, stratified

@@ -48,12 +48,99 @@ def test_distillation_end_to_end_and_second_run_skips_the_teacher(trained_teache
     assert again["dev_accuracy"] == metrics["dev_accuracy"]  # same seed, same cached targets
 
 
-def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+UNLABELED = ["房间很大，早餐丰富，服务周到", "物流太慢了，包装也破了", "这本书写得真好，值得一读", "电脑发热严重，风扇很吵"]
+
+
+def unlabeled_file(tmp_path):
+    path = tmp_path / "unlabeled.txt"
+    path.write_text("\n".join(UNLABELED) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def same_weights(dir_a, dir_b):
     import paddle
 
-    def args(output_dir, *extra):
+    weights = [paddle.load(os.path.join(d, "model_state.pdparams")) for d in (dir_a, dir_b)]
+    assert weights[0].keys() == weights[1].keys()
+    for name, value in weights[0].items():
+        np.testing.assert_allclose(value.numpy(), weights[1][name].numpy(), atol=1e-6, err_msg=name)
+
+
+def test_a_teacher_elsewhere_gives_the_student_a_teacher_dir_gives(exported_student, tmp_path, capsys):
+    """--write_transfer_set, then predict.py --logits (as on another machine), then --teacher_outputs: the same student
+    as --teacher_dir with that teacher, unlabeled texts included."""
+    from ernie_distill.commands import predict
+
+    common = ["--data_dir", FIXTURE_DIR, "--unlabeled_file", unlabeled_file(tmp_path), "--cache_dir",
+              str(tmp_path / "cache"), "--n_iter", "1", "--num_epochs", "1", *TINY_STUDENT]
+    direct = distill_lstm.main([*common, "--teacher_dir", exported_student, "--output_dir", str(tmp_path / "direct")])
+    transfer = tmp_path / "transfer.txt"
+    assert distill_lstm.main([*common, "--write_transfer_set", str(transfer)]) == 0
+    lines = transfer.read_text(encoding="utf-8").split("\n")[:-1]
+    assert len(lines) == direct["train_examples"] and set(UNLABELED) < set(lines) and "[MASK]" in "".join(lines)
+    capsys.readouterr()
+    assert predict.main(["--model_dir", exported_student, "--input_file", str(transfer), "--logits"]) == 0
+    (tmp_path / "outputs.jsonl").write_text(capsys.readouterr().out, encoding="utf-8")
+    elsewhere = distill_lstm.main([*common, "--teacher_outputs", str(tmp_path / "outputs.jsonl"), "--output_dir",
+                                   str(tmp_path / "elsewhere")])
+    assert elsewhere["unlabeled_texts"] == direct["unlabeled_texts"] == len(UNLABELED)
+    assert elsewhere["teacher"]["unlabeled"] == {"files": [common[3]], "read": 4, "duplicates": 0, "used": 4}
+    assert elsewhere["loss_history"] == direct["loss_history"]
+    same_weights(tmp_path / "direct" / "best_model", tmp_path / "elsewhere" / "best_model")
+    both = distill_lstm.main([*common, "--teacher_dir", exported_student, "--teacher_outputs",
+                              str(tmp_path / "outputs.jsonl"), "--teacher_weights", "1", "3", "--output_dir",
+                              str(tmp_path / "both")])  # the same logits twice, weighted: the same mean
+    assert both["loss_history"] == direct["loss_history"] and both["teacher"]["weights"] == [1.0, 3.0]
+
+
+@pytest.mark.parametrize("case", ["empty unlabeled file", "all unlabeled texts in dev", "unknown text in outputs",
+                                  "NaN in outputs", "embeddings of another width", "malformed embeddings"])
+def test_bad_distillation_input_is_one_error_and_writes_nothing(tmp_path, case):
+    dev_texts = [e.text for e in load_splits(load_task("chnsenticorp"), FIXTURE_DIR, ("dev",))["dev"]]
+    given, transfer = tmp_path / "given.txt", str(tmp_path / "t.txt")
+    flags = {"empty unlabeled file": ("", ["--unlabeled_file", str(given), "--write_transfer_set", transfer],
+                                      "holds no text"),
+             "all unlabeled texts in dev": ("\n".join(dev_texts[:5]), ["--unlabeled_file", str(given),
+                                                                     "--write_transfer_set", transfer],
+                                            "is a duplicate of a training, dev or test text"),
+             "unknown text in outputs": ('{"text": "不在其中", "logits": [0, 1]}', ["--teacher_outputs", str(given)],
+                                         r"given.txt:1: text \"不在其中\" is not in the transfer set"),
+             "NaN in outputs": ('{"text": "x", "logits": [NaN, 1]}', ["--teacher_outputs", str(given)],
+                                r"given.txt:1: logits must be finite"),
+             "embeddings of another width": ("2 3\n好 0.1 0.2 0.3\n差 0.1 0.2 0.3\n",
+                                             ["--pretrained_embeddings", str(given)],
+                                             "holds 3-dimensional vectors .*: pass --embedding_dim 3"),
+             "malformed embeddings": ("好 0.1 0.2 0.3\n差 0.1 x 0.3\n",
+                                      ["--pretrained_embeddings", str(given), "--embedding_dim", "3"],
+                                      r"given.txt:2: the values after the word are not all numbers")}
+    content, extra, message = flags[case]
+    given.write_text(content, encoding="utf-8")
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match=message):
+        distill_lstm.main(["--data_dir", FIXTURE_DIR, "--output_dir", str(out), "--cache_dir", str(tmp_path / "cache"),
+                           "--n_iter", "1", *TINY_STUDENT, *extra])
+    assert not out.exists() and not (tmp_path / "t.txt").exists()
+
+
+def test_pretrained_embeddings_start_the_student_and_their_coverage_is_kept(tmp_path):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("3 32\n" + "".join(f"{c} {' '.join(['0.5'] * 32)}\n" for c in "好差Ｘ"), encoding="utf-8")
+    metrics = distill_lstm.main(["--data_dir", FIXTURE_DIR, "--output_dir", str(tmp_path / "out"), "--num_epochs", "1",
+                                 "--pretrained_embeddings", str(vectors), *TINY_STUDENT])
+    coverage = metrics["pretrained_embeddings"]
+    assert coverage["found"] == 2 and coverage["vocab"] == metrics["vocab_size"] - 3
+    assert read(tmp_path / "out" / "best_model" / "student_info.json")["pretrained_embeddings"] == coverage
+
+
+def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path, monkeypatch, exported_student):
+    import paddle
+
+    def args(output_dir, *extra):  # distilled, with unlabeled texts
         return ["--data_dir", FIXTURE_DIR, "--output_dir", str(output_dir), "--num_epochs", "2", "--eval_steps", "10",
-                *TINY_STUDENT, *extra]
+                "--teacher_dir", exported_student, "--unlabeled_file", unlabeled, "--n_iter", "0", "--cache_dir",
+                str(tmp_path / "cache"), *TINY_STUDENT, *extra]
+
+    unlabeled = unlabeled_file(tmp_path)
 
     straight = distill_lstm.main(args(tmp_path / "straight"))
     real_scores, calls = distill_lstm.student_scores, []
@@ -61,7 +148,7 @@ def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path, monkeypatch):
     def crash_on_third_evaluation(*a):
         calls.append(1)
         if len(calls) == 3:
-            raise KeyboardInterrupt  # at step 30 of 30; the checkpoint holds step 20, in the middle of epoch 2
+            raise KeyboardInterrupt  # at step 30 of 32; the checkpoint holds step 20, in the middle of epoch 2
         return real_scores(*a)
 
     monkeypatch.setattr(distill_lstm, "student_scores", crash_on_third_evaluation)
@@ -70,7 +157,7 @@ def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path, monkeypatch):
     monkeypatch.setattr(distill_lstm, "student_scores", real_scores)
     assert read(tmp_path / "crashed" / "checkpoint" / "trainer_state.json")["global_step"] == 20
     resumed = distill_lstm.main(args(tmp_path / "crashed", "--resume"))
-    assert resumed["steps"] == straight["steps"] == 30 and resumed["dev_accuracy"] == straight["dev_accuracy"]
+    assert resumed["steps"] == straight["steps"] == 32 and resumed["dev_accuracy"] == straight["dev_accuracy"]
     weights = [paddle.load(str(d / "checkpoint" / "model_state.pdparams")) for d in (tmp_path / "straight",
                                                                                     tmp_path / "crashed")]
     for name, value in weights[0].items():

@@ -8,7 +8,8 @@ on Paddle Inference (--backend auto, the default), or on the backend --backend n
 
 Installed with the package (pip install ".[deploy]"), the same command is `ernie-distill-predict`.
 
-Prints one JSON line per input, {"text", "label", "score"} (as PaddleNLP Taskflow does), in input order. Input is
+Prints one JSON line per input, {"text", "label", "score"} (as PaddleNLP Taskflow does; with --logits also every
+label's logit, for distill_lstm.py --teacher_outputs), in input order. Input is
 read, predicted and printed 8,192 lines at a time, so memory stays bounded and the first results come at once,
 whatever the input's size; a file's progress (texts, rate, ETA) goes to stderr every 5 s. Lines end at \\n, \\r\\n
 or \\r (a TSV's rows at \\n or \\r\\n); a UTF-8 byte order mark is dropped. Like Taskflow, a text longer than the
@@ -34,6 +35,9 @@ def parse_args(argv=None):
     source = parser.add_argument_group("input (default: stdin)")
     source.add_argument("--text", action="append", help="a text to classify; repeatable")
     source.add_argument("--input_file", help="one text per line, or a TSV with a header (label\\ttext_a)")
+    parser.add_argument("--logits", action="store_true",
+                        help="add each text's logits (every label's, in label order) to its line: a teacher's outputs "
+                             "for distill_lstm.py --teacher_outputs")
     add_runtime_arguments(parser)
     args = parser.parse_args(argv)
     if args.text and args.input_file:
@@ -81,7 +85,7 @@ class ProgressLine:
             self.last = now
 
 
-def predict_windows(predictor, windows, progress=None):
+def predict_windows(predictor, windows, progress=None, with_logits=False):
     """Predict and print each window of (examples, problems) in input order; returns the exit status."""
     predicted = correct = labelled = skipped = 0
     for examples, problems in windows:
@@ -94,7 +98,7 @@ def predict_windows(predictor, windows, progress=None):
                 good.append(example)
         for problem in problems:
             print(f"skipped {problem}", file=sys.stderr)
-        results = predictor.predict([example.text for example in good])
+        results = predictor.predict([example.text for example in good], with_logits)
         if results:  # one write a window
             sys.stdout.write("\n".join(json.dumps(result, ensure_ascii=False) for result in results) + "\n")
             sys.stdout.flush()
@@ -120,10 +124,11 @@ def main(argv=None):
     predictor = Predictor.from_settings(args.model_dir, settings_from(RuntimeSettings, args))
     logger.info("the %s from %s, backend %s", predictor.manifest.kind, args.model_dir, predictor.backend)
     if args.text:
-        return predict_windows(predictor, [([Example(t, -1, f"--text #{i}") for i, t in enumerate(args.text, 1)], [])])
+        return predict_windows(predictor, [([Example(t, -1, f"--text #{i}") for i, t in enumerate(args.text, 1)], [])],
+                               with_logits=args.logits)
     with input_stream(args.input_file) as stream:
         windows = text_windows(stream, args.input_file or "<stdin>", predictor.manifest.labels, WINDOW_LINES)
-        return predict_windows(predictor, windows, ProgressLine(stream))
+        return predict_windows(predictor, windows, ProgressLine(stream), args.logits)
 
 
 def run():

@@ -112,10 +112,10 @@ def _columns(header_line):
 
 def text_windows(stream, name, labels, size):
     """Texts to predict from a binary stream, read and yielded `size` lines at a time: (examples, problems) per window.
-    A TSV with a header gives gold labels (values of `labels`) where it has a label column; its rows end at \\n
-    (or \\r\\n), as read_tsv reads them. Anything else is one text a line, a line ending at \\n, \\r\\n or a lone
-    \\r (files of old Mac tools). A UTF-8 byte order mark is dropped. A malformed row or an undecodable line is a
-    "name:line: reason" problem, for the caller to report: never dropped silently."""
+    A TSV with a header gives gold labels (values of `labels`; None: labels are not read) where it has a label
+    column; its rows end at \\n (or \\r\\n), as read_tsv reads them. Anything else is one text a line, a line
+    ending at \\n, \\r\\n or a lone \\r (files of old Mac tools). A UTF-8 byte order mark is dropped. A malformed
+    row or an undecodable line is a "name:line: reason" problem, for the caller to report: never dropped silently."""
     physical = (_without_line_end(raw) for raw in stream)  # (a binary stream's lines end at \\n)
     first = next(physical, None)
     if first is None:
@@ -127,7 +127,9 @@ def text_windows(stream, name, labels, size):
         header = []
     if "text_a" in header:
         columns = _tsv_columns(_columns(first.decode("utf-8", "replace")), name,
-                               Task(name, tuple(labels), tuple(labels)), require_labels=False)
+                               Task(name, tuple(labels or ()), tuple(labels or ())), require_labels=False)
+        if labels is None:  # texts only: a label column is left unread
+            columns = (columns[0], columns[1], None, *columns[3:])
         lines = enumerate(physical, start=2)
     else:
         columns = None

@@ -291,11 +291,17 @@ class Predictor:
         """Taskflow-style: a text, or a list of texts -> [{"text", "label", "score"}], as predict.py prints them."""
         return self.predict([texts] if isinstance(texts, str) else list(texts))
 
-    def predict(self, texts):
-        """[{"text", "label", "score"}] with the softmax probability of the predicted label as score."""
+    def predict(self, texts, with_logits=False):
+        """[{"text", "label", "score"}] with the softmax probability of the predicted label as score; with_logits adds
+        "logits", every label's logit in label order (exact float32 values, as distill_lstm.py --teacher_outputs
+        reads them)."""
         logits = self.logits(texts)
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
         best = probs.argmax(axis=1)
-        return [{"text": t, "label": self.label_names[i], "score": round(float(p[i]), 6)}
-                for t, i, p in zip(texts, best, probs)]
+        results = [{"text": t, "label": self.label_names[i], "score": round(float(p[i]), 6)}
+                   for t, i, p in zip(texts, best, probs)]
+        if with_logits:
+            for result, row in zip(results, logits.tolist()):
+                result["logits"] = row
+        return results

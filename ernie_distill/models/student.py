@@ -14,8 +14,10 @@ import paddle.nn.functional as F
 
 from ..atomic import read_json, write_json
 from ..data.batching import length_sorted_batches
+from ..log import logger
 from ..training.scores import classification_scores
 from .features import StudentInputs
+from .vocab import SPECIAL_TOKENS
 
 STUDENT_CONFIG = "student_config.json"
 STUDENT_WEIGHTS = "model_state.pdparams"
@@ -74,6 +76,23 @@ class BiLSTMClassifier(nn.Layer):
             parts.append(paddle.sum(self.ngram_embedding(ngram_ids), axis=1) / paddle.clip(count, min=1.0))
         pooled = self.dropout(paddle.concat(parts, axis=1))
         return self.classifier(self.dropout(F.relu(self.hidden(pooled))))
+
+
+def use_pretrained_embeddings(model, vocab, source):
+    """Set the embedding rows of the vocabulary's tokens that `source` has (pretrained_vectors.read_vectors); the others
+    keep their random initialisation. Returns the coverage, which is logged and stored with the student."""
+    from .pretrained_vectors import read_vectors
+
+    vectors = read_vectors(source, vocab.tokens[len(SPECIAL_TOKENS):], model.config.embedding_dim)
+    weight = model.embedding.weight.numpy()
+    for token, vector in vectors.items():
+        weight[vocab.index[token]] = vector
+    model.embedding.weight.set_value(weight)
+    coverage = {"source": source, "found": len(vectors), "vocab": len(vocab) - len(SPECIAL_TOKENS)}
+    coverage["coverage"] = round(coverage["found"] / max(coverage["vocab"], 1), 4)
+    logger.info("pretrained embeddings from %s: %d of the %d vocabulary tokens (%.1f%%); the others keep a random init",
+                source, coverage["found"], coverage["vocab"], 100 * coverage["coverage"])
+    return coverage
 
 
 def num_parameters(model):

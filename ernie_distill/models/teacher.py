@@ -32,6 +32,7 @@ MODEL_CLASSES = {
 TEACHER_INFO = "teacher_info.json"  # written beside the weights: model type, labels, dev accuracy, provenance
 RANDOM_INIT_MARKER = "random_init.json"  # present in a model dir whose weights were never pretrained
 WEIGHT_FILES = ("model_state.pdparams", "model.safetensors")
+DEFAULT_MAX_SEQ_LENGTH = 128  # the input length of a teacher that does not say its own
 
 
 LOAD_ERRORS = (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError)  # what a damaged model raises
@@ -158,13 +159,27 @@ def read_info(path):
         raise ModelError(f"{path}: not readable JSON ({err}); write it again (or train the model again)") from None
 
 
-def load_teacher(model_dir):
-    """A fine-tuned teacher saved by run_glue.py (`best_model`): model in eval mode, tokenizer and its info."""
+def plain_teacher_info(model_dir, task=None):
+    """What teacher_info.json would say of a plain PaddleNLP save_pretrained directory: the model type from its config's
+    `architectures`, the labels of `task` (when given) or ids 0..N-1 named by the config's id2label, and
+    DEFAULT_MAX_SEQ_LENGTH."""
+    model_type, num_labels = architecture_model_type(model_dir)
+    if task is not None and num_labels != len(task.labels):
+        raise ModelError(f"{model_dir} classifies into {num_labels} labels, but task {task.name} has "
+                         f"{len(task.labels)} ({list(task.labels)})")
+    id2label = read_info(os.path.join(model_dir, "config.json")).get("id2label") or {}
+    labels = list(task.labels) if task else [str(i) for i in range(num_labels)]
+    names = list(task.label_names) if task else [str(id2label.get(str(i), i)) for i in range(num_labels)]
+    return {"model_type": model_type, "labels": labels, "label_names": names,
+            "max_seq_length": DEFAULT_MAX_SEQ_LENGTH, "pretrained": None}
+
+
+def load_teacher(model_dir, task=None):
+    """A teacher: run_glue.py's `best_model`, or a plain save_pretrained directory (plain_teacher_info, labels from
+    `task` when given): model in eval mode, tokenizer and its info."""
     check_model_dir(model_dir)
     info_path = os.path.join(model_dir, TEACHER_INFO)
-    if not os.path.isfile(info_path):
-        raise ModelError(f"{model_dir} has no {TEACHER_INFO}; pass the best_model directory written by run_glue.py")
-    info = read_info(info_path)
+    info = read_info(info_path) if os.path.isfile(info_path) else plain_teacher_info(model_dir, task)
     return (*load_classifier(model_dir, info["model_type"]), info)
 
 
@@ -186,19 +201,17 @@ def pad_batch(pairs, pad_id):
 
 
 @paddle.no_grad()
-def encoded_logits(model, pairs, pad_id, batch_size=64, progress=None):
+def encoded_logits(model, pairs, pad_id, batch_size=64):
     """Logits for encoded (input_ids, token_type_ids) pairs, batched by similar length; in input order."""
     model.eval()
     logits = np.zeros((len(pairs), model.num_labels), dtype="float32")
     for rows in length_sorted_batches([len(ids) for ids, _ in pairs], batch_size):
         input_ids, token_type_ids = pad_batch([pairs[i] for i in rows], pad_id)
         logits[rows] = model(paddle.to_tensor(input_ids), token_type_ids=paddle.to_tensor(token_type_ids)).numpy()
-        if progress is not None:
-            progress.update(len(rows))
     return logits
 
 
-def predict_logits(model, tokenizer, texts, max_seq_length, batch_size=64, progress=None):
-    """Logits for raw texts."""
-    return encoded_logits(model, encode(tokenizer, texts, max_seq_length), tokenizer.pad_token_id, batch_size, progress)
+def predict_logits(model, tokenizer, texts, max_seq_length, batch_size=64):
+    """Logits for raw texts (in dygraph: the reference an export is checked against)."""
+    return encoded_logits(model, encode(tokenizer, texts, max_seq_length), tokenizer.pad_token_id, batch_size)
 

@@ -32,3 +32,17 @@ def test_bom_cr_line_ends_and_control_characters(exported_student, tmp_path, cap
     assert f"skipped {path}:3: no text, only control characters (such as NUL)" in err
     assert f"skipped {path}:4: empty or whitespace-only text" in err
     assert "2 input(s) could not be predicted (see above); 3 predicted" in err
+
+
+def test_logits_are_every_labels_exact_float32_logit(exported_student, capsys):
+    import numpy as np
+
+    from ernie_distill.deploy.inference import Predictor
+
+    texts = ["房间很干净", "太差了"]
+    code, rows, _ = run(capsys, "--model_dir", exported_student, "--text", texts[0], "--text", texts[1], "--logits")
+    expected = Predictor(exported_student).logits(texts)
+    assert code == 0 and [r["text"] for r in rows] == texts
+    np.testing.assert_array_equal(np.asarray([r["logits"] for r in rows], dtype="float32"), expected)
+    _, plain, _ = run(capsys, "--model_dir", exported_student, "--text", texts[0])
+    assert "logits" not in plain[0]

@@ -115,6 +115,20 @@ def test_teacher_export_matches_dygraph(trained_teacher, exported_teacher):
     np.testing.assert_allclose(exported, alone, atol=1e-5)
 
 
+def test_a_plain_save_pretrained_teacher_is_exported_with_the_tasks_or_its_configs_labels(trained_teacher, tmp_path):
+    plain = tmp_path / "plain"
+    shutil.copytree(os.path.join(trained_teacher, "best_model"), plain)
+    os.remove(plain / "teacher_info.json")  # what PaddleNLP's save_pretrained alone writes
+    export(str(plain), str(tmp_path / "with-task"), "--task_name", "ChnSentiCorp")
+    export(str(plain), str(tmp_path / "from-config"))
+    with_task, from_config = (Manifest.read(str(tmp_path / name)) for name in ("with-task", "from-config"))
+    assert (with_task.kind, with_task.model_type, with_task.labels) == ("teacher", "ernie-gram", ["0", "1"])
+    assert with_task.label_names == ["negative", "positive"] and with_task.max_seq_length == 128
+    assert from_config.labels == ["0", "1"] and len(from_config.label_names) == 2
+    logits = Predictor(str(tmp_path / "with-task"), max_seq_length=32).logits(MIXED)
+    np.testing.assert_allclose(logits, Predictor(str(tmp_path / "from-config"), max_seq_length=32).logits(MIXED))
+
+
 def run_predict(capsys, *args):
     code = predict.main(list(args))
     out, err = capsys.readouterr()
