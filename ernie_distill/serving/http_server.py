@@ -14,8 +14,13 @@ What it does, so nothing else must:
 - pipelined requests are parsed PIPELINE_DEPTH ahead of their answers (or the few more that the last FEED_BYTES fed
   to the parser hold): the rest waits unparsed, and the socket unread, until they are answered, so that a client
   pipelining requests costs a bounded amount of memory; one that half-closes gets its answers;
-- a client that stops reading its answers gets no more requests read, and is disconnected (aborted) once its answers
-  have stayed unsent for `timeout` seconds (past the transport's high-water mark); told to on_disconnected;
+- a client that stops reading its answers gets no more requests read, and is disconnected (aborted) unless it reads
+  them within `timeout` seconds; told to on_disconnected. It is taken as not reading once its answers pass the
+  transport's high-water mark or, sooner, once the kernel holds over UNREAD_BYTES of them unacknowledged (Linux's
+  TIOCOUTQ, looked at after each CHECK_BYTES written, then every RECHECK_SECONDS until they drain): the server's
+  socket buffer alone grows to take megabytes (tcp_wmem, 4 MB by default) before the transport's fills. What the
+  client's own kernel acknowledges counts as read: nothing else tells the server (a receive buffer fed slowly grows,
+  keeping its window open);
 - a request body is kept as the chunks received, joined once complete and released once answered; after a large
   one the C allocator is asked to give its free memory back to the system (glibc's malloc_trim), at most once a second;
 - `Expect: 100-continue` is answered, HEAD gets its answer's headers without the body;
@@ -31,6 +36,13 @@ import ctypes
 import http
 import json
 import signal
+import sys
+
+try:
+    from fcntl import ioctl
+    from termios import TIOCOUTQ  # (equals SIOCOUTQ: bytes in a socket's send queue, not acknowledged by the peer)
+except ImportError:  # Windows
+    TIOCOUTQ = None
 
 import httptools
 
@@ -41,6 +53,9 @@ BACKLOG = 2048  # connections waiting to be accepted
 PIPELINE_DEPTH = 2  # pipelined requests parsed ahead of the one being answered (answers are made one at a time)
 FEED_BYTES = 1024  # the parser is fed at most this much at a time outside a body, to stop at PIPELINE_DEPTH
 LARGE_BODY_BYTES = 1 << 20  # after a body this large is released, free memory is given back to the system
+UNREAD_BYTES = 64 * 1024  # answers the client's kernel has not acknowledged past which it is taken as not reading
+CHECK_BYTES = 16 * 1024  # the kernel's send queue is looked at once this much has been written since the last look
+RECHECK_SECONDS = 0.1  # and, while the client is behind, this often
 
 
 def error(message, field):
@@ -111,18 +126,20 @@ class HttpConnection(asyncio.Protocol):
         self.answer, self.timeout, self.max_body_bytes = answer, timeout, max_body_bytes
         self.state = state or ServerState()
         self.parser = httptools.HttpRequestParser(self)
-        self.transport = self.deadline = self.write_deadline = None
+        self.transport = self.deadline = self.write_deadline = self.recheck = self.fd = None
         self.pending = collections.deque()  # requests waiting for their answer: (method, path, body, type, keep-alive)
         self.unparsed = b""  # received, not yet fed to the parser (while PIPELINE_DEPTH requests wait)
         self.busy = False  # an answer is being computed
         self.closing = False  # the connection ends after the answers already owed
-        self.eof = self.writing_paused = self.lingering = False
+        self.eof = self.writing_paused = self.behind = self.lingering = False
+        self.unchecked_bytes = 0  # answers written since the kernel's send queue was last looked at
         self.unparsed_header_bytes = 0  # received while the current request's headers are not complete
         self.on_message_begin()
 
     # the transport's calls
     def connection_made(self, transport):
         self.transport = transport
+        self.fd = unsent_bytes_fd(transport)
         self.state.connections.add(self)
         self.set_deadline(self.transport.close)  # the first request's headers
         if self.state.draining:  # accepted just before the server stopped accepting
@@ -141,7 +158,7 @@ class HttpConnection(asyncio.Protocol):
         if self.lingering or self.transport.is_closing():
             return
         self.feed()
-        if (self.unparsed or len(self.pending) >= PIPELINE_DEPTH or self.writing_paused or self.closing
+        if (self.unparsed or len(self.pending) >= PIPELINE_DEPTH or self.not_reading() or self.closing
                 or (self.state.draining and not self.reading_a_request())):
             self.transport.pause_reading()
         else:
@@ -154,7 +171,7 @@ class HttpConnection(asyncio.Protocol):
     def feed(self):
         """Feed the parser what was received, in pieces, until PIPELINE_DEPTH requests wait for their answers (or
         the client stops reading them): headers FEED_BYTES at a time, a body up to its Content-Length at once."""
-        while self.unparsed and len(self.pending) < PIPELINE_DEPTH and not self.writing_paused and not self.closing:
+        while self.unparsed and len(self.pending) < PIPELINE_DEPTH and not self.not_reading() and not self.closing:
             size = max(FEED_BYTES, self.content_length - self.body_bytes) if self.in_body else FEED_BYTES
             piece, self.unparsed = self.unparsed[:size], self.unparsed[size:] or b""  # (not holding `data`)
             if not self.in_body:  # (llhttp reports a header only once its line is complete: count the raw bytes)
@@ -180,16 +197,49 @@ class HttpConnection(asyncio.Protocol):
         return True  # keep the connection open for the answers
 
     def pause_writing(self):
-        """The client does not read its answers: no more of its requests are read, and unless it reads within
-        `timeout` it is disconnected (a close would wait for the unsent answers for ever)."""
         self.writing_paused = True
-        self.transport.pause_reading()
-        self.write_deadline = asyncio.get_running_loop().call_later(self.timeout, self.answers_unread)
+        self.answers_piling_up()
 
     def resume_writing(self):
         self.writing_paused = False
-        self.write_deadline.cancel()
-        self.read_on()
+        self.answers_read()
+
+    def not_reading(self):
+        return self.writing_paused or self.behind
+
+    def check_unsent(self):
+        """Look at the kernel's send queue: past UNREAD_BYTES the client is behind, and looked at again every
+        RECHECK_SECONDS until it has read (or is disconnected)."""
+        self.unchecked_bytes, self.recheck = 0, None
+        if self.transport.is_closing():
+            return
+        was_behind = self.behind
+        self.behind = int.from_bytes(ioctl(self.fd, TIOCOUTQ, bytes(4)), sys.byteorder) > UNREAD_BYTES
+        if self.behind:
+            self.recheck = asyncio.get_running_loop().call_later(RECHECK_SECONDS, self.check_unsent)
+            if not was_behind:
+                self.answers_piling_up()
+        elif was_behind:
+            self.answers_read()
+
+    def answers_piling_up(self):
+        """The client does not read its answers: no more of its requests are read, and unless it reads within
+        `timeout` it is disconnected (a close would wait for the unsent answers for ever). Meanwhile the request
+        being received has no deadline of its own: the server, not the client, has stopped it."""
+        self.transport.pause_reading()
+        self.set_deadline(None)
+        if self.write_deadline is None:
+            self.write_deadline = asyncio.get_running_loop().call_later(self.timeout, self.answers_unread)
+
+    def answers_read(self):
+        if not self.not_reading():
+            self.write_deadline.cancel()
+            self.write_deadline = None
+            if self.in_body:
+                self.set_deadline(self.body_timed_out)
+            elif not self.busy and not self.pending:
+                self.set_deadline(self.transport.close)  # the next request's headers
+            self.read_on()
 
     def answers_unread(self):
         if self.state.on_disconnected is not None:
@@ -200,8 +250,9 @@ class HttpConnection(asyncio.Protocol):
         self.closing = True
         self.state.connections.discard(self)
         self.set_deadline(None)
-        if self.write_deadline is not None:
-            self.write_deadline.cancel()
+        for timer in (self.write_deadline, self.recheck):
+            if timer is not None:
+                timer.cancel()
         self.release_body()
 
     def drain(self):
@@ -298,6 +349,9 @@ class HttpConnection(asyncio.Protocol):
             headers = [] if keep_alive else [CLOSE]
             data = response(500, error("internal error; the server's log says why", None), headers, head_only)
         self.transport.write(data)
+        self.unchecked_bytes += len(data)
+        if self.unchecked_bytes >= CHECK_BYTES and self.fd is not None and not self.behind:
+            self.check_unsent()
         if self.state.draining and not keep_alive:
             self.finish()
         elif not keep_alive or CLOSE in headers:
@@ -308,7 +362,7 @@ class HttpConnection(asyncio.Protocol):
         elif self.closing or self.eof:
             self.transport.close()
         else:
-            if not self.in_body:  # (a body already under way keeps its own deadline)
+            if not self.in_body and not self.not_reading():  # (a body has its own; one behind, the write one)
                 self.set_deadline(self.transport.close)  # the next request's headers
             self.read_on()
 
@@ -354,6 +408,18 @@ class HttpConnection(asyncio.Protocol):
         if self.deadline is not None:
             self.deadline.cancel()
         self.deadline = None if on_expiry is None else asyncio.get_running_loop().call_later(self.timeout, on_expiry)
+
+
+def unsent_bytes_fd(transport):
+    """The file descriptor of the transport's socket if TIOCOUTQ tells its unacknowledged bytes (Linux), else None."""
+    sock = transport.get_extra_info("socket")
+    if TIOCOUTQ is None or sock is None:
+        return None
+    try:
+        ioctl(sock.fileno(), TIOCOUTQ, bytes(4))
+    except OSError:  # (a BSD's TIOCOUTQ is for terminals only)
+        return None
+    return sock.fileno()
 
 
 def serve_forever(sock, answer, timeout, max_body_bytes, on_listening=None, stop_on_interrupt=True, state=None,

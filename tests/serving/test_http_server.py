@@ -2,7 +2,9 @@
 import asyncio
 import json
 import socket
+import sys
 import threading
+import time
 
 import pytest
 
@@ -359,3 +361,94 @@ def test_memory_is_given_back_after_a_large_body_answered_or_abandoned(monkeypat
     exchange(port, request(b"POST", b"/p", b"small", b"Connection: close\r\n"))
     loop.call_soon_threadsafe(loop.stop)
     assert len(trims) == 2
+
+
+def small_receive_buffer_client(port):
+    connection = socket.socket()
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    connection.connect(("127.0.0.1", port))
+    return connection
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's send queue is looked at on Linux")
+def test_a_client_pipelining_and_never_reading_is_disconnected_whatever_the_kernel_buffers_hold():
+    """Its answers fill the kernel's socket buffers (megabytes) long before the transport's: the server looks at the
+    bytes the client has not acknowledged, so it stops answering after UNREAD_BYTES or so and disconnects the client
+    `timeout` seconds later, not once the kernel's buffers are full (here 8 s of answers)."""
+    from ernie_distill.serving.http_server import CHECK_BYTES, UNREAD_BYTES, ServerState
+
+    answered, disconnected = [], []
+
+    async def kilobyte(method, path, body, content_type):
+        await asyncio.sleep(0.002)
+        answered.append(path)
+        return 200, b"x" * 1000, [(b"content-type", b"application/octet-stream")]
+
+    state = ServerState(on_disconnected=lambda reason: disconnected.append((reason, time.monotonic())))
+    port, _, loop = serve_in_thread(kilobyte, 0.5, 100, state)
+    connection = small_receive_buffer_client(port)
+    connection.setblocking(False)
+    began = time.monotonic()
+    while not disconnected and time.monotonic() < began + 5:
+        try:
+            connection.send(request(b"GET", b"/a") * 50)  # as fast as the server takes them, never reading
+        except BlockingIOError:
+            pass
+        except OSError:  # reset by the server
+            break
+        time.sleep(0.005)
+    connection.close()
+    loop.call_soon_threadsafe(loop.stop)
+    (reason, at), = disconnected
+    assert reason == "unread_answers" and 0.5 < at - began < 2.5
+    assert len(answered) * 1000 < 3 * (UNREAD_BYTES + CHECK_BYTES)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's send queue is looked at on Linux")
+def test_a_client_that_stops_reading_for_less_than_the_timeout_gets_all_its_answers():
+    """Meanwhile the server stops answering its pipelined requests, then carries on once it has read."""
+    answered = []
+
+    async def large(method, path, body, content_type):
+        answered.append(path)
+        return 200, b"x" * 32_000, [(b"content-type", b"application/octet-stream")]
+
+    port, _, loop = serve_in_thread(large, 1.0, 100)
+    padding = b"x-padding: %s\r\n" % (b"p" * 1000)  # (the parser is fed a kilobyte at a time: one request each)
+    pipelined = [request(b"GET", b"/%d" % i, headers=padding) for i in range(39)]
+    pipelined.append(request(b"GET", b"/39", headers=padding + b"Connection: close\r\n"))
+    connection = small_receive_buffer_client(port)
+    connection.sendall(b"".join(pipelined))  # 1.3 MB of answers
+    time.sleep(0.3)
+    answered_unread = len(answered)
+    connection.settimeout(10)
+    got = answers(read_all(connection))
+    loop.call_soon_threadsafe(loop.stop)
+    assert answered_unread < 10 and [status for status, _, _ in got] == [200] * 40 and len(answered) == 40
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's send queue is looked at on Linux")
+def test_a_body_the_server_stopped_reading_while_its_client_was_behind_gets_its_time_again():
+    """The server stops reading while the client does not read its answers: the body under way meanwhile is not the
+    client's delay, so its deadline starts again once the client has read them (not 408 at `timeout` seconds)."""
+    from ernie_distill.serving.http_server import response
+
+    large_answer = (200, b"x" * 100_000, [(b"content-type", b"application/octet-stream")])
+
+    async def large_or_echo(method, path, body, content_type):
+        return large_answer if method == "GET" else (200, {"body": body.decode()}, [])
+
+    port, _, loop = serve_in_thread(large_or_echo, 1.0, 100)
+    connection = small_receive_buffer_client(port)
+    post = request(b"POST", b"/p", b"0123456789", b"Connection: close\r\n")
+    connection.sendall(request(b"GET", b"/a") * 2 + post[:-5])  # 200 KB of answers owed, then a body under way
+    time.sleep(0.8)
+    received, owed = b"", 2 * len(response(*large_answer))
+    while len(received) < owed:
+        received += connection.recv(owed - len(received))
+    time.sleep(0.5)  # 1.3 s after the body began, 0.5 s after the client read its answers
+    connection.sendall(post[-5:])
+    connection.settimeout(5)
+    (status, _, body), = answers(read_all(connection))
+    loop.call_soon_threadsafe(loop.stop)
+    assert (status, json.loads(body)) == (200, {"body": "0123456789"})
