@@ -25,6 +25,9 @@ class ServingMetrics:
                                buckets=BATCH_BUCKETS, registry=registry)
         self.model_seconds = Histogram("ernie_distill_model_call_seconds", "time of one model call",
                                        buckets=LATENCY_BUCKETS, registry=registry)
+        self.disconnects = Counter("ernie_distill_disconnected_clients", "clients disconnected without an answer, by "
+                                   "reason (unread_answers: not reading them within --request_timeout)", ["reason"],
+                                   registry=registry)
         self.queue = Gauge("ernie_distill_queued_requests", "requests waiting for a model call (set_function: the "
                            "micro-batcher's count)", registry=registry)
 
@@ -36,6 +39,9 @@ class ServingMetrics:
     def refused(self, status):
         """An answer the HTTP server made itself (400, 408, 413, 431, a failing application's 500): path "-"."""
         self.requests.labels("-", str(status)).inc()
+
+    def disconnected(self, reason):
+        self.disconnects.labels(reason).inc()
 
     def model_call(self, texts, seconds):
         self.texts.inc(texts)

@@ -2,7 +2,9 @@
 import asyncio
 import json
 import socket
+import sys
 import threading
+import time
 
 import pytest
 
@@ -257,3 +259,196 @@ def test_the_answers_the_server_makes_itself_are_reported():
     exchange(port, request(b"GET", b"/fail", headers=b"Connection: close\r\n"))
     loop.call_soon_threadsafe(loop.stop)
     assert refused == [400, 400, 408, 500]
+
+
+def serve_in_thread(answer, timeout, max_body_bytes, state=None):
+    """A server on a free loopback port, in an event loop on a thread of its own: (port, its connections, its loop)."""
+    from ernie_distill.serving.http_server import ServerState
+
+    loop, ready, connections = asyncio.new_event_loop(), threading.Event(), []
+    sock = socket.create_server(("127.0.0.1", 0))
+    state = state or ServerState()
+
+    def connection():
+        connections.append(HttpConnection(answer, timeout, max_body_bytes, state))
+        return connections[-1]
+
+    async def start():
+        await loop.create_server(connection, sock=sock)
+        ready.set()
+
+    threading.Thread(target=lambda: (loop.run_until_complete(start()), loop.run_forever()), daemon=True).start()
+    ready.wait(10)
+    return sock.getsockname()[1], connections, loop
+
+
+def wait_for(condition, seconds=5):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_pipelined_requests_are_parsed_only_a_few_ahead_of_their_answers_and_all_answered():
+    """A client pipelining hundreds of requests in one packet gets them parsed PIPELINE_DEPTH at a time (plus those in
+    the last FEED_BYTES), the rest left unparsed and the socket unread, not all of them queued at once."""
+    from ernie_distill.serving.http_server import FEED_BYTES, PIPELINE_DEPTH
+
+    go, seen = threading.Event(), []
+
+    async def blocked_until_go(method, path, body, content_type):
+        seen.append(path)
+        while not go.is_set():
+            await asyncio.sleep(0.01)
+        return 200, {"path": path}, []
+
+    port, connections, loop = serve_in_thread(blocked_until_go, 5.0, 100)
+    pipelined = [b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(300)]
+    pipelined[-1] = b"GET /299 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    connection = send(port, b"".join(pipelined))
+    assert wait_for(lambda: seen)
+    assert len(seen) == 1 and len(connections[0].pending) <= PIPELINE_DEPTH + FEED_BYTES // len(pipelined[0])
+    go.set()
+    got = [json.loads(body)["path"] for _, _, body in answers(read_all(connection))]
+    loop.call_soon_threadsafe(loop.stop)
+    assert got == [f"/{i}" for i in range(300)]
+
+
+def test_a_client_not_reading_its_answers_is_disconnected_after_the_timeout():
+    """Answers pile up in the server's write buffer: past its high-water mark for `timeout` seconds, the connection is
+    aborted (a close would wait for ever to send them) and reported as ("unread_answers")."""
+    from ernie_distill.serving.http_server import ServerState
+
+    async def large(method, path, body, content_type):
+        return 200, b"x" * 4_000_000, [(b"content-type", b"application/octet-stream")]
+
+    disconnected = []
+    port, _, loop = serve_in_thread(large, 0.3, 100, ServerState(on_disconnected=disconnected.append))
+    connection = socket.socket()
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    connection.connect(("127.0.0.1", port))
+    connection.sendall(request(b"GET", b"/a") * 4)  # 16 MB of answers, never read
+    assert wait_for(lambda: disconnected)
+    connection.settimeout(5)
+    received = 0
+    try:
+        while chunk := connection.recv(1 << 20):  # what the kernel had taken, then the end of the connection
+            received += len(chunk)
+    except ConnectionResetError:
+        pass
+    connection.close()
+    loop.call_soon_threadsafe(loop.stop)
+    assert disconnected == ["unread_answers"] and received < 16_000_000
+
+
+def test_memory_is_given_back_after_a_large_body_answered_or_abandoned(monkeypatch):
+    """glibc keeps what a large body freed unless asked (malloc_trim): once a second at most, after such a body."""
+    from ernie_distill.serving import http_server
+
+    trims = []
+    monkeypatch.setattr(http_server, "MALLOC_TRIM", lambda: trims.append(True))
+    port, _, loop = serve_in_thread(echo, 0.3, 3 << 20)
+    body = b"y" * (http_server.LARGE_BODY_BYTES + 1)
+    received, _ = exchange(port, request(b"POST", b"/p", body, b"Connection: close\r\n"))
+    (status, _, answered), = answers(received)
+    assert status == 200 and len(json.loads(answered)["body"]) == len(body)
+    assert wait_for(lambda: len(trims) == 1)
+    received, _ = exchange(port, request(b"POST", b"/p", body)[:-1])  # stalled one byte short: 408, then closed
+    assert answers(received)[0][0] == 408
+    assert wait_for(lambda: len(trims) == 2)
+    exchange(port, request(b"POST", b"/p", b"small", b"Connection: close\r\n"))
+    loop.call_soon_threadsafe(loop.stop)
+    assert len(trims) == 2
+
+
+def small_receive_buffer_client(port):
+    connection = socket.socket()
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    connection.connect(("127.0.0.1", port))
+    return connection
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's send queue is looked at on Linux")
+def test_a_client_pipelining_and_never_reading_is_disconnected_whatever_the_kernel_buffers_hold():
+    """Its answers fill the kernel's socket buffers (megabytes) long before the transport's: the server looks at the
+    bytes the client has not acknowledged, so it stops answering after UNREAD_BYTES or so and disconnects the client
+    `timeout` seconds later, not once the kernel's buffers are full (here 8 s of answers)."""
+    from ernie_distill.serving.http_server import CHECK_BYTES, UNREAD_BYTES, ServerState
+
+    answered, disconnected = [], []
+
+    async def kilobyte(method, path, body, content_type):
+        await asyncio.sleep(0.002)
+        answered.append(path)
+        return 200, b"x" * 1000, [(b"content-type", b"application/octet-stream")]
+
+    state = ServerState(on_disconnected=lambda reason: disconnected.append((reason, time.monotonic())))
+    port, _, loop = serve_in_thread(kilobyte, 0.5, 100, state)
+    connection = small_receive_buffer_client(port)
+    connection.setblocking(False)
+    began = time.monotonic()
+    while not disconnected and time.monotonic() < began + 5:
+        try:
+            connection.send(request(b"GET", b"/a") * 50)  # as fast as the server takes them, never reading
+        except BlockingIOError:
+            pass
+        except OSError:  # reset by the server
+            break
+        time.sleep(0.005)
+    connection.close()
+    loop.call_soon_threadsafe(loop.stop)
+    (reason, at), = disconnected
+    assert reason == "unread_answers" and 0.5 < at - began < 2.5
+    assert len(answered) * 1000 < 3 * (UNREAD_BYTES + CHECK_BYTES)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's send queue is looked at on Linux")
+def test_a_client_that_stops_reading_for_less_than_the_timeout_gets_all_its_answers():
+    """Meanwhile the server stops answering its pipelined requests, then carries on once it has read."""
+    answered = []
+
+    async def large(method, path, body, content_type):
+        answered.append(path)
+        return 200, b"x" * 32_000, [(b"content-type", b"application/octet-stream")]
+
+    port, _, loop = serve_in_thread(large, 1.0, 100)
+    padding = b"x-padding: %s\r\n" % (b"p" * 1000)  # (the parser is fed a kilobyte at a time: one request each)
+    pipelined = [request(b"GET", b"/%d" % i, headers=padding) for i in range(39)]
+    pipelined.append(request(b"GET", b"/39", headers=padding + b"Connection: close\r\n"))
+    connection = small_receive_buffer_client(port)
+    connection.sendall(b"".join(pipelined))  # 1.3 MB of answers
+    time.sleep(0.3)
+    answered_unread = len(answered)
+    connection.settimeout(10)
+    got = answers(read_all(connection))
+    loop.call_soon_threadsafe(loop.stop)
+    assert answered_unread < 10 and [status for status, _, _ in got] == [200] * 40 and len(answered) == 40
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's send queue is looked at on Linux")
+def test_a_body_the_server_stopped_reading_while_its_client_was_behind_gets_its_time_again():
+    """The server stops reading while the client does not read its answers: the body under way meanwhile is not the
+    client's delay, so its deadline starts again once the client has read them (not 408 at `timeout` seconds)."""
+    from ernie_distill.serving.http_server import response
+
+    large_answer = (200, b"x" * 100_000, [(b"content-type", b"application/octet-stream")])
+
+    async def large_or_echo(method, path, body, content_type):
+        return large_answer if method == "GET" else (200, {"body": body.decode()}, [])
+
+    port, _, loop = serve_in_thread(large_or_echo, 1.0, 100)
+    connection = small_receive_buffer_client(port)
+    post = request(b"POST", b"/p", b"0123456789", b"Connection: close\r\n")
+    connection.sendall(request(b"GET", b"/a") * 2 + post[:-5])  # 200 KB of answers owed, then a body under way
+    time.sleep(0.8)
+    received, owed = b"", 2 * len(response(*large_answer))
+    while len(received) < owed:
+        received += connection.recv(owed - len(received))
+    time.sleep(0.5)  # 1.3 s after the body began, 0.5 s after the client read its answers
+    connection.sendall(post[-5:])
+    connection.settimeout(5)
+    (status, _, body), = answers(read_all(connection))
+    loop.call_soon_threadsafe(loop.stop)
+    assert (status, json.loads(body)) == (200, {"body": "0123456789"})
