@@ -61,6 +61,11 @@ def parse_args(argv=None):
     teachers = len(args.teacher_dir or []) + len(args.teacher_outputs or [])
     if not args.output_dir and not args.write_transfer_set:
         parser.error("the following arguments are required: --output_dir")
+    if args.write_transfer_set and os.path.exists(args.write_transfer_set):
+        parser.error(f"--write_transfer_set {args.write_transfer_set} exists: give a new file name (it writes new "
+                     "files only)")
+    if args.write_transfer_set and not os.path.isdir(os.path.dirname(os.path.abspath(args.write_transfer_set))):
+        parser.error(f"--write_transfer_set {args.write_transfer_set}: its directory does not exist")
     if args.p_mask + args.p_pos > 1:
         parser.error(f"--p_mask {args.p_mask} + --p_pos {args.p_pos} is over 1: they share each word's chance")
     if args.teacher_weights and len(args.teacher_weights) != teachers:
@@ -141,7 +146,7 @@ def main(argv=None):
             "mode": mode, "task_name": task.name, "labels": list(task.labels), "label_names": list(task.label_names),
             "max_seq_length": args.max_seq_length, "dev_accuracy": state.best_accuracy, "epoch": state.best_epoch,
             "step": state.best_step, "num_parameters": n_params, "teacher": teacher,
-            "pretrained_embeddings": embeddings or None})
+            "pretrained_embeddings": embeddings})
     state = train(model, optimizer, schedule, epoch_batches, compute_loss,
                   lambda net: student_scores(net, inputs, dev_encoded, dev_labels, task.label_names), save_best,
                   args.output_dir, run_fingerprint(vars(args), splits, teachers=teacher and teacher["teacher_digests"],
@@ -152,7 +157,7 @@ def main(argv=None):
     return write_metrics(args.output_dir, state, kind="student", mode=mode, task=task, num_parameters=n_params,
                          settings=vars(args), teacher=teacher, vocab_size=len(inputs.vocab),
                          bag_size=len(inputs.ngrams or []), train_examples=len(train_encoded),
-                         unlabeled_texts=len(unlabeled), pretrained_embeddings=embeddings or None)
+                         unlabeled_texts=len(unlabeled), pretrained_embeddings=embeddings)
 
 
 if __name__ == "__main__":

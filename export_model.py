@@ -27,7 +27,7 @@ def parse_args(argv=None):
                         help="default: the length the model was trained with")
     parser.add_argument("--onnx", action="store_true", help="also write inference.onnx (for ONNX Runtime)")
     parser.add_argument("--quantize", choices=["int8"],
-                        help="int8: also write inference.int8.onnx, dynamically quantized (a student; implies --onnx)")
+                        help="int8: also write inference.int8.onnx, dynamically quantized (implies --onnx)")
     parser.add_argument("--opset_version", type=bounded(int, 7, 21), default=11,
                         help="paddle2onnx takes 7-21 (above, it aborts the process) and raises it as the graph needs")
     labels = parser.add_argument_group("labels of a plain save_pretrained teacher (default: its config's id2label)")

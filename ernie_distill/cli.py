@@ -184,11 +184,11 @@ def add_distillation_arguments(parser):
     distill.add_argument("--p_ng", type=probability, default=0.25)
     distill.add_argument("--max_ngram", type=positive_int, default=5)
     distill.add_argument("--teacher_batch_size", type=positive_int, default=64)
-    distill.add_argument("--teacher_backend", choices=(AUTO, *BACKENDS), default=AUTO,
+    distill.add_argument("--teacher_backend", choices=(AUTO, "paddle", "paddle-bf16", "onnx-int8"), default=AUTO,
                          help="what runs a --teacher_dir over the transfer set. auto: on a CPU, a transformer "
                               "quantized to int8 for ONNX Runtime (exported so once; 2.9x float32 here), else oneDNN "
                               "bfloat16 where the CPU has BF16, else paddle; on a GPU, paddle; a student's compiled "
-                              "kernel. paddle: float32, exact")
+                              "kernel. paddle: float32, exact. Teacher logits are cached per backend")
     distill.add_argument("--cache_dir", default="./tmp/cache", help="where transfer sets and teacher logits are kept")
     return distill
 
@@ -223,8 +223,8 @@ def run_cli(main):
     try:
         status = main()
     except (InputError, OSError) as err:
-        if isinstance(err, OSError):  # a full disk or a read-only output that no writer named: name the path
-            err = write_error(err.filename or "the output", err)
+        if isinstance(err, OSError):  # a full disk, a read-only or forbidden path that no writer named: name it
+            err = write_error(err.filename or "the output", err, "access")
             if err is None:
                 raise
         print(f"error: {err}", file=sys.stderr)

@@ -7,7 +7,8 @@ the whole set.
 Builds the default transfer set of --data_dir (distill_lstm.py's defaults, cached), takes a seeded random sample of
 --sample texts (the set's own mix of long originals and short augmented copies), and runs the teacher pass on it as
 distill_lstm.py does (exported once into the cache, texts sorted by length, batches of --teacher_batch_size) on each
-of --backends, in this process, one after the other, each after a warm-up batch. Prints texts/s and the projected minutes for the whole set.
+of --backends, in this process, one after the other, each after a warm-up batch. Prints texts/s and the projected
+minutes for the whole set.
 """
 import os
 import sys

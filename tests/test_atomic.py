@@ -86,8 +86,9 @@ def test_scripts_turn_an_unnamed_write_error_into_one_line(capsys):
         raise OSError(errno.EACCES, "Permission denied", "/srv/out")
 
     assert run_cli(read_only) == 2
-    assert capsys.readouterr().err == ("error: cannot write /srv/out: Permission denied; it is read-only or not writable "
-                                       "for this user: choose a writable location (e.g. under tmp/)\n")
+    assert capsys.readouterr().err == ("error: cannot access /srv/out: Permission denied; it is read-only or not "
+                                       "accessible by this user: choose a location this user may access (e.g. under "
+                                       "tmp/)\n")
 
     def broken():
         raise OSError(errno.EIO, "Input/output error")

@@ -76,6 +76,8 @@ def test_a_teacher_elsewhere_gives_the_student_a_teacher_dir_gives(exported_stud
     direct = distill_lstm.main([*common, "--teacher_dir", exported_student, "--output_dir", str(tmp_path / "direct")])
     transfer = tmp_path / "transfer.txt"
     assert distill_lstm.main([*common, "--write_transfer_set", str(transfer)]) == 0
+    with pytest.raises(SystemExit):  # an existing file is never overwritten
+        distill_lstm.main([*common, "--write_transfer_set", str(transfer)])
     lines = transfer.read_text(encoding="utf-8").split("\n")[:-1]
     assert len(lines) == direct["train_examples"] and set(UNLABELED) < set(lines) and "[MASK]" in "".join(lines)
     capsys.readouterr()

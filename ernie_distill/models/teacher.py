@@ -212,6 +212,6 @@ def encoded_logits(model, pairs, pad_id, batch_size=64):
 
 
 def predict_logits(model, tokenizer, texts, max_seq_length, batch_size=64):
-    """Logits for raw texts (in dygraph: the reference an export is checked against)."""
+    """Logits for raw texts, in dygraph (the tests' reference for the exported teacher)."""
     return encoded_logits(model, encode(tokenizer, texts, max_seq_length), tokenizer.pad_token_id, batch_size)
 

@@ -4,7 +4,8 @@ Two layouts, one row per text of the transfer set (as --write_transfer_set wrote
   - JSON lines, as `predict.py --logits` prints them: {"text": ..., "logits": [...]} or {"text": ..., "probs": [...]},
     one value per label of the task, in the task's label order (other keys are ignored);
   - a TSV with a header row: `text_a` (or `text`), then one column per label, `logit_LABEL` or `prob_LABEL`.
-Probabilities become log-probabilities (logits up to a constant per text, which a softmax ignores). A row with a wrong
+Probabilities become centred log-probabilities (logits are defined up to a constant per text, which a softmax
+ignores; centring keeps MSE from learning the constant). A row with a wrong
 number of values, a NaN or infinite value, or probabilities outside [0, 1] or not summing to 1 is an error naming its
 line; so are a text of the transfer set that the file lacks and a text of the file that is not in the transfer set (a
 file made for other flags).
@@ -51,6 +52,7 @@ class TeacherOutputs:
                     raise DataError(f"{where}: probs must lie in [0, 1] and sum to 1 (sum {array.sum():.6g}); give "
                                     "logits instead if they are not probabilities")
                 array = np.log(np.maximum(array, MIN_PROB))
+                array -= array.mean()  # logits are defined up to a constant: centred, as a softmax layer's are
             values.setdefault(text, (array.astype("float32"), lineno))
         return cls(path, values, hashlib.sha256(raw).hexdigest()[:20])
 

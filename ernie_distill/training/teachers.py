@@ -49,14 +49,17 @@ class Teacher:
         return {"dir": self.path, "kind": self.kind, "model_type": self.model_type, "pretrained": self.pretrained,
                 "dev_accuracy": self.dev_accuracy}
 
-    def logits_fn(self, batch_size, device="cpu", cache_dir="./tmp/cache", backend=AUTO):
-        """word lists -> float32 logits, on `device`, on `backend` (auto: teacher_backend). A teacher that is no export
+    def backend(self, device, requested=AUTO):
+        """The backend that runs this teacher: `requested`, or teacher_backend's choice for auto."""
+        return teacher_backend(self, device) if requested == AUTO else requested
+
+    def logits_fn(self, batch_size, device="cpu", cache_dir="./tmp/cache", chosen=AUTO):
+        """word lists -> float32 logits, on `device`, on backend `chosen` (see backend()). A teacher that is no export
         is exported first, once, into CACHE_DIR/teacher-export-DIGEST[-int8]. The model is loaded on the first call
         only (a cache hit never loads it)."""
         def run(word_lists):
             from ..deploy.inference import Predictor
 
-            chosen = teacher_backend(self, device) if backend == AUTO else backend
             model_dir = self.path if self.kind == "export" else self.export(cache_dir, chosen == "onnx-int8")
             predictor = Predictor(model_dir, chosen, device, batch_size=batch_size,
                                   max_seq_length=self.max_seq_length)

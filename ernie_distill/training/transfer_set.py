@@ -97,7 +97,7 @@ class TransferSettings:
     seed: int = 42
     cache_dir: str = "./tmp/cache"
     teacher_batch_size: int = 64
-    teacher_backend: str = "auto"  # fastest_backend (teachers.py), or one of the Predictor's backends
+    teacher_backend: str = "auto"  # teachers.teacher_backend's choice, or paddle, paddle-bf16 or onnx-int8
     device: str = "cpu"
 
 
@@ -209,15 +209,17 @@ def distillation_targets(settings, task, transfer):
         raise DataError(f"--teacher_weights: give {count} non-negative weight(s), one per --teacher_dir then one per "
                         f"--teacher_outputs, not all zero (got {weights.tolist()})")
     digests = [teacher.digest() for teacher in teachers]
-    logits = [load_or_run_teacher(transfer.path, digest, transfer.words,
+    backends = [teacher.backend(settings.device, settings.teacher_backend) for teacher in teachers]
+    logits = [load_or_run_teacher(transfer.path, f"{digest}-{backend}", transfer.words,  # cached per backend
                                   teacher.logits_fn(settings.teacher_batch_size, settings.device, settings.cache_dir,
-                                                    settings.teacher_backend))
-              for teacher, digest in zip(teachers, digests)]
+                                                    backend))
+              for teacher, digest, backend in zip(teachers, digests, backends)]
     texts = transfer.teacher_texts() if outputs else None
     logits += [output.logits_for(texts) for output in outputs]
     targets = np.tensordot(weights / weights.sum(), np.stack(logits), axes=1).astype("float32")
     provenance = {"teachers": [t.provenance() for t in teachers] + [o.provenance() for o in outputs],
-                  "weights": weights.tolist(), "pretrained": all(t.pretrained is not False for t in teachers),
+                  "weights": weights.tolist(), "backends": backends,
+                  "pretrained": all(t.pretrained is not False for t in teachers) if teachers else None,
                   "cache": transfer.path, "teacher_digests": digests + [o.digest for o in outputs],
                   "unlabeled": transfer.unlabeled_counts}
     return targets, provenance

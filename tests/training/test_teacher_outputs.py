@@ -26,10 +26,12 @@ def test_json_lines_of_logits_and_probabilities_and_a_tsv_give_logits_in_text_or
                                  {"text": "差", "probs": [0.8, 0.2]}))
     outputs = TeacherOutputs.read(path, TASK)
     logits = outputs.logits_for(["差", "好", "好"])
-    np.testing.assert_allclose(logits, [[math.log(0.8), math.log(0.2)], [-1.5, 2.25], [-1.5, 2.25]], rtol=1e-6)
+    half = (math.log(0.8) - math.log(0.2)) / 2  # centred log-probabilities
+    np.testing.assert_allclose(logits, [[half, -half], [-1.5, 2.25], [-1.5, 2.25]], rtol=1e-6)
     assert logits.dtype == np.float32 and len(outputs.digest) == 20
     tsv = write(tmp_path, ["text_a\tprob_0\tprob_1", "好\t0\t1"], "outputs.tsv")
-    np.testing.assert_allclose(TeacherOutputs.read(tsv, TASK).logits_for(["好"]), [[math.log(1e-7), 0.0]], rtol=1e-6)
+    half = math.log(1e-7) / 2  # a probability of 0 counts as 1e-7
+    np.testing.assert_allclose(TeacherOutputs.read(tsv, TASK).logits_for(["好"]), [[half, -half]], rtol=1e-6)
 
 
 @pytest.mark.parametrize("lines, message", [
