@@ -24,7 +24,7 @@ import sys
 import time
 
 from ..cli import ArgumentParser, add_runtime_arguments, run_cli, settings_from
-from ..data.reading import DataError, Example, read_bytes, text_windows
+from ..data.reading import DataError, Example, open_binary, text_windows
 from ..deploy.inference import Predictor, RuntimeSettings, text_problem
 from ..log import logger
 
@@ -58,9 +58,7 @@ def input_stream(input_file):
                   file=sys.stderr)
         yield sys.stdin.buffer
         return
-    if not os.path.isfile(input_file):
-        read_bytes(input_file, f"--input_file {input_file}")  # raises the error that says why
-    with open(input_file, "rb") as stream:
+    with open_binary(input_file, f"--input_file {input_file}") as stream:
         yield stream
 
 

@@ -65,7 +65,7 @@ def load_task(task_name, data_dir=None):
 def read_labels_file(path):
     """labels.txt: one label per line, in id order; empty or repeated lines and fewer than two labels are errors."""
     with open(path, "rb") as f:
-        lines = [_decode(line, path, n).strip() for n, line in enumerate(split_lines(f.read()), start=1)]
+        lines = [decode_line(line, path, n).strip() for n, line in enumerate(split_lines(f.read()), start=1)]
     seen = {}
     for lineno, label in enumerate(lines, start=1):
         if not label:
@@ -88,12 +88,18 @@ def read_tsv(path, task, skip_invalid=False, require_labels=True):
     return parse_tsv(read_bytes(path), path, task, skip_invalid, require_labels)
 
 
-def read_bytes(path, name=None):
-    """The file's bytes, or a DataError naming it as `name` (e.g. "--input_file X"; default: the path)."""
+def open_binary(path, name=None):
+    """The file opened for reading bytes, or a DataError naming it as `name` (e.g. "--input_file X"; default: the
+    path) when it is missing or a directory."""
     if not os.path.isfile(path):
         problem = "is a directory, not a file" if os.path.isdir(path) else "file not found"
         raise DataError(f"{name or path}: {problem}")
-    with open(path, "rb") as f:
+    return open(path, "rb")
+
+
+def read_bytes(path, name=None):
+    """The file's bytes, or a DataError naming it (open_binary)."""
+    with open_binary(path, name) as f:
         return f.read()
 
 
@@ -138,7 +144,7 @@ def text_windows(stream, name, labels, size):
     for count, (lineno, raw) in enumerate(lines, start=1):
         try:
             if columns is None:
-                examples.append(Example(_decode(raw, name, lineno), -1, f"{name}:{lineno}"))
+                examples.append(Example(decode_line(raw, name, lineno), -1, f"{name}:{lineno}"))
             else:
                 examples.append(_tsv_row(raw, lineno, name, columns))
         except DataError as err:
@@ -182,7 +188,7 @@ def _tsv_row(raw_line, lineno, name, columns):
     """The Example of one TSV row (label -1 without a label column), or a DataError naming the file and line."""
     header, text_col, label_col, label_index, task = columns
     where = f"{name}:{lineno}"
-    fields = _decode(raw_line, name, lineno).rstrip("\r").split("\t")
+    fields = decode_line(raw_line, name, lineno).rstrip("\r").split("\t")
     if len(fields) != len(header):
         raise DataError(f"{where}: expected {len(header)} tab-separated fields ({', '.join(header)}), "
                         f"found {len(fields)}")
@@ -205,7 +211,7 @@ def parse_tsv(raw, name, task, skip_invalid=False, require_labels=True):
     raw_lines = split_lines(raw)
     if not raw_lines:
         raise DataError(f"{name}: the file is empty; expected a header row such as 'label\\ttext_a'")
-    columns = _tsv_columns(_columns(_decode(raw_lines[0], name, 1)), name, task, require_labels)
+    columns = _tsv_columns(_columns(decode_line(raw_lines[0], name, 1)), name, task, require_labels)
     for lineno, raw_line in enumerate(raw_lines[1:], start=2):
         try:
             examples.append(_tsv_row(raw_line, lineno, name, columns))
@@ -216,7 +222,7 @@ def parse_tsv(raw, name, task, skip_invalid=False, require_labels=True):
     return examples, skipped
 
 
-def _decode(raw, path, lineno):
+def decode_line(raw, path, lineno):
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:

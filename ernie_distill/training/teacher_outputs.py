@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.reading import DataError, read_bytes, split_lines
+from ..data.reading import DataError, decode_line, read_bytes, split_lines
 
 PROB_SUM_TOLERANCE = 1e-3
 MIN_PROB = 1e-7  # log(0) would be -inf: a probability of 0 counts as this
@@ -79,19 +79,12 @@ def _short(text, limit=40):
     return json.dumps(text if len(text) <= limit else text[:limit] + "...", ensure_ascii=False)
 
 
-def _decode(raw, path, lineno):
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}:{lineno}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
-
-
 def _json_rows(path, lines, task):
     for lineno, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
-            row = json.loads(_decode(raw, path, lineno))
+            row = json.loads(decode_line(raw, path, lineno))
         except json.JSONDecodeError as err:
             raise DataError(f"{path}:{lineno}: not a JSON object ({err.msg}); expected {{\"text\": ..., \"logits\": "
                             "[...]}, one a line") from None
@@ -106,14 +99,14 @@ def _json_rows(path, lines, task):
 
 
 def _tsv_rows(path, lines, task):
-    header = [name.strip() for name in _decode(lines[0], path, 1).rstrip("\r").split("\t")]
+    header = [name.strip() for name in decode_line(lines[0], path, 1).rstrip("\r").split("\t")]
     kinds = {"logits": [f"logit_{label}" for label in task.labels], "probs": [f"prob_{label}" for label in task.labels]}
     kind = next((k for k, names in kinds.items() if header[1:] == names), None)
     if header[0].lower() not in ("text_a", "text") or not kind:
         raise DataError(f"{path}:1: header {header} is not text_a followed by {', '.join(kinds['logits'])} (or "
                         f"{', '.join(kinds['probs'])}); or give JSON lines as predict.py --logits prints them")
     for lineno, raw in enumerate(lines[1:], start=2):
-        fields = _decode(raw, path, lineno).rstrip("\r").split("\t")
+        fields = decode_line(raw, path, lineno).rstrip("\r").split("\t")
         if len(fields) != len(header):
             raise DataError(f"{path}:{lineno}: expected {len(header)} tab-separated fields, found {len(fields)}")
         try:

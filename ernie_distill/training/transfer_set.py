@@ -20,7 +20,7 @@ import numpy as np
 
 from ..atomic import save_dir_atomically, write_file_atomically
 from ..data.augment import Augmenter
-from ..data.reading import DataError, load_splits, read_bytes, text_windows
+from ..data.reading import DataError, load_splits, open_binary, text_windows
 from ..deploy.inference import text_problem
 from ..log import logger
 from ..models.vocab import MASK, detokenize, tokenize
@@ -112,9 +112,8 @@ def read_unlabeled(settings, known_texts):
     settings.unlabeled_max (seeded). A line that is not valid UTF-8 or holds no text is a DataError naming it."""
     seen, texts, stats = {normalized(t) for t in known_texts}, [], {"files": [], "read": 0, "duplicates": 0}
     for path in settings.unlabeled_file or []:
-        read_bytes(path, f"--unlabeled_file {path}")  # raises the error that says why a path is no file
         before = stats["read"]
-        with open(path, "rb") as stream:
+        with open_binary(path, f"--unlabeled_file {path}") as stream:
             for examples, problems in text_windows(stream, path, None, 8192):
                 if problems:
                     raise DataError(f"{problems[0]} (--unlabeled_file: fix or remove the line)")
