@@ -4,13 +4,24 @@
     python scripts/fault_probe.py --port 8189 --pid $! pipelining     # clients that pipeline and never read answers
     python scripts/fault_probe.py --port 8189 --pid $! big_array      # a ~5.8 MB JSON array of one-letter texts
     python scripts/fault_probe.py --port 8189 --pid $! stalled_bodies # clients stalling one byte before a 6 MB end
+    python scripts/fault_probe.py --port 8189 --pid $! idle           # 2,000 connections that never send a byte
+    python scripts/fault_probe.py --port 8189 --pid $! slow_headers   # 500 clients sending headers a byte a second
+    python scripts/fault_probe.py --port 8189 --pid $! slow_bodies    # 500 clients sending their bodies a byte a second
+    python scripts/fault_probe.py --port 8189 --pid $! load           # 20,000 one-text requests from 32 clients
+    python scripts/fault_probe.py --port 8189 --pid $! sigterm        # the same load, SIGTERM to the server after 2 s
 
 Each prints the server's RSS (from /proc/PID/status) before, at its peak and after, and the latency of a
-well-behaved client's one-text requests sent meanwhile on new connections. Loopback only; Linux only (RSS).
+well-behaved client's one-text requests sent meanwhile on new connections (sigterm: what every request got, and when
+the server exited). Loopback only; Linux only (RSS).
 """
 import argparse
+import asyncio
+import collections
 import json
+import os
+import re
 import selectors
+import signal
 import socket
 import statistics
 import threading
@@ -157,25 +168,137 @@ def stalled_bodies(port, pid, clients, megabytes, wait):
     print(f"  {watch.report()}")
 
 
+def slow_clients(port, pid, clients, part, wait, interval=1.0):
+    """`clients` connections that send nothing (part "idle"), or their headers ("headers") or a 1 KB body ("body") a
+    byte every `interval` seconds: how long each stays open and what it was answered, within `wait` seconds."""
+    request = post(b'{"texts": ["' + b"a" * 1000 + b'"]}')
+    head_end = request.index(b"\r\n\r\n") + 4
+    watch, began = Watch(port, pid), time.monotonic()
+    connections = {socket.create_connection((HOST, port)): head_end if part == "body" else 0 for _ in range(clients)}
+    ends = collections.Counter()
+    for connection, sent in connections.items():
+        connection.setblocking(False)
+        if sent:
+            connection.sendall(request[:sent])
+    while connections and time.monotonic() - began < wait:
+        for connection, sent in list(connections.items()):
+            try:
+                answer = connection.recv(4096)
+                ends[f"answered {int(answer.split()[1])}" if answer else "closed without an answer"] += 1
+            except BlockingIOError:  # nothing from the server yet: one more byte
+                try:
+                    if part != "idle" and sent < len(request) - 1:
+                        connection.send(request[sent : sent + 1])
+                        connections[connection] = sent + 1
+                    continue
+                except OSError:
+                    ends["reset"] += 1
+            except OSError:
+                ends["reset"] += 1
+            ends[f"at {time.monotonic() - began:.0f} s"] += 1
+            connection.close()
+            del connections[connection]
+        time.sleep(interval)
+    for connection in connections:
+        connection.close()
+    watch.stop()
+    times = sorted((k for k in ends if k.startswith("at ")), key=lambda k: int(k.split()[1]))
+    how = ", ".join(f"{n} {k}" for k, n in ends.items() if not k.startswith("at "))
+    print(f"{part}: {clients} clients; {how or 'none ended'}, {len(connections)} still open at {wait:g} s"
+          + (f"; ended {times[0][3:]}-{times[-1][3:]} after connecting" if times else ""))
+    print(f"  {watch.report()}")
+
+
+def load(port, pid, requests, clients, sigterm_after=None):
+    """`requests` one-text requests from `clients` keep-alive connections, one request at a time each: every answer's
+    status, the throughput and the server's RSS. With sigterm_after, SIGTERM goes to the server that many seconds in:
+    each client then counts what its requests got (200, another status, or nothing before the connection ended), and
+    whether a new connection is still accepted."""
+    outcomes, before = collections.Counter(), rss_mb(pid)
+    length = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
+    pending = iter(range(requests))
+
+    async def client():
+        try:
+            reader, writer = await asyncio.open_connection(HOST, port)
+        except OSError:
+            outcomes["connection refused"] += 1
+            return
+        for _ in pending:
+            writer.write(post(ONE_TEXT))
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(int(length.search(head).group(1)))
+            except (OSError, asyncio.IncompleteReadError):
+                outcomes["no answer (connection ended)"] += 1
+                break
+            outcomes[f"answered {int(head.split()[1])}"] += 1
+            if b"connection: close" in head.lower():
+                break
+        writer.close()
+
+    async def run():
+        began, tasks = time.monotonic(), [asyncio.ensure_future(client()) for _ in range(clients)]
+        if sigterm_after is not None:
+            await asyncio.sleep(sigterm_after)
+            os.kill(pid, signal.SIGTERM)
+            stopped = time.monotonic()
+            await asyncio.sleep(0.05)
+            try:
+                _, writer = await asyncio.open_connection(HOST, port)
+                writer.close()
+                outcomes["new connection after SIGTERM: accepted"] += 1
+            except OSError:
+                outcomes["new connection after SIGTERM: refused"] += 1
+            await asyncio.gather(*tasks)
+            while os.path.exists(f"/proc/{pid}") and time.monotonic() - stopped < 60:
+                with open(f"/proc/{pid}/stat") as stat:
+                    if stat.read().split(")")[-1].split()[0] == "Z":  # exited, not yet reaped by its parent
+                        break
+                await asyncio.sleep(0.01)
+            return time.monotonic() - began, time.monotonic() - stopped
+        await asyncio.gather(*tasks)
+        return time.monotonic() - began, None
+
+    wall, exited = asyncio.run(run())
+    answered = sum(n for k, n in outcomes.items() if k.startswith("answered"))
+    print(f"load: {clients} clients, {answered:,} answers in {wall:.1f} s ({answered / wall:,.0f} a second): "
+          + ", ".join(f"{k} {n:,}" for k, n in sorted(outcomes.items())))
+    if exited is not None:
+        print(f"  SIGTERM at {sigterm_after:g} s; the server exited {exited:.2f} s after it")
+    else:
+        print(f"  server RSS before {before:.0f} MB, after {rss_mb(pid):.0f} MB")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--pid", type=int, required=True, help="the server's process id, for its RSS")
-    parser.add_argument("probe", choices=["pipelining", "big_array", "stalled_bodies"])
-    parser.add_argument("--clients", type=int, help="pipelining: 200, stalled_bodies: 60")
+    parser.add_argument("probe", choices=["pipelining", "big_array", "stalled_bodies", "idle", "slow_headers",
+                                          "slow_bodies", "load", "sigterm"])
+    parser.add_argument("--clients", type=int, help="pipelining: 200, stalled_bodies: 60, idle: 2000, slow_*: 500, "
+                        "load and sigterm: 32")
+    parser.add_argument("--requests", type=int, help="load: 20000 in all; sigterm: as many as the server answers")
     parser.add_argument("--duration", type=float, default=45.0, help="pipelining: seconds at most")
     parser.add_argument("--megabytes", type=float, help="big_array: 5.8, stalled_bodies: 6")
     parser.add_argument("--item", default="[]", help="big_array: each item of the array (JSON); [] costs Python's "
                         "parser the most time a byte")
     parser.add_argument("--repeats", type=int, default=5, help="big_array: bodies sent one after the other")
-    parser.add_argument("--wait", type=float, default=30.0, help="stalled_bodies: seconds to wait for the answers")
+    parser.add_argument("--wait", type=float, default=30.0, help="stalled_bodies, idle, slow_*: seconds to wait")
     args = parser.parse_args()
     if args.probe == "pipelining":
         pipelining(args.port, args.pid, args.clients or 200, args.duration)
     elif args.probe == "big_array":
         big_array(args.port, args.pid, args.megabytes or 5.8, args.item, args.repeats)
-    else:
+    elif args.probe == "stalled_bodies":
         stalled_bodies(args.port, args.pid, args.clients or 60, args.megabytes or 6, args.wait)
+    elif args.probe in ("load", "sigterm"):
+        sigterm = args.probe == "sigterm"
+        load(args.port, args.pid, args.requests or (10**7 if sigterm else 20000), args.clients or 32,
+             2.0 if sigterm else None)
+    else:
+        slow_clients(args.port, args.pid, args.clients or (2000 if args.probe == "idle" else 500),
+                     {"idle": "idle", "slow_headers": "headers", "slow_bodies": "body"}[args.probe], args.wait)
 
 
 if __name__ == "__main__":

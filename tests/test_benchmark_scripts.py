@@ -87,3 +87,14 @@ def test_distillation_experiments_write_one_summary_schema_and_share_their_runs(
     assert set(summaries["few_labels"]["goals"]) == {"gap_closed_on_dev", "met"}
     train_rows = len((tmp_path / "few_labels" / "data" / "train.tsv").read_text(encoding="utf-8").splitlines()) - 1
     assert train_rows == 24  # 10% of the fixture's 240, stratified
+
+
+def test_predict_benchmark_takes_turns_and_checks_every_line(exported_student, tmp_path):
+    run("scripts/benchmark_predict.py", "--model_dir", exported_student, "--input_file",
+        os.path.join(FIXTURE_DIR, "dev.tsv"), "--lines", "300", "--rounds", "2", "--output_dir", str(tmp_path))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    first, second = summary["rounds"]
+    assert first["benchmark_after"] == second["benchmark_before"] and summary["lines"] == 300
+    assert summary["median_ratio"] == pytest.approx((first["ratio"] + second["ratio"]) / 2)
+    lines = (tmp_path / "input.txt").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 300 and len(set(lines)) == 300 and lines[-1].endswith("第299条")

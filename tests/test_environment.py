@@ -1,7 +1,6 @@
 """The set-up of scripts/setup_env.sh and the notebook's first cell (ernie_distill/environment.py): which Paddle is
 here, what to install without replacing it, and when nothing needs installing."""
 import importlib.util
-import os
 import subprocess
 import sys
 

@@ -151,7 +151,7 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_text
     # seconds, during which the server must go on reading requests and keeping their deadlines
     batcher = MicroBatcher(predictor.predict, batch_texts, batch_wait_ms, inline=predictor.manifest.kind == "student",
                            on_call=metrics.model_call)
-    metrics.queue.set_function(batcher.queued)
+    metrics.queued = batcher.queued
 
     def health():
         manifest = predictor.manifest
@@ -175,16 +175,18 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_text
 
     async def answer(method, path, body, content_type):
         started = time.perf_counter()
-        status, content, headers = await route(method, path, body, content_type)
+        if (method, path, content_type) == ("POST", "/predict", "application/json"):
+            status, content, headers = await predict(body)
+        else:
+            status, content, headers = route(method, path, content_type)
         metrics.request(path, status, started)
         return status, content, headers
 
-    async def route(method, path, body, content_type):
-        if (method, path) == ("POST", "/predict"):
-            if content_type != "application/json":  # (a web page may POST text/plain across origins unasked)
-                return 415, error(f"Content-Type must be application/json, not {content_type or 'missing'}",
-                                  "content-type"), []
-            return await predict(body)
+    def route(method, path, content_type):
+        """The answer to anything but a prediction."""
+        if (method, path) == ("POST", "/predict"):  # (a web page may POST text/plain across origins unasked)
+            return 415, error(f"Content-Type must be application/json, not {content_type or 'missing'}",
+                              "content-type"), []
         if method in ("GET", "HEAD") and path == "/health":
             return 200, health(), []
         if method in ("GET", "HEAD") and path == "/ready":

@@ -122,31 +122,25 @@ def text_windows(stream, name, labels, size):
     column; its rows end at \\n (or \\r\\n), as read_tsv reads them. Anything else is one text a line, a line
     ending at \\n, \\r\\n or a lone \\r (files of old Mac tools). A UTF-8 byte order mark is dropped. A malformed
     row or an undecodable line is a "name:line: reason" problem, for the caller to report: never dropped silently."""
-    physical = (_without_line_end(raw) for raw in stream)  # (a binary stream's lines end at \\n)
-    first = next(physical, None)
-    if first is None:
+    first = stream.readline()
+    if not first:
         return
     first = first[len(codecs.BOM_UTF8):] if first.startswith(codecs.BOM_UTF8) else first
     try:
-        header = _columns(first.split(b"\r")[0].decode("utf-8"))
+        header = _columns(_without_line_end(first).split(b"\r")[0].decode("utf-8"))
     except UnicodeDecodeError:
         header = []
-    if "text_a" in header:
-        columns = _tsv_columns(_columns(first.decode("utf-8", "replace")), name,
-                               Task(name, tuple(labels or ()), tuple(labels or ())), require_labels=False)
-        if labels is None:  # texts only: a label column is left unread
-            columns = (columns[0], columns[1], None, *columns[3:])
-        lines = enumerate(physical, start=2)
-    else:
-        columns = None
-        lines = enumerate((piece for raw in itertools.chain([first], physical) for piece in raw.split(b"\r")), start=1)
+    if "text_a" not in header:
+        yield from _line_windows(first, stream, name, size)
+        return
+    columns = _tsv_columns(_columns(_without_line_end(first).decode("utf-8", "replace")), name,
+                           Task(name, tuple(labels or ()), tuple(labels or ())), require_labels=False)
+    if labels is None:  # texts only: a label column is left unread
+        columns = (columns[0], columns[1], None, *columns[3:])
     examples, problems = [], []
-    for count, (lineno, raw) in enumerate(lines, start=1):
+    for count, (lineno, raw) in enumerate(enumerate(map(_without_line_end, stream), start=2), start=1):
         try:
-            if columns is None:
-                examples.append(Example(decode_line(raw, name, lineno), -1, f"{name}:{lineno}"))
-            else:
-                examples.append(_tsv_row(raw, lineno, name, columns))
+            examples.append(_tsv_row(raw, lineno, name, columns))
         except DataError as err:
             problems.append(str(err))
         if count % size == 0:
@@ -154,6 +148,29 @@ def text_windows(stream, name, labels, size):
             examples, problems = [], []
     if examples or problems:
         yield examples, problems
+
+
+def _line_windows(first, stream, name, size):
+    """text_windows of a file of one text a line: `size` lines (\\n-ended) at a time, decoded at once; a window
+    holding invalid UTF-8 is decoded line by line, to name the bad lines."""
+    lineno, chunk = 0, first + b"".join(itertools.islice(stream, size - 1))
+    while chunk:
+        chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        chunk = chunk[:-1] if chunk.endswith(b"\n") else chunk
+        count = chunk.count(b"\n") + 1
+        sources = [f"{name}:{n}" for n in range(lineno + 1, lineno + count + 1)]
+        try:
+            examples, problems = list(map(Example, chunk.decode("utf-8").split("\n"), [-1] * count, sources)), []
+        except UnicodeDecodeError:
+            examples, problems = [], []
+            for n, (source, raw) in enumerate(zip(sources, chunk.split(b"\n")), start=lineno + 1):
+                try:
+                    examples.append(Example(decode_line(raw, name, n), -1, source))
+                except DataError as err:
+                    problems.append(str(err))
+        lineno += count
+        yield examples, problems
+        chunk = b"".join(itertools.islice(stream, size))
 
 
 def _without_line_end(raw):

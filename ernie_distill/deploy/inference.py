@@ -22,6 +22,9 @@ DEFAULT_MAX_CHARS = 2000  # serve.py's limit on one text: requests over it are r
 
 def text_problem(text, max_chars=None):
     """Why a text cannot be predicted (a short message), or None when it can."""
+    if isinstance(text, str) and text.isprintable() and text and not text.isspace() \
+            and (max_chars is None or len(text) <= max_chars):
+        return None  # (the common case, at once: printable excludes control, format and surrogate characters)
     if not isinstance(text, str):
         return f"expected a string, got {type(text).__name__}"
     if not text.strip():
@@ -291,16 +294,22 @@ class Predictor:
         """Taskflow-style: a text, or a list of texts -> [{"text", "label", "score"}], as predict.py prints them."""
         return self.predict([texts] if isinstance(texts, str) else list(texts))
 
-    def predict(self, texts, with_logits=False):
-        """[{"text", "label", "score"}] with the softmax probability of the predicted label as score; with_logits adds
-        "logits", every label's logit in label order (exact float32 values, as distill_lstm.py --teacher_outputs
-        reads them)."""
+    def label_scores(self, texts):
+        """Arrays of each text's predicted label (an index into label_names), its score (the softmax probability of that
+        label) and its logits."""
         logits = self.logits(texts)
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
         best = probs.argmax(axis=1)
-        results = [{"text": t, "label": self.label_names[i], "score": round(float(p[i]), 6)}
-                   for t, i, p in zip(texts, best, probs)]
+        return best, probs[np.arange(len(best)), best], logits
+
+    def predict(self, texts, with_logits=False):
+        """[{"text", "label", "score"}] with the softmax probability of the predicted label as score (6 decimals);
+        with_logits adds "logits", every label's logit in label order (exact float32 values, as distill_lstm.py
+        --teacher_outputs reads them)."""
+        best, scores, logits = self.label_scores(texts)
+        results = [{"text": t, "label": self.label_names[i], "score": round(s, 6)}
+                   for t, i, s in zip(texts, best.tolist(), scores.tolist())]
         if with_logits:
             for result, row in zip(results, logits.tolist()):
                 result["logits"] = row

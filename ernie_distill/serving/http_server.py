@@ -24,9 +24,10 @@ What it does, so nothing else must:
 - a request body is kept as the chunks received, joined once complete and released once answered; after a large
   one the C allocator is asked to give its free memory back to the system (glibc's malloc_trim), at most once a second;
 - `Expect: 100-continue` is answered, HEAD gets its answer's headers without the body;
-- SIGTERM (and SIGINT unless told otherwise) drains it: no new connection is accepted, idle connections close, every
-  request already received is answered, the last answer of each connection with `Connection: close`; what is still
-  open after `graceful_timeout` seconds (or at a second signal) is dropped, and logged;
+- SIGTERM (and SIGINT unless told otherwise) drains it: no new connection is accepted, idle connections close
+  (IDLE_DRAIN_SECONDS later: a request in flight then is answered), every request already received is answered, the
+  last answer of each connection with `Connection: close`; what is still open after `graceful_timeout` seconds (or
+  at a second signal) is dropped, and logged;
 - an HTTP/1.1 request without `Host` gets 400 and CONNECT 405 (this is no proxy), each closing the connection.
 Every answer is {"error", "field"} JSON unless `answer` returns another.
 """
@@ -56,23 +57,29 @@ LARGE_BODY_BYTES = 1 << 20  # after a body this large is released, free memory i
 UNREAD_BYTES = 64 * 1024  # answers the client's kernel has not acknowledged past which it is taken as not reading
 CHECK_BYTES = 16 * 1024  # the kernel's send queue is looked at once this much has been written since the last look
 RECHECK_SECONDS = 0.1  # and, while the client is behind, this often
+IDLE_DRAIN_SECONDS = 0.2  # once the server drains, an idle connection stays open this long for a request in flight
 
 
 def error(message, field):
     return {"error": message, "field": field}
 
 
+# made once, not for each answer
+STATUS_LINES = {status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
+                for status in http.HTTPStatus}
+_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
 def response(status, content, headers=(), head_only=False):
     """The bytes of an answer: a JSON body, or `content` as it is where it is bytes (its type then given in `headers`);
     the body is left out for HEAD, its length kept."""
     if isinstance(content, bytes):
-        body, own_type = content, []
+        body, own_type = content, b""
     else:
-        body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-        own_type = [b"content-type: application/json"]
-    lines = [b"HTTP/1.1 %d %s" % (status, http.HTTPStatus(status).phrase.encode()), *own_type,
-             b"content-length: %d" % len(body), *(b"%s: %s" % header for header in headers)]
-    return b"\r\n".join(lines) + b"\r\n\r\n" + (b"" if head_only else body)
+        body, own_type = _json(content).encode(), b"content-type: application/json\r\n"
+    extra = b"".join(b"%s: %s\r\n" % header for header in headers) if headers else b""
+    return b"%s%scontent-length: %d\r\n%s\r\n%s" % (STATUS_LINES[status], own_type, len(body), extra,
+                                                      b"" if head_only else body)
 
 
 CLOSE = (b"connection", b"close")
@@ -256,7 +263,12 @@ class HttpConnection(asyncio.Protocol):
         self.release_body()
 
     def drain(self):
-        """The server is stopping: an idle connection closes now, one with requests under way after their answers."""
+        """The server is stopping: a connection with requests under way closes after their answers, an idle one after
+        IDLE_DRAIN_SECONDS unless a request begins to arrive meanwhile: one in flight when the signal came (or
+        already in the kernel, unread) is answered, where closing at once would reset it unanswered."""
+        asyncio.get_running_loop().call_later(IDLE_DRAIN_SECONDS, self.close_if_idle)
+
+    def close_if_idle(self):
         if not self.busy and not self.pending and not self.reading_a_request():
             self.transport.close()
 

@@ -46,3 +46,32 @@ def test_logits_are_every_labels_exact_float32_logit(exported_student, capsys):
     np.testing.assert_array_equal(np.asarray([r["logits"] for r in rows], dtype="float32"), expected)
     _, plain, _ = run(capsys, "--model_dir", exported_student, "--text", texts[0])
     assert "logits" not in plain[0]
+
+
+def test_lines_are_byte_for_byte_what_json_dumps_writes():
+    import numpy as np
+
+    texts = ['引号"和\\反斜杠', "tab\there", "\x00\x1f\x7f", "\u2028\u2029", "🫠 emoji", "\ud800"]
+    best, scores = np.array([0, 1, 2, 0, 1, 2]), np.array([0.5, 1 / 3, 1e-7, 1.0, np.nan, 0.123456789], "float32")
+    logits = np.array([[0.1, -2.5, 3e38], [np.inf, -np.inf, np.nan]] * 3, "float32")
+    names = ["负面", 'a "quoted" label', "x"]
+    expected = "".join(json.dumps({"text": t, "label": names[i], "score": round(float(s), 6)}, ensure_ascii=False)
+                       + "\n" for t, i, s in zip(texts, best, scores))
+    assert predict.json_lines(texts, names, best, scores) == expected
+    with_logits = predict.json_lines(texts, names, best, scores, logits).split("\n")
+    for line, text, i, s, row in zip(with_logits, texts, best, scores, logits.tolist()):
+        assert line == json.dumps({"text": text, "label": names[i], "score": round(float(s), 6), "logits": row},
+                                  ensure_ascii=False)
+
+
+def test_windows_split_anywhere_give_the_same_lines_and_line_numbers(exported_student, tmp_path, capsys, monkeypatch):
+    path = tmp_path / "mixed.txt"
+    path.write_bytes("好\r\n差\r".encode() + b"\xff bad\n\n" + "好的\r\n\r不\n坏".encode())
+    whole = run(capsys, "--model_dir", exported_student, "--input_file", str(path))
+    for lines in (1, 2, 3):
+        monkeypatch.setattr(predict, "WINDOW_LINES", lines)
+        assert run(capsys, "--model_dir", exported_student, "--input_file", str(path)) == whole
+    code, rows, err = whole
+    assert code == 1 and [r["text"] for r in rows] == ["好", "差", "好的", "不", "坏"]
+    assert f"{path}:3: not valid UTF-8 (invalid start byte at byte 0)" in err
+    assert f"{path}:4: empty or whitespace-only text" in err and f"{path}:6: empty or whitespace-only text" in err

@@ -451,3 +451,10 @@ def test_only_control_characters_are_no_text_whatever_unicode_version_python_kno
     no_text = "no text, only control characters (such as NUL)"
     assert [text_problem(t) for t in ["\x00", "\u200b\x07", " \x1b "]] == [no_text] * 3
     assert text_problem("\ud800").startswith("not valid Unicode: lone surrogate")
+    # (printable texts take a shortcut: the rest gives the same answers as before it)
+    assert [text_problem(t) for t in ["a\tb", "好\u200b", "\u00a0好"]] == [None] * 3
+    blank = "empty or whitespace-only text"
+    assert [text_problem(t) for t in ["", " ", "\u00a0", "\u2028", "\t\n"]] == [blank] * 5
+    assert text_problem("好好", max_chars=2) is None
+    assert text_problem("好好好", max_chars=2) == "text has 3 characters, over the limit of 2"
+    assert text_problem(3) == "expected a string, got int"
