@@ -19,16 +19,26 @@ import time
 from ernie_distill.atomic import write_json
 from ernie_distill.cli import ArgumentParser, positive_int, run_cli
 from ernie_distill.data.reading import read_bytes, read_text_lines
-from ernie_distill.deploy.manifest import Manifest
+from ernie_distill.deploy.manifest import BACKENDS, Manifest
+from ernie_distill.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def failed(command, stderr):
+    """The InputError saying which command failed and the last line it wrote (an `error:` line, or a traceback's)."""
+    last = (stderr.decode(errors="replace").strip().splitlines() or ["(nothing on stderr)"])[-1]
+    return InputError(f"{command} failed: {last.removeprefix('error: ')}")
+
+
 def benchmark_rate(model_dir, backend, input_file, output_dir):
     """benchmark.py's end-to-end sentences/s for the model (serving and most batch-1 timing left out)."""
-    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "benchmark.py"), "--model", f"student={model_dir}",
-                    "--backends", backend, "--input_file", input_file, "--latency_texts", "64",
-                    "--serve_clients", "0", "--output_dir", output_dir], check=True, capture_output=True, cwd=ROOT)
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "benchmark.py"), "--model",
+                           f"student={model_dir}", "--backends", backend, "--input_file", input_file,
+                           "--latency_texts", "64", "--serve_clients", "0", "--output_dir", output_dir],
+                          capture_output=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise failed("scripts/benchmark.py", done.stderr)
     with open(os.path.join(output_dir, "benchmark.json"), encoding="utf-8") as f:
         return json.load(f)["rows"][0]["batch32_sentences_per_s"]
 
@@ -39,22 +49,24 @@ def predict_run(model_dir, backend, path, lines, output_path):
     with open(output_path, "wb") as out:
         process = subprocess.Popen([sys.executable, os.path.join(ROOT, "predict.py"), "--model_dir", model_dir,
                                     "--backend", backend, "--input_file", path], stdout=out, stderr=subprocess.PIPE)
-        stderr = process.stderr.read()
-        _, status, usage = os.wait4(process.pid, 0)
+        with process.stderr:
+            stderr = process.stderr.read()
+        _, status, usage = os.wait4(process.pid, 0)  # (Popen's wait() gives no resource usage)
+        process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - began
-    if status != 0:
-        raise RuntimeError(f"predict.py failed:\n{stderr.decode(errors='replace')[-2000:]}")
+    if process.returncode != 0:
+        raise failed("predict.py", stderr)
     with open(output_path, "rb") as f:
         written = sum(1 for _ in f)
     if written != lines:
-        raise RuntimeError(f"predict.py wrote {written} lines for {lines} texts")
+        raise InputError(f"predict.py wrote {written} lines for {lines} texts: see {output_path}")
     return lines / seconds, usage.ru_maxrss / 1024
 
 
 def main():
     parser = ArgumentParser(__doc__)
     parser.add_argument("--model_dir", required=True, help="a student exported by export_model.py")
-    parser.add_argument("--backend", default="numba")
+    parser.add_argument("--backend", default="numba", choices=BACKENDS)
     parser.add_argument("--input_file", default=os.path.join(ROOT, "..", "shared", "data", "chnsenticorp", "dev.tsv"))
     parser.add_argument("--lines", type=positive_int, default=500_000)
     parser.add_argument("--rounds", type=positive_int, default=3)
@@ -66,6 +78,8 @@ def main():
     labels = manifest.labels
     raw = read_bytes(args.input_file, f"--input_file {args.input_file}")
     texts = [e.text for e in read_text_lines(raw, args.input_file, labels)[0]]
+    if not texts:
+        parser.error(f"--input_file {args.input_file} holds no text")
     os.makedirs(args.output_dir, exist_ok=True)
     big = os.path.join(args.output_dir, "input.txt")
     with open(big, "w", encoding="utf-8") as f:

@@ -14,18 +14,20 @@ Each prints the server's RSS (from /proc/PID/status) before, at its peak and aft
 well-behaved client's one-text requests sent meanwhile on new connections (sigterm: what every request got, and when
 the server exited). Loopback only; Linux only (RSS).
 """
-import argparse
 import asyncio
 import collections
 import json
 import os
 import re
+import resource
 import selectors
 import signal
 import socket
 import statistics
 import threading
 import time
+
+from ernie_distill.cli import ArgumentParser, positive_float, positive_int
 
 HOST = "127.0.0.1"
 ONE_TEXT = json.dumps({"texts": ["房间很干净，服务也好"]}, ensure_ascii=False).encode()
@@ -184,7 +186,7 @@ def slow_clients(port, pid, clients, part, wait, interval=1.0):
         for connection, sent in list(connections.items()):
             try:
                 answer = connection.recv(4096)
-                ends[f"answered {int(answer.split()[1])}" if answer else "closed without an answer"] += 1
+                ends[f"answered {answer.split(b' ')[1].decode()}" if answer else "closed without an answer"] += 1
             except BlockingIOError:  # nothing from the server yet: one more byte
                 try:
                     if part != "idle" and sent < len(request) - 1:
@@ -216,7 +218,7 @@ def load(port, pid, requests, clients, sigterm_after=None):
     whether a new connection is still accepted."""
     outcomes, before = collections.Counter(), rss_mb(pid)
     length = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
-    pending = iter(range(requests))
+    pending, last_answer = iter(range(requests)), [time.monotonic()]
 
     async def client():
         try:
@@ -233,6 +235,7 @@ def load(port, pid, requests, clients, sigterm_after=None):
                 outcomes["no answer (connection ended)"] += 1
                 break
             outcomes[f"answered {int(head.split()[1])}"] += 1
+            last_answer[0] = time.monotonic()
             if b"connection: close" in head.lower():
                 break
         writer.close()
@@ -250,15 +253,18 @@ def load(port, pid, requests, clients, sigterm_after=None):
                 outcomes["new connection after SIGTERM: accepted"] += 1
             except OSError:
                 outcomes["new connection after SIGTERM: refused"] += 1
-            await asyncio.gather(*tasks)
-            while os.path.exists(f"/proc/{pid}") and time.monotonic() - stopped < 60:
-                with open(f"/proc/{pid}/stat") as stat:
-                    if stat.read().split(")")[-1].split()[0] == "Z":  # exited, not yet reaped by its parent
-                        break
+            await asyncio.wait_for(asyncio.gather(*tasks), 120)  # (each client stops at its Connection: close)
+            while time.monotonic() - stopped < 60:
+                try:
+                    with open(f"/proc/{pid}/stat") as stat:
+                        if stat.read().split(")")[-1].split()[0] == "Z":  # exited, not yet reaped by its parent
+                            break
+                except FileNotFoundError:  # exited and reaped
+                    break
                 await asyncio.sleep(0.01)
-            return time.monotonic() - began, time.monotonic() - stopped
+            return last_answer[0] - began, time.monotonic() - stopped
         await asyncio.gather(*tasks)
-        return time.monotonic() - began, None
+        return last_answer[0] - began, None
 
     wall, exited = asyncio.run(run())
     answered = sum(n for k, n in outcomes.items() if k.startswith("answered"))
@@ -271,21 +277,29 @@ def load(port, pid, requests, clients, sigterm_after=None):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--pid", type=int, required=True, help="the server's process id, for its RSS")
     parser.add_argument("probe", choices=["pipelining", "big_array", "stalled_bodies", "idle", "slow_headers",
                                           "slow_bodies", "load", "sigterm"])
-    parser.add_argument("--clients", type=int, help="pipelining: 200, stalled_bodies: 60, idle: 2000, slow_*: 500, "
+    parser.add_argument("--clients", type=positive_int, help="pipelining: 200, stalled_bodies: 60, idle: 2000, slow_*: 500, "
                         "load and sigterm: 32")
-    parser.add_argument("--requests", type=int, help="load: 20000 in all; sigterm: as many as the server answers")
-    parser.add_argument("--duration", type=float, default=45.0, help="pipelining: seconds at most")
-    parser.add_argument("--megabytes", type=float, help="big_array: 5.8, stalled_bodies: 6")
+    parser.add_argument("--requests", type=positive_int, help="load: 20000 in all; sigterm: as many as the server answers")
+    parser.add_argument("--duration", type=positive_float, default=45.0, help="pipelining: seconds at most")
+    parser.add_argument("--megabytes", type=positive_float, help="big_array: 5.8, stalled_bodies: 6")
     parser.add_argument("--item", default="[]", help="big_array: each item of the array (JSON); [] costs Python's "
                         "parser the most time a byte")
-    parser.add_argument("--repeats", type=int, default=5, help="big_array: bodies sent one after the other")
-    parser.add_argument("--wait", type=float, default=30.0, help="stalled_bodies, idle, slow_*: seconds to wait")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="big_array: bodies sent one after the other")
+    parser.add_argument("--wait", type=positive_float, default=30.0, help="stalled_bodies, idle, slow_*: seconds to wait")
     args = parser.parse_args()
+    if not os.path.exists(f"/proc/{args.pid}/status"):
+        parser.error(f"--pid {args.pid}: no such process (give the server's)")
+    try:
+        socket.create_connection((HOST, args.port), timeout=5).close()
+    except OSError as err:
+        parser.error(f"--port {args.port}: nothing answers on {HOST} ({err.strerror or err}); start serve.py first")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # (idle opens 2,000 connections: the usual limit is 1,024)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.probe == "pipelining":
         pipelining(args.port, args.pid, args.clients or 200, args.duration)
     elif args.probe == "big_array":

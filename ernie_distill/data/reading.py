@@ -151,26 +151,34 @@ def text_windows(stream, name, labels, size):
 
 
 def _line_windows(first, stream, name, size):
-    """text_windows of a file of one text a line: `size` lines (\\n-ended) at a time, decoded at once; a window
-    holding invalid UTF-8 is decoded line by line, to name the bad lines."""
+    """text_windows of a file of one text a line: read `size` \\n-ended lines at a time, cut into lines at every line
+    end, and yielded `size` lines at a time (a file of lone \\r line ends is one \\n-line)."""
     lineno, chunk = 0, first + b"".join(itertools.islice(stream, size - 1))
-    while chunk:
+    while True:  # (the first chunk even when empty: a file holding only a byte order mark has one empty line)
         chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        chunk = chunk[:-1] if chunk.endswith(b"\n") else chunk
-        count = chunk.count(b"\n") + 1
-        sources = [f"{name}:{n}" for n in range(lineno + 1, lineno + count + 1)]
-        try:
-            examples, problems = list(map(Example, chunk.decode("utf-8").split("\n"), [-1] * count, sources)), []
-        except UnicodeDecodeError:
-            examples, problems = [], []
-            for n, (source, raw) in enumerate(zip(sources, chunk.split(b"\n")), start=lineno + 1):
-                try:
-                    examples.append(Example(decode_line(raw, name, n), -1, source))
-                except DataError as err:
-                    problems.append(str(err))
-        lineno += count
-        yield examples, problems
+        lines = (chunk[:-1] if chunk.endswith(b"\n") else chunk).split(b"\n")
+        for start in range(0, len(lines), size):
+            yield _decoded_lines(lines[start : start + size], name, lineno + start)
+        lineno += len(lines)
         chunk = b"".join(itertools.islice(stream, size))
+        if not chunk:
+            return
+
+
+def _decoded_lines(lines, name, lineno):
+    """(examples, problems) of lines numbered from lineno + 1: decoded in one call, or line by line where one is not
+    UTF-8, to name it."""
+    sources = [f"{name}:{n}" for n in range(lineno + 1, lineno + len(lines) + 1)]
+    try:
+        return list(map(Example, b"\n".join(lines).decode("utf-8").split("\n"), [-1] * len(lines), sources)), []
+    except UnicodeDecodeError:
+        examples, problems = [], []
+        for n, (source, raw) in enumerate(zip(sources, lines), start=lineno + 1):
+            try:
+                examples.append(Example(decode_line(raw, name, n), -1, source))
+            except DataError as err:
+                problems.append(str(err))
+        return examples, problems
 
 
 def _without_line_end(raw):

@@ -133,7 +133,7 @@ class HttpConnection(asyncio.Protocol):
         self.answer, self.timeout, self.max_body_bytes = answer, timeout, max_body_bytes
         self.state = state or ServerState()
         self.parser = httptools.HttpRequestParser(self)
-        self.transport = self.deadline = self.write_deadline = self.recheck = self.fd = None
+        self.transport = self.deadline = self.write_deadline = self.recheck = self.idle_close = self.fd = None
         self.pending = collections.deque()  # requests waiting for their answer: (method, path, body, type, keep-alive)
         self.unparsed = b""  # received, not yet fed to the parser (while PIPELINE_DEPTH requests wait)
         self.busy = False  # an answer is being computed
@@ -257,7 +257,7 @@ class HttpConnection(asyncio.Protocol):
         self.closing = True
         self.state.connections.discard(self)
         self.set_deadline(None)
-        for timer in (self.write_deadline, self.recheck):
+        for timer in (self.write_deadline, self.recheck, self.idle_close):
             if timer is not None:
                 timer.cancel()
         self.release_body()
@@ -266,9 +266,12 @@ class HttpConnection(asyncio.Protocol):
         """The server is stopping: a connection with requests under way closes after their answers, an idle one after
         IDLE_DRAIN_SECONDS unless a request begins to arrive meanwhile: one in flight when the signal came (or
         already in the kernel, unread) is answered, where closing at once would reset it unanswered."""
-        asyncio.get_running_loop().call_later(IDLE_DRAIN_SECONDS, self.close_if_idle)
+        self.idle_close = asyncio.get_running_loop().call_later(IDLE_DRAIN_SECONDS, self.close_if_idle)
 
     def close_if_idle(self):
+        self.idle_close = None
+        if self.lingering or self.transport.is_closing():  # (answered meanwhile: finish() closes it)
+            return
         if not self.busy and not self.pending and not self.reading_a_request():
             self.transport.close()
 

@@ -34,9 +34,12 @@ class Buckets:
         self.counts[bisect.bisect_left(self.bounds, value)] += 1
         self.sum += value
 
-    def add_to(self, family, labels=()):
+    def add_to(self, family, created, labels=None):
+        """The buckets, count and sum, and the time they count from, as samples of `family` (labels: name -> value)."""
+        labels = labels or {}
         bounds = [floatToGoString(bound) for bound in (*self.bounds, math.inf)]
-        family.add_metric(list(labels), list(zip(bounds, itertools.accumulate(self.counts))), self.sum)
+        family.add_metric(list(labels.values()), list(zip(bounds, itertools.accumulate(self.counts))), self.sum)
+        family.add_sample(f"{family.name}_created", labels, created)  # (add_metric takes none for a histogram)
 
 
 class ServingMetrics:
@@ -47,6 +50,7 @@ class ServingMetrics:
         self.batch, self.model_seconds = Buckets(BATCH_BUCKETS), Buckets(LATENCY_BUCKETS)
         self.disconnects = collections.Counter()  # reason -> clients
         self.queued = lambda: 0  # requests waiting for a model call (the server's micro-batcher tells)
+        self.created = time.time()  # every series counts from here (the `_created` samples)
         self.registry = CollectorRegistry()
         self.registry.register(self)
 
@@ -72,22 +76,23 @@ class ServingMetrics:
         requests = CounterMetricFamily("ernie_distill_requests", "HTTP requests answered, by path and status",
                                        labels=["path", "status"])
         for (path, status), count in sorted(self.requests.items()):
-            requests.add_metric([path, str(status)], count)
+            requests.add_metric([path, str(status)], count, created=self.created)
         latency = HistogramMetricFamily("ernie_distill_request_seconds", "time to answer a request, by path",
                                         labels=["path"])
         for path, buckets in sorted(self.latency.items()):
-            buckets.add_to(latency, [path])
+            buckets.add_to(latency, self.created, {"path": path})
         batch = HistogramMetricFamily("ernie_distill_batch_texts", "texts in one model call (micro-batching)")
-        self.batch.add_to(batch)
+        self.batch.add_to(batch, self.created)
         model_seconds = HistogramMetricFamily("ernie_distill_model_call_seconds", "time of one model call")
-        self.model_seconds.add_to(model_seconds)
+        self.model_seconds.add_to(model_seconds, self.created)
         disconnects = CounterMetricFamily("ernie_distill_disconnected_clients", "clients disconnected without an "
                                           "answer, by reason (unread_answers: not reading them within "
                                           "--request_timeout)", labels=["reason"])
         for reason, count in sorted(self.disconnects.items()):
-            disconnects.add_metric([reason], count)
+            disconnects.add_metric([reason], count, created=self.created)
         yield from (requests, latency,
-                    CounterMetricFamily("ernie_distill_texts_predicted", "texts predicted", value=self.texts),
+                    CounterMetricFamily("ernie_distill_texts_predicted", "texts predicted", value=self.texts,
+                                        created=self.created),
                     batch, model_seconds, disconnects,
                     GaugeMetricFamily("ernie_distill_queued_requests", "requests waiting for a model call",
                                       value=self.queued()))

@@ -64,6 +64,14 @@ def test_lines_are_byte_for_byte_what_json_dumps_writes():
                                   ensure_ascii=False)
 
 
+def test_lines_are_the_predictors_own_results(exported_student):
+    from ernie_distill.deploy.inference import Predictor
+
+    predictor, texts = Predictor(exported_student), ["房间很干净", "太差了", '"引号"', "a\tb"]
+    expected = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in predictor.predict(texts, with_logits=True))
+    assert predict.json_lines(texts, predictor.label_names, *predictor.label_scores(texts)) == expected
+
+
 def test_windows_split_anywhere_give_the_same_lines_and_line_numbers(exported_student, tmp_path, capsys, monkeypatch):
     path = tmp_path / "mixed.txt"
     path.write_bytes("好\r\n差\r".encode() + b"\xff bad\n\n" + "好的\r\n\r不\n坏".encode())

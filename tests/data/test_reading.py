@@ -116,3 +116,15 @@ def test_unknown_label_and_class_without_training_examples(tmp_path):
     data_dir = make_task_dir(tmp_path, train="label\ttext_a\n体育\t球赛\n财经\t股票\n")
     with pytest.raises(DataError, match=r"no training example of label\(s\) \['科技'\]"):
         load_splits(load_task("news", data_dir), data_dir)
+
+
+def test_text_windows_are_bounded_in_lines_whatever_ends_them():
+    import io
+
+    from ernie_distill.data.reading import text_windows
+
+    for data in [b"a\r" * 7, b"a\n" * 7, b"a\r\n" * 7, b"\xff\r" * 7]:  # (lone \r: the file is one \n-line)
+        windows = list(text_windows(io.BytesIO(data), "f", None, 3))
+        assert [len(examples) + len(problems) for examples, problems in windows] == [3, 3, 1]
+    (only_bom, _), = text_windows(io.BytesIO(b"\xef\xbb\xbf"), "f", None, 3)  # one empty line, reported as such
+    assert [(e.text, e.source) for e in only_bom] == [("", "f:1")]

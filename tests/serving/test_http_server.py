@@ -236,6 +236,22 @@ def test_what_is_left_after_the_graceful_timeout_is_dropped_and_logged():
     assert "1 connection(s) still open after --graceful_timeout 0.3 s" in server.stderr.read()
 
 
+def test_a_drained_connection_lingers_after_its_last_answer_until_the_client_closes():
+    """The idle connections' close after the signal must leave alone one that is lingering after its last answer."""
+    import signal
+    import time
+
+    server, port = slow_server(graceful_timeout=10)
+    connection = send(port, request(b"GET", b"/0.1"))
+    time.sleep(0.05)
+    server.send_signal(signal.SIGTERM)
+    time.sleep(0.6)  # answered at 0.1 s; the client neither reads nor closes yet
+    assert server.poll() is None
+    (status, headers, _), = answers(read_all(connection))
+    assert status == 200 and headers["connection"] == "close"
+    assert server.wait(5) == 0
+
+
 def test_a_drained_connections_last_answer_survives_requests_it_never_read():
     """Closing a socket with unread bytes sends a reset, which can destroy the answers in flight: the server sends its
     FIN and drops what it has not read instead."""

@@ -7,9 +7,9 @@ from ernie_distill.serving.metrics import BATCH_BUCKETS, LATENCY_BUCKETS, Servin
 
 
 def samples(exposition):
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(exposition.decode())
-            for s in family.samples if not s.name.endswith("_created")}
+    """Every sample's value; a `_created` sample (a time stamp) only as being there."""
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value if not s.name.endswith("_created") else "a time"
+            for family in text_string_to_metric_families(exposition.decode()) for s in family.samples}
 
 
 def test_a_scrape_shows_what_the_librarys_own_metrics_would(monkeypatch):
