@@ -73,6 +73,9 @@ def main():
     parser.add_argument("--output_dir", default=os.path.join(ROOT, "tmp", "benchmark-predict"))
     args = parser.parse_args()
     manifest = Manifest.read(args.model_dir)  # (not an export: one error line)
+    if manifest.kind != "student":
+        parser.error(f"{args.model_dir} is a {manifest.kind}: this benchmark measures a student (a teacher's speed is "
+                     "in scripts/benchmark.py)")
     if not manifest.has_backend(args.backend):
         parser.error(f"--backend {args.backend}: {args.model_dir} has no files for it; export it with that backend")
     labels = manifest.labels
@@ -103,6 +106,9 @@ def main():
         before = after
     ratio = statistics.median(row["ratio"] for row in rows)
     print(f"median predict.py / benchmark.py: {ratio:.0%} (goal: at least 85%)")
+    if args.lines < 100_000:
+        print(f"(over {args.lines:,} lines predict.py's start-up, a second or two, weighs on its rate: the goal is "
+              "about --lines 500000)")
     write_json(os.path.join(args.output_dir, "summary.json"),
                {"rounds": rows, "median_ratio": ratio, "lines": args.lines, "model_dir": args.model_dir,
                 "backend": args.backend})

@@ -27,7 +27,7 @@ import statistics
 import threading
 import time
 
-from ernie_distill.cli import ArgumentParser, positive_float, positive_int
+from ernie_distill.cli import ArgumentParser, bounded, positive_float, positive_int
 
 HOST = "127.0.0.1"
 ONE_TEXT = json.dumps({"texts": ["房间很干净，服务也好"]}, ensure_ascii=False).encode()
@@ -278,19 +278,21 @@ def load(port, pid, requests, clients, sigterm_after=None):
 
 def main():
     parser = ArgumentParser(__doc__)
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=bounded(int, 1, 65535), required=True)
     parser.add_argument("--pid", type=int, required=True, help="the server's process id, for its RSS")
     parser.add_argument("probe", choices=["pipelining", "big_array", "stalled_bodies", "idle", "slow_headers",
                                           "slow_bodies", "load", "sigterm"])
-    parser.add_argument("--clients", type=positive_int, help="pipelining: 200, stalled_bodies: 60, idle: 2000, slow_*: 500, "
-                        "load and sigterm: 32")
-    parser.add_argument("--requests", type=positive_int, help="load: 20000 in all; sigterm: as many as the server answers")
+    parser.add_argument("--clients", type=positive_int, help="pipelining: 200, stalled_bodies: 60, idle: 2000, "
+                        "slow_*: 500, load and sigterm: 32")
+    parser.add_argument("--requests", type=positive_int, help="load: 20000 in all; sigterm: as many as the server "
+                        "answers")
     parser.add_argument("--duration", type=positive_float, default=45.0, help="pipelining: seconds at most")
     parser.add_argument("--megabytes", type=positive_float, help="big_array: 5.8, stalled_bodies: 6")
     parser.add_argument("--item", default="[]", help="big_array: each item of the array (JSON); [] costs Python's "
                         "parser the most time a byte")
-    parser.add_argument("--repeats", type=positive_int, default=5, help="big_array: bodies sent one after the other")
-    parser.add_argument("--wait", type=positive_float, default=30.0, help="stalled_bodies, idle, slow_*: seconds to wait")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="big_array: bodies sent one at a time")
+    parser.add_argument("--wait", type=positive_float, default=30.0, help="stalled_bodies, idle, slow_*: seconds to "
+                        "wait")
     args = parser.parse_args()
     if not os.path.exists(f"/proc/{args.pid}/status"):
         parser.error(f"--pid {args.pid}: no such process (give the server's)")

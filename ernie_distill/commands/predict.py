@@ -102,7 +102,7 @@ def json_lines(texts, label_names, best, scores, logits=None):
     return "".join(line + "}\n" for line in lines)
 
 
-def predict_windows(predictor, windows, progress=None, with_logits=False):
+def predict_windows(predictor, windows, progress=None, with_logits=False, source="the input"):
     """Predict and print each window of (examples, problems) in input order; returns the exit status. (Reading the next
     window while the model runs this one was measured 6% slower: both want the GIL, which encoding holds.)"""
     predicted = correct = labelled = skipped = 0
@@ -132,7 +132,7 @@ def predict_windows(predictor, windows, progress=None, with_logits=False):
         print(f"{skipped} input(s) could not be predicted (see above); {predicted} predicted", file=sys.stderr)
         return 1
     if not predicted:
-        raise DataError("no input text (give --text, --input_file, or lines on stdin)")
+        raise DataError(f"{source} holds no text to predict")
     return 0
 
 
@@ -145,7 +145,8 @@ def main(argv=None):
                                with_logits=args.logits)
     with input_stream(args.input_file) as stream:
         windows = text_windows(stream, args.input_file or "<stdin>", predictor.manifest.labels, WINDOW_LINES)
-        return predict_windows(predictor, windows, ProgressLine(stream), args.logits)
+        source = f"--input_file {args.input_file}" if args.input_file else "stdin"
+        return predict_windows(predictor, windows, ProgressLine(stream), args.logits, source)
 
 
 def run():

@@ -5,8 +5,8 @@ writes a request) took twice the CPU a request of this server, which makes one w
 What it does, so nothing else must:
 - keep-alive connections, requests answered one at a time in order (pipelined ones wait their turn);
 - a client gets `timeout` seconds for a request's headers (counted from the connection or the previous answer), else it
-  is disconnected without an answer, and as long again for the body, else 408 (both would otherwise hold a connection
-  forever);
+  is disconnected without an answer (told to on_disconnected), and as long again for the body, else 408 (both would
+  otherwise hold a connection forever);
 - a body over `max_body_bytes` gets 413 and headers over MAX_HEADER_BYTES 431, before they are read any further;
   malformed HTTP gets 400; each of these comes after the answers owed to earlier (pipelined) requests and closes the
   connection, as the rest of the bytes cannot be trusted to be a request; a request asking for an upgrade (h2c,
@@ -102,7 +102,8 @@ class ServerState:
     """What the server's connections share: the open ones, whether it is draining (stopping gracefully),
     on_refused(status), told of each answer the server makes itself (malformed HTTP, oversized or stalled requests, a
     failing application), which the application never sees, and on_disconnected(reason), told of each client
-    disconnected without an answer for a fault of its own ("unread_answers")."""
+    disconnected without an answer once `timeout` passed: "no_request" (no request's headers: an idle keep-alive
+    connection, or a client too slow to send them), "unread_answers"."""
 
     def __init__(self, on_refused=None, on_disconnected=None):
         self.draining = False
@@ -148,7 +149,7 @@ class HttpConnection(asyncio.Protocol):
         self.transport = transport
         self.fd = unsent_bytes_fd(transport)
         self.state.connections.add(self)
-        self.set_deadline(self.transport.close)  # the first request's headers
+        self.set_deadline(self.no_request)  # the first request's headers
         if self.state.draining:  # accepted just before the server stopped accepting
             self.drain()
 
@@ -245,8 +246,14 @@ class HttpConnection(asyncio.Protocol):
             if self.in_body:
                 self.set_deadline(self.body_timed_out)
             elif not self.busy and not self.pending:
-                self.set_deadline(self.transport.close)  # the next request's headers
+                self.set_deadline(self.no_request)  # the next request's headers
             self.read_on()
+
+    def no_request(self):
+        """No request's headers within `timeout`: an idle keep-alive connection, or a client too slow to send them."""
+        if self.state.on_disconnected is not None:
+            self.state.on_disconnected("no_request")
+        self.transport.close()
 
     def answers_unread(self):
         if self.state.on_disconnected is not None:
@@ -378,7 +385,7 @@ class HttpConnection(asyncio.Protocol):
             self.transport.close()
         else:
             if not self.in_body and not self.not_reading():  # (a body has its own; one behind, the write one)
-                self.set_deadline(self.transport.close)  # the next request's headers
+                self.set_deadline(self.no_request)  # the next request's headers
             self.read_on()
 
     def finish(self):

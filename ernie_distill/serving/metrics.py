@@ -86,8 +86,9 @@ class ServingMetrics:
         model_seconds = HistogramMetricFamily("ernie_distill_model_call_seconds", "time of one model call")
         self.model_seconds.add_to(model_seconds, self.created)
         disconnects = CounterMetricFamily("ernie_distill_disconnected_clients", "clients disconnected without an "
-                                          "answer, by reason (unread_answers: not reading them within "
-                                          "--request_timeout)", labels=["reason"])
+                                          "answer, by reason (within --request_timeout, no_request: no request's "
+                                          "headers, an idle keep-alive connection included; unread_answers: the "
+                                          "answers not read)", labels=["reason"])
         for reason, count in sorted(self.disconnects.items()):
             disconnects.add_metric([reason], count, created=self.created)
         yield from (requests, latency,

@@ -128,3 +128,12 @@ def test_text_windows_are_bounded_in_lines_whatever_ends_them():
         assert [len(examples) + len(problems) for examples, problems in windows] == [3, 3, 1]
     (only_bom, _), = text_windows(io.BytesIO(b"\xef\xbb\xbf"), "f", None, 3)  # one empty line, reported as such
     assert [(e.text, e.source) for e in only_bom] == [("", "f:1")]
+
+
+def test_a_tsv_with_lone_cr_line_ends_is_one_error_saying_so():
+    import io
+
+    from ernie_distill.data.reading import text_windows
+
+    with pytest.raises(DataError, match=r"in.tsv:1: this TSV ends its lines with a lone \\r"):
+        list(text_windows(io.BytesIO(b"label\ttext_a\r1\t\xe5\xa5\xbd\r"), "in.tsv", ["0", "1"], 8))

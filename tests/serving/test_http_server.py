@@ -271,15 +271,16 @@ def test_a_drained_connections_last_answer_survives_requests_it_never_read():
 
 def test_the_answers_the_server_makes_itself_are_reported():
     """Malformed HTTP, a missing Host, a stalled body and a failing application never reach the application: the
-    server tells state.on_refused (serve.py counts them in /metrics under path "-")."""
+    server tells state.on_refused (serve.py counts them in /metrics under path "-"), and of connections closed for
+    want of a request, state.on_disconnected."""
     from ernie_distill.serving.http_server import ServerState
 
-    refused = []
+    refused, disconnected = [], []
     loop, ready = asyncio.new_event_loop(), threading.Event()
     sock = socket.create_server(("127.0.0.1", 0))
 
     async def start():
-        state = ServerState(on_refused=refused.append)
+        state = ServerState(on_refused=refused.append, on_disconnected=disconnected.append)
         await loop.create_server(lambda: HttpConnection(echo, 0.3, 100, state), sock=sock)
         ready.set()
 
@@ -290,8 +291,11 @@ def test_the_answers_the_server_makes_itself_are_reported():
     exchange(port, b"GET /h HTTP/1.1\r\n\r\n")
     exchange(port, b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
     exchange(port, request(b"GET", b"/fail", headers=b"Connection: close\r\n"))
+    assert disconnected == []
+    exchange(port, b"GET /h HTTP/1.1\r\nHost:")  # headers never finished
+    exchange(port, request(b"GET", b"/h"))  # answered, then idle
     loop.call_soon_threadsafe(loop.stop)
-    assert refused == [400, 400, 408, 500]
+    assert refused == [400, 400, 408, 500] and disconnected == ["no_request", "no_request"]
 
 
 def serve_in_thread(answer, timeout, max_body_bytes, state=None):
