@@ -8,7 +8,8 @@ Probabilities become centred log-probabilities (logits are defined up to a const
 ignores; centring keeps MSE from learning the constant). A row with a wrong
 number of values, a NaN or infinite value, or probabilities outside [0, 1] or not summing to 1 is an error naming its
 line; so are a text of the transfer set that the file lacks and a text of the file that is not in the transfer set (a
-file made for other flags).
+file made for other flags). A text on several lines (the transfer set may repeat one) gets the mean of their values,
+with a warning where they differ (a teacher run in batches, int8 say, can score one text a little differently in two).
 """
 import codecs
 import hashlib
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.reading import DataError, decode_line, read_bytes, split_lines
+from ..log import logger
 
 PROB_SUM_TOLERANCE = 1e-3
 MIN_PROB = 1e-7  # log(0) would be -inf: a probability of 0 counts as this
@@ -38,7 +40,7 @@ class TeacherOutputs:
             raise DataError(f"--teacher_outputs {path} is empty: label the --write_transfer_set file, e.g. with "
                             "predict.py --logits")
         rows = _json_rows(path, lines, task) if lines[0].lstrip().startswith(b"{") else _tsv_rows(path, lines, task)
-        values = {}
+        found, differing = {}, []  # text -> ([arrays], first line); (text, first line, line) where values differ
         for lineno, text, numbers, kind in rows:
             where = f"{path}:{lineno}"
             if len(numbers) != len(task.labels):
@@ -53,7 +55,18 @@ class TeacherOutputs:
                                     "logits instead if they are not probabilities")
                 array = np.log(np.maximum(array, MIN_PROB))
                 array -= array.mean()  # logits are defined up to a constant: centred, as a softmax layer's are
-            values.setdefault(text, (array.astype("float32"), lineno))
+            arrays, first = found.setdefault(text, ([], lineno))
+            if arrays and not np.array_equal(arrays[0], array):
+                differing.append((text, first, lineno))
+            arrays.append(array)
+        averaged = {text for text, _, _ in differing}
+        if differing:
+            text, first, lineno = differing[0]
+            logger.warning("--teacher_outputs %s: %d text(s) on several lines with different values (first %s, lines "
+                           "%d and %d): each gets the mean of its lines", path, len(averaged), _short(text), first,
+                           lineno)
+        values = {text: ((np.mean(arrays, axis=0) if text in averaged else arrays[0]).astype("float32"), first)
+                  for text, (arrays, first) in found.items()}
         return cls(path, values, hashlib.sha256(raw).hexdigest()[:20])
 
     def logits_for(self, texts):

@@ -34,6 +34,19 @@ def test_json_lines_of_logits_and_probabilities_and_a_tsv_give_logits_in_text_or
     np.testing.assert_allclose(TeacherOutputs.read(tsv, TASK).logits_for(["好"]), [[half, -half]], rtol=1e-6)
 
 
+def test_a_text_on_several_lines_gets_their_mean_and_a_warning_where_they_differ(tmp_path, caplog, monkeypatch):
+    from ernie_distill.log import logger
+
+    monkeypatch.setattr(logger, "propagate", True)  # into caplog
+    same = write(tmp_path, jsonl({"text": "好", "logits": [1.0, 2.0]}, {"text": "好", "logits": [1.0, 2.0]}))
+    differ = write(tmp_path, jsonl({"text": "好", "logits": [1.0, 2.0]}, {"text": "差", "logits": [0, 0]},
+                                   {"text": "好", "logits": [2.0, 0.0]}), "differ.jsonl")
+    np.testing.assert_array_equal(TeacherOutputs.read(same, TASK).logits_for(["好"]), [[1.0, 2.0]])
+    assert "different values" not in caplog.text
+    np.testing.assert_array_equal(TeacherOutputs.read(differ, TASK).logits_for(["好", "差"]), [[1.5, 1.0], [0, 0]])
+    assert '1 text(s) on several lines with different values (first "好", lines 1 and 3)' in caplog.text
+
+
 @pytest.mark.parametrize("lines, message", [
     ([], "is empty"),
     (jsonl({"text": "好", "logits": [1.0, 2.0, 3.0]}), r"outputs.jsonl:1: 3 logits for a task with 2 labels"),
