@@ -2,9 +2,10 @@
 
     python scripts/benchmark_predict.py --model_dir tmp/export/student --lines 500000
 
-Writes --output_dir/input.txt once: the texts of --input_file cycled to --lines lines, each made distinct by a suffix
-(第N条) so that no cache of a repeated text helps. Then, --rounds times, runs scripts/benchmark.py on the model (its
-end-to-end sentences/s) and `predict.py --input_file input.txt` (wall time, start-up included, and peak memory), and
+Writes --output_dir/input.txt: the texts of --input_file cycled to --lines lines, each made distinct by a suffix (第N条)
+so that no cache of a repeated text helps, and benchmark_input.txt, its first lines, as many as --input_file has texts
+(both measure the same texts, suffix included). Then, --rounds times, runs scripts/benchmark.py on benchmark_input.txt
+(its end-to-end sentences/s) and `predict.py --input_file input.txt` (wall time, start-up included; peak memory), and
 benchmark.py once more at the end. As a shared machine's speed drifts by tens of percent within minutes, each
 predict.py run is set against the mean of the benchmark runs just before and after it. Prints a table; writes
 summary.json.
@@ -84,13 +85,15 @@ def main():
     if not texts:
         parser.error(f"--input_file {args.input_file} holds no text")
     os.makedirs(args.output_dir, exist_ok=True)
-    big = os.path.join(args.output_dir, "input.txt")
-    with open(big, "w", encoding="utf-8") as f:
-        f.writelines(f"{texts[i % len(texts)]}第{i}条\n" for i in range(args.lines))
+    big, sample = os.path.join(args.output_dir, "input.txt"), os.path.join(args.output_dir, "benchmark_input.txt")
+    lines = [f"{texts[i % len(texts)]}第{i}条\n" for i in range(args.lines)]
+    for path, part in ((big, lines), (sample, lines[: len(texts)])):  # (the benchmark: the same texts, as many as given)
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(part)
     print(f"{args.lines:,} lines, {os.path.getsize(big) / 1e6:.0f} MB, in {big}", flush=True)
 
     def bench():
-        return benchmark_rate(args.model_dir, args.backend, args.input_file, os.path.join(args.output_dir, "bench"))
+        return benchmark_rate(args.model_dir, args.backend, sample, os.path.join(args.output_dir, "bench"))
 
     rows, before = [], bench()
     print("| round | benchmark.py before | predict.py | benchmark.py after | predict.py / their mean | peak memory |\n"

@@ -99,3 +99,5 @@ def test_predict_benchmark_takes_turns_and_checks_every_line(exported_student, t
         assert 0 < row["peak_mb"] < 2000
     lines = (tmp_path / "input.txt").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 300 and len(set(lines)) == 300 and lines[-1].endswith("第299条")
+    sample = (tmp_path / "benchmark_input.txt").read_text(encoding="utf-8").splitlines()  # the same texts
+    assert 0 < len(sample) < 300 and sample == lines[: len(sample)]
