@@ -126,17 +126,18 @@ def text_windows(stream, name, labels, size):
     if not first:
         return
     first = first[len(codecs.BOM_UTF8):] if first.startswith(codecs.BOM_UTF8) else first
+    head = _without_line_end(first)
     try:
-        header = _columns(_without_line_end(first).split(b"\r")[0].decode("utf-8"))
+        header = _columns(head.split(b"\r")[0].decode("utf-8"))
     except UnicodeDecodeError:
         header = []
     if "text_a" not in header:
         yield from _line_windows(first, stream, name, size)
         return
-    if b"\r" in _without_line_end(first):
+    if b"\r" in head:
         raise DataError(f"{name}:1: this TSV ends its lines with a lone \\r (an old Mac file), and a TSV's rows end at "
                         "\\n or \\r\\n: convert it, e.g. tr '\\r' '\\n' < in.tsv > out.tsv")
-    columns = _tsv_columns(_columns(_without_line_end(first).decode("utf-8", "replace")), name,
+    columns = _tsv_columns(_columns(head.decode("utf-8", "replace")), name,
                            Task(name, tuple(labels or ()), tuple(labels or ())), require_labels=False)
     if labels is None:  # texts only: a label column is left unread
         columns = (columns[0], columns[1], None, *columns[3:])

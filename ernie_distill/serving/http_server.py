@@ -105,7 +105,7 @@ class ServerState:
     disconnected without an answer once `timeout` passed: "no_request" (no request's headers: an idle keep-alive
     connection, or a client too slow to send them), "unread_answers"."""
 
-    def __init__(self, on_refused=None, on_disconnected=None):
+    def __init__(self, on_refused=lambda status: None, on_disconnected=lambda reason: None):
         self.draining = False
         self.connections = set()
         self.on_refused, self.on_disconnected = on_refused, on_disconnected
@@ -251,13 +251,11 @@ class HttpConnection(asyncio.Protocol):
 
     def no_request(self):
         """No request's headers within `timeout`: an idle keep-alive connection, or a client too slow to send them."""
-        if self.state.on_disconnected is not None:
-            self.state.on_disconnected("no_request")
+        self.state.on_disconnected("no_request")
         self.transport.close()
 
     def answers_unread(self):
-        if self.state.on_disconnected is not None:
-            self.state.on_disconnected("unread_answers")
+        self.state.on_disconnected("unread_answers")
         self.transport.abort()
 
     def connection_lost(self, exc):
@@ -366,8 +364,7 @@ class HttpConnection(asyncio.Protocol):
             data = response(status, content, [*headers, *([] if keep_alive else [CLOSE])], head_only)
         except Exception:  # a bug in `answer`: the client learns that much, the server carries on
             logger.exception("answering a request failed")
-            if self.state.on_refused is not None:
-                self.state.on_refused(500)
+            self.state.on_refused(500)
             headers = [] if keep_alive else [CLOSE]
             data = response(500, error("internal error; the server's log says why", None), headers, head_only)
         self.transport.write(data)
@@ -411,8 +408,7 @@ class HttpConnection(asyncio.Protocol):
         self.set_deadline(None)
         self.closing = True
         self.transport.pause_reading()
-        if self.state.on_refused is not None:
-            self.state.on_refused(status)
+        self.state.on_refused(status)
         self.pending.append(response(status, error(message, field), [*headers, CLOSE]))
         if not self.busy:
             self.answer_next()

@@ -59,14 +59,13 @@ class TeacherOutputs:
             if arrays and not np.array_equal(arrays[0], array):
                 differing.append((text, first, lineno))
             arrays.append(array)
-        averaged = {text for text, _, _ in differing}
         if differing:
             text, first, lineno = differing[0]
             logger.warning("--teacher_outputs %s: %d text(s) on several lines with different values (first %s, lines "
-                           "%d and %d): each gets the mean of its lines", path, len(averaged), _short(text), first,
-                           lineno)
-        values = {text: ((np.mean(arrays, axis=0) if text in averaged else arrays[0]).astype("float32"), first)
-                  for text, (arrays, first) in found.items()}
+                           "%d and %d): each gets the mean of its lines", path, len({t for t, _, _ in differing}),
+                           _short(text), first, lineno)
+        # (the mean of equal float64 values rounds back to the very float32 they were written from)
+        values = {text: (np.mean(arrays, axis=0).astype("float32"), first) for text, (arrays, first) in found.items()}
         return cls(path, values, hashlib.sha256(raw).hexdigest()[:20])
 
     def logits_for(self, texts):
