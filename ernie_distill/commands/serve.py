@@ -42,6 +42,7 @@ from ..log import logger
 from ..serving.micro_batching import MicroBatcher
 
 DEFAULT_REQUEST_TIMEOUT = 10.0
+DEFAULT_MAX_BUFFERED_MB = 256.0
 OTHER_VALUES = 64  # JSON values a request may hold besides its texts (PaddleNLP clients send a few "parameters")
 
 
@@ -60,6 +61,9 @@ def parse_args(argv=None):
     limits = parser.add_argument_group("request limits")
     limits.add_argument("--max_texts", type=positive_int, default=256, help="texts per request")
     limits.add_argument("--max_chars", type=positive_int, default=DEFAULT_MAX_CHARS, help="characters per text")
+    limits.add_argument("--max_buffered_mb", type=positive_float, default=DEFAULT_MAX_BUFFERED_MB,
+                        help="request bodies held by all connections together (per worker), past which a large body "
+                             "gets 503")
     batching = parser.add_argument_group("micro-batching of concurrent requests")
     batching.add_argument("--batch_texts", type=positive_int, default=64, help="texts per model call, at most")
     batching.add_argument("--batch_wait_ms", type=bounded(float, 0, 1000), default=0.0,
@@ -81,6 +85,7 @@ class ServeSettings:
     workers: int = 1
     max_texts: int = 256
     max_chars: int = DEFAULT_MAX_CHARS
+    max_buffered_mb: float = DEFAULT_MAX_BUFFERED_MB
     batch_texts: int = 64
     batch_wait_ms: float = 0.0
 
@@ -243,7 +248,7 @@ def serve(settings, sock, predictor=None, ready=None, parent_pid=None, announce=
         sock = listening_socket(settings.host, sock, reuse_port=True, check_free=False)
     predictor = predictor or Predictor.from_settings(settings.model_dir, settings.runtime)
     predictor.predict(["好"])  # the segmenter and lookup tables load on first use: not in a client's request
-    state = ServerState()
+    state = ServerState(max_buffered_bytes=int(settings.max_buffered_mb * 2**20))
     app = create_app(predictor, settings.max_texts, settings.max_chars, settings.batch_texts, settings.batch_wait_ms,
                      state)
     # a character is at most 12 bytes of JSON

@@ -8,9 +8,14 @@ What it does, so nothing else must:
   is disconnected without an answer (told to on_disconnected), and as long again for the body, else 408 (both would
   otherwise hold a connection forever);
 - a body over `max_body_bytes` gets 413 and headers over MAX_HEADER_BYTES 431, before they are read any further;
-  malformed HTTP gets 400; each of these comes after the answers owed to earlier (pipelined) requests and closes the
-  connection, as the rest of the bytes cannot be trusted to be a request; a request asking for an upgrade (h2c,
-  websocket) is answered in HTTP/1.1, then the connection closes;
+  malformed HTTP, a second Host header or a client that half-closes before its request is complete 400, a
+  Content-Encoding other than identity or gzip 415 (gzip is decoded, to at most `max_body_bytes`); each of these comes
+  after the answers owed to earlier (pipelined) requests and closes the connection, as the rest of the bytes cannot be
+  trusted to be a request: gracefully, as a client may send its whole body before it reads (see finish());
+- the request bodies buffered by all connections together are bounded (ServerState.max_buffered_bytes): a body that
+  would grow past it gets 503 (bodies up to SMALL_BODY_BYTES always pass, so small requests are still answered);
+- an upgrade offer (h2c, websocket) is ignored, as RFC 9110 section 7.8 allows: the request is answered in HTTP/1.1
+  and the connection carries on;
 - pipelined requests are parsed PIPELINE_DEPTH ahead of their answers (or the few more that the last FEED_BYTES fed
   to the parser hold): the rest waits unparsed, and the socket unread, until they are answered, so that a client
   pipelining requests costs a bounded amount of memory; one that half-closes gets its answers;
@@ -24,7 +29,8 @@ What it does, so nothing else must:
 - a request body is kept as the chunks received, joined once complete and released once answered; after a large
   one the C allocator is asked to give its free memory back to the system (glibc's malloc_trim), at most once a second;
 - `Expect: 100-continue` is answered, HEAD gets its answer's headers without the body;
-- SIGTERM (and SIGINT unless told otherwise) drains it: no new connection is accepted, idle connections close
+- SIGTERM (and SIGINT unless told otherwise) drains it: the connections already waiting in the kernel's accept queue
+  are accepted, then no new connection is, idle connections close
   (IDLE_DRAIN_SECONDS later: a request in flight then is answered), every request already received is answered, the
   last answer of each connection with `Connection: close`; what is still open after `graceful_timeout` seconds (or
   at a second signal) is dropped, and logged;
@@ -38,6 +44,7 @@ import http
 import json
 import signal
 import sys
+import zlib
 
 try:
     from fcntl import ioctl
@@ -58,6 +65,9 @@ UNREAD_BYTES = 64 * 1024  # answers the client's kernel has not acknowledged pas
 CHECK_BYTES = 16 * 1024  # the kernel's send queue is looked at once this much has been written since the last look
 RECHECK_SECONDS = 0.1  # and, while the client is behind, this often
 IDLE_DRAIN_SECONDS = 0.2  # once the server drains, an idle connection stays open this long for a request in flight
+DISCARD_BYTES = 64 << 20  # after a connection's last answer, at most this much more is read (and dropped) from it
+SMALL_BODY_BYTES = 64 * 1024  # bodies up to this size pass the bound on buffered bytes (a one-text request is 100)
+MAX_BUFFERED_BYTES = 256 << 20  # request bytes buffered by all connections together, by default
 
 
 def error(message, field):
@@ -103,13 +113,16 @@ class ServerState:
     on_refused(status), told of each answer the server makes itself (malformed HTTP, oversized or stalled requests, a
     failing application), which the application never sees, and on_disconnected(reason), told of each client
     disconnected without an answer once `timeout` passed: "no_request" (no request's headers: an idle keep-alive
-    connection, or a client too slow to send them), "unread_answers"."""
+    connection, or a client too slow to send them), "unread_answers"; and the request bytes the connections buffer
+    together (bodies being received, waiting for their answer or being answered), at most max_buffered_bytes."""
 
-    def __init__(self, on_refused=lambda status: None, on_disconnected=lambda reason: None):
+    def __init__(self, on_refused=lambda status: None, on_disconnected=lambda reason: None,
+                 max_buffered_bytes=MAX_BUFFERED_BYTES):
         self.draining = False
         self.connections = set()
         self.on_refused, self.on_disconnected = on_refused, on_disconnected
         self.trim_scheduled = False
+        self.buffered_bytes, self.max_buffered_bytes = 0, max_buffered_bytes
 
     def large_body_released(self):
         """Give the memory freed with a large request body back to the system within a second: glibc keeps freed
@@ -142,7 +155,11 @@ class HttpConnection(asyncio.Protocol):
         self.eof = self.writing_paused = self.behind = self.lingering = False
         self.unchecked_bytes = 0  # answers written since the kernel's send queue was last looked at
         self.unparsed_header_bytes = 0  # received while the current request's headers are not complete
+        self.counted = 0  # request bytes this connection holds, counted in state.buffered_bytes
+        self.discarded = 0  # bytes read and dropped after the last answer
+        self.resuming = False  # a fresh parser is being told where the request it takes over stands
         self.on_message_begin()
+        self.in_message = False  # a request has begun to arrive (the parser's on_message_begin) and is not complete
 
     # the transport's calls
     def connection_made(self, transport):
@@ -154,7 +171,10 @@ class HttpConnection(asyncio.Protocol):
             self.drain()
 
     def data_received(self, data):
-        if self.lingering:  # what a drained client sent after its last answer: read and dropped, see finish()
+        if self.lingering:  # what a client sent after its last answer: read and dropped, see finish()
+            self.discarded += len(data)
+            if self.discarded > DISCARD_BYTES:
+                self.transport.close()
             return
         self.unparsed = memoryview(data)
         self.read_on()
@@ -166,7 +186,11 @@ class HttpConnection(asyncio.Protocol):
         if self.lingering or self.transport.is_closing():
             return
         self.feed()
-        if (self.unparsed or len(self.pending) >= PIPELINE_DEPTH or self.not_reading() or self.closing
+        if self.lingering:
+            return
+        if self.eof and not self.unparsed and self.in_message and not self.closing:
+            self.refuse(400, "the connection was half-closed before the request was complete", "request")
+        elif (self.unparsed or len(self.pending) >= PIPELINE_DEPTH or self.not_reading() or self.closing
                 or (self.state.draining and not self.reading_a_request())):
             self.transport.pause_reading()
         else:
@@ -174,7 +198,7 @@ class HttpConnection(asyncio.Protocol):
 
     def reading_a_request(self):
         """Whether a request has begun to arrive and is not complete yet."""
-        return self.in_body or self.unparsed_header_bytes > 0
+        return self.in_message or self.unparsed_header_bytes > 0
 
     def feed(self):
         """Feed the parser what was received, in pieces, until PIPELINE_DEPTH requests wait for their answers (or
@@ -189,19 +213,37 @@ class HttpConnection(asyncio.Protocol):
                 self.unparsed_header_bytes += len(piece)
             try:
                 self.parser.feed_data(piece)
-            except httptools.HttpParserUpgrade:  # (h2c, websocket): the request is answered as HTTP/1.1, then the
-                self.closing = True              # connection ends, as the parser reads no further
-                if not self.busy and not self.pending:
-                    self.transport.close()
+            except httptools.HttpParserUpgrade as upgrade:
+                self.ignore_upgrade(piece[upgrade.args[0]:])
             except httptools.HttpParserError as err:
                 if not self.closing:  # (a callback that refused the request already answered)
                     self.refuse(400, f"malformed HTTP request: {err}")
 
+    def ignore_upgrade(self, rest):
+        """llhttp stops at a request offering an upgrade (h2c, websocket), taking what follows its headers for the new
+        protocol, and has completed it without a body. This server takes no upgrade, so (RFC 9110, section 7.8) the
+        request is answered in HTTP/1.1, and a fresh parser reads on: told first of the request's method, version and
+        framing (its other headers are known), for its body, if it has one (see on_message_complete)."""
+        if self.closing:
+            return
+        old, self.parser = self.parser, httptools.HttpRequestParser(self)
+        self.unparsed = bytes(rest) + bytes(self.unparsed)
+        if self.in_message:  # its body is still to come
+            framing = (b"transfer-encoding: chunked" if self.chunked else b"content-length: %d" % self.content_length)
+            self.resuming = True
+            self.parser.feed_data(b"%s / HTTP/%s\r\n%s%s\r\n\r\n" % (
+                old.get_method(), old.get_http_version().encode(), framing,
+                b"" if old.should_keep_alive() else b"\r\nconnection: close"))
+            self.resuming = False
+
     def eof_received(self):
-        """The client has sent all it will (a half-close): answer what it asked, then close."""
+        """The client has sent all it will (a half-close): answer what it asked, then close; a request left incomplete
+        gets 400."""
         self.eof = True
-        if self.lingering or (not self.busy and not self.pending):
+        if self.lingering or (not self.busy and not self.pending and not self.in_message and not self.unparsed):
             self.transport.close()
+        elif not self.unparsed and self.in_message and not self.closing:
+            self.refuse(400, "the connection was half-closed before the request was complete", "request")
         return True  # keep the connection open for the answers
 
     def pause_writing(self):
@@ -266,6 +308,7 @@ class HttpConnection(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
         self.release_body()
+        self.uncount(self.counted)  # (the requests it was owed answers for)
 
     def drain(self):
         """The server is stopping: a connection with requests under way closes after their answers, an idle one after
@@ -282,15 +325,22 @@ class HttpConnection(asyncio.Protocol):
 
     # the parser's calls
     def on_message_begin(self):
-        self.url, self.header_bytes, self.in_body = b"", 0, False
+        if self.resuming:
+            return
+        self.url, self.header_bytes, self.in_body, self.in_message = b"", 0, False, True
         self.body, self.body_bytes = [], 0  # the chunks received: joined once complete (no copy while it grows)
-        self.content_length, self.expect_continue, self.content_type, self.has_host = 0, False, "", False
+        self.content_length, self.expect_continue, self.content_type, self.hosts = 0, False, "", 0
+        self.encodings, self.chunked = None, False
 
     def on_url(self, url):
+        if self.resuming:
+            return
         self.url += url
         self.count_header_bytes(len(url))
 
     def on_header(self, name, value):
+        if self.resuming:
+            return
         self.count_header_bytes(len(name) + len(value))
         name = name.lower()
         if name == b"content-length" and value.strip().isdigit():  # (the parser refuses any other)
@@ -301,60 +351,106 @@ class HttpConnection(asyncio.Protocol):
         elif name == b"content-type":
             self.content_type = value.split(b";")[0].strip().lower().decode("latin-1")
         elif name == b"host":
-            self.has_host = True
+            self.hosts += 1
+        elif name == b"content-encoding":  # (its codings, in the order applied, identity left out)
+            codings = [coding.strip() for coding in value.lower().split(b",")]
+            self.encodings = (self.encodings or []) + [coding for coding in codings if coding not in (b"", b"identity")]
+        elif name == b"transfer-encoding":
+            self.chunked = value.lower().rstrip().endswith(b"chunked")
 
     def on_headers_complete(self):
-        if self.closing:
+        if self.closing or self.resuming:
             return
         self.in_body, self.unparsed_header_bytes = True, 0
         self.set_deadline(self.body_timed_out)
         if self.parser.get_method() == b"CONNECT":
             self.refuse(405, "CONNECT: Method Not Allowed (this server is no proxy)", "method",
                         [(b"allow", b"GET, HEAD, POST")])
-        elif not self.has_host and self.parser.get_http_version() == "1.1":
-            self.refuse(400, "an HTTP/1.1 request needs a Host header", "headers")
+        elif self.hosts != 1 and (self.hosts or self.parser.get_http_version() == "1.1"):
+            self.refuse(400, "a request needs one Host header" if self.hosts else
+                        "an HTTP/1.1 request needs a Host header", "headers")
         elif self.content_length > self.max_body_bytes:
             self.refuse(413, f"request body over {self.max_body_bytes} bytes", "body")
+        elif self.encodings and self.encodings not in ([b"gzip"], [b"x-gzip"]):
+            self.refuse(415, f"Content-Encoding {b', '.join(self.encodings).decode('latin-1')} is not supported: "
+                             "send the body as it is (identity) or gzip", "content-encoding")
         elif self.expect_continue and not self.busy and not self.pending:  # (not ahead of an answer owed)
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, chunk):
         if self.closing:
             return
+        size = len(chunk)
         self.body.append(chunk)
-        self.body_bytes += len(chunk)
+        self.body_bytes += size
+        self.counted += size
+        self.state.buffered_bytes += size
         if self.body_bytes > self.max_body_bytes:
             self.refuse(413, f"request body over {self.max_body_bytes} bytes", "body")
+        elif self.state.buffered_bytes > self.state.max_buffered_bytes and self.body_bytes > SMALL_BODY_BYTES:
+            self.refuse(503, f"the server holds over {self.state.max_buffered_bytes} bytes of requests: try again",
+                        "body", [(b"retry-after", b"1")])
 
     def on_message_complete(self):
         if self.closing:
             return
+        if self.body_bytes == 0 and (self.content_length or self.chunked) and self.parser.should_upgrade():
+            return  # (completed without its body, for an upgrade offer: see ignore_upgrade)
         self.set_deadline(None)
-        self.in_body = False
+        self.in_body = self.in_message = False
         path = httptools.parse_url(self.url).path.decode("utf-8", "replace")
         method, keep_alive = self.parser.get_method().decode(), self.parser.should_keep_alive()
         body, self.body, self.body_bytes = b"".join(self.body), [], 0
+        if self.encodings:
+            body = self.gunzip(body)
+            if body is None:
+                return
         self.pending.append((method, path, body, self.content_type, keep_alive))
         if not self.busy:
             self.answer_next()
+
+    def gunzip(self, body):
+        """The body gzip-decoded, or None once the request is refused: one decoding to over `max_body_bytes`, 413, or
+        not gzip, 400."""
+        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            decoded = decoder.decompress(body, self.max_body_bytes + 1)
+        except zlib.error as err:
+            decoded = None
+            self.refuse(400, f"request body is not valid gzip: {err}", "body")
+        else:
+            if len(decoded) > self.max_body_bytes:
+                self.refuse(413, f"request body decoded (gzip) over {self.max_body_bytes} bytes", "body")
+                decoded = None
+            elif not decoder.eof or decoder.unused_data:
+                self.refuse(400, "request body is not one complete gzip stream", "body")
+                decoded = None
+        if decoded is None:
+            self.uncount(len(body))
+        else:
+            self.counted += len(decoded) - len(body)
+            self.state.buffered_bytes += len(decoded) - len(body)
+        return decoded
 
     # answering
     def answer_next(self):
         if isinstance(self.pending[0], bytes):  # a refusal, owed after the answers before it
             self.transport.write(self.pending.popleft())
-            self.transport.close()
+            self.finish()
             return
         method, path, body, content_type, keep_alive = self.pending.popleft()
         self.busy = True
         task = asyncio.ensure_future(self.answer(method, path, body, content_type))
-        large = len(body) >= LARGE_BODY_BYTES
-        task.add_done_callback(lambda done: self.send(done, method == "HEAD", keep_alive, large))
+        size = len(body)
+        task.add_done_callback(lambda done: self.send(done, method == "HEAD", keep_alive, size))
 
-    def send(self, done, head_only, keep_alive, large_body):
-        """Write the answer of the finished task `done`, then go on to the next request."""
+    def send(self, done, head_only, keep_alive, body_bytes):
+        """Write the answer of the finished task `done` (to a request of `body_bytes`), then go on to the next one."""
         self.busy = False
-        if large_body:
-            self.state.large_body_released()
+        if body_bytes:
+            self.uncount(body_bytes)
+            if body_bytes >= LARGE_BODY_BYTES:
+                self.state.large_body_released()
         if self.transport.is_closing() or done.cancelled():  # the client went away, or the server is stopping
             return
         keep_alive = keep_alive and not (self.state.draining and not self.pending
@@ -386,9 +482,11 @@ class HttpConnection(asyncio.Protocol):
             self.read_on()
 
     def finish(self):
-        """Close after a drained connection's last answer without losing it: closing a socket with unread bytes
-        (requests the client pipelined after it) sends a reset, which can destroy the answer still in flight. So send
-        our end's FIN, read and drop what comes until the client closes too, and close at the latest after `timeout`."""
+        """Close after a connection's last answer (a refusal, or the last of a drained one) without losing it: closing
+        a socket with unread bytes (the rest of a refused body, requests the client pipelined after it) sends a reset,
+        which can destroy the answer still in flight, before a client that sends its whole body first reads it. So
+        send our end's FIN, read and drop what comes until the client closes too, and close at the latest after
+        `timeout` or DISCARD_BYTES."""
         self.lingering, self.unparsed = True, b""
         if not self.transport.can_write_eof():
             self.transport.close()
@@ -398,16 +496,25 @@ class HttpConnection(asyncio.Protocol):
         self.set_deadline(self.transport.close)
 
     def release_body(self):
-        """Drop a body left unfinished (the connection is gone), giving its memory back if it was large."""
+        """Drop a body left unfinished (the connection is gone, or the request refused), giving its memory back if it
+        was large."""
         if self.body_bytes >= LARGE_BODY_BYTES:
             self.state.large_body_released()
+        self.uncount(self.body_bytes)
         self.body, self.body_bytes = [], 0
+
+    def uncount(self, size):
+        """Take `size` bytes this connection no longer holds off the server's count (none twice)."""
+        size = min(size, self.counted)
+        self.counted -= size
+        self.state.buffered_bytes -= size
 
     def refuse(self, status, message, field="request", headers=()):
         """Answer the request being read with an error, after the answers owed before it, and close the connection."""
         self.set_deadline(None)
         self.closing = True
         self.transport.pause_reading()
+        self.release_body()
         self.state.on_refused(status)
         self.pending.append(response(status, error(message, field), [*headers, CLOSE]))
         if not self.busy:
@@ -440,6 +547,18 @@ def unsent_bytes_fd(transport):
     return sock.fileno()
 
 
+def accept_queued(sock):
+    """The connections waiting in the listening socket's accept queue (the kernel completed their handshakes, and
+    clients may have sent their requests), accepted at once."""
+    sock.setblocking(False)
+    queued = []
+    while True:
+        try:
+            queued.append(sock.accept()[0])
+        except OSError:  # (BlockingIOError once the queue is empty)
+            return queued
+
+
 def serve_forever(sock, answer, timeout, max_body_bytes, on_listening=None, stop_on_interrupt=True, state=None,
                   graceful_timeout=30.0):
     """Answer HTTP requests on the listening socket until SIGTERM (or SIGINT, with stop_on_interrupt) arrives, then
@@ -459,13 +578,18 @@ def serve_forever(sock, answer, timeout, max_body_bytes, on_listening=None, stop
                 loop.add_signal_handler(signum, on_signal)
             except NotImplementedError:  # Windows: Ctrl-C stops it as KeyboardInterrupt
                 pass
-        server = await loop.create_server(lambda: HttpConnection(answer, timeout, max_body_bytes, state), sock=sock,
-                                          backlog=BACKLOG)
+        def connection():
+            return HttpConnection(answer, timeout, max_body_bytes, state)
+
+        server = await loop.create_server(connection, sock=sock, backlog=BACKLOG)
         if on_listening is not None:
             on_listening()
         await stop.wait()
         state.draining = True
+        queued = accept_queued(sock)  # (closing the socket would reset them)
         server.close()  # no new connections
+        await asyncio.gather(*(loop.connect_accepted_socket(connection, client) for client in queued),
+                             return_exceptions=True)
         logger.info("stopping: no new connections; answering what %d open connection(s) sent (at most %g s; a second "
                     "signal stops at once)", len(state.connections), graceful_timeout)
         for connection in list(state.connections):

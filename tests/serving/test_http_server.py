@@ -109,13 +109,27 @@ def test_an_application_that_fails_answers_500_and_the_connection_carries_on(por
     assert status == 500 and json.loads(body)["field"] is None and after == 200
 
 
-def test_refusals_and_upgrades_come_after_the_answers_owed_to_earlier_pipelined_requests(port):
+def test_refusals_come_after_the_answers_owed_to_earlier_pipelined_requests(port):
     received, _ = exchange(port, request(b"GET", b"/first") + b"NOT HTTP\r\n\r\n")
     assert [status for status, _, _ in answers(received)] == [200, 400]
-    received, _ = exchange(port, request(b"GET", b"/h", headers=b"Connection: Upgrade\r\nUpgrade: h2c\r\n")
-                           + request(b"GET", b"/never-read"))
-    (status, _, body), = answers(received)  # answered in HTTP/1.1, then closed
-    assert status == 200 and json.loads(body)["path"] == "/h"
+
+
+H2C = b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+
+
+@pytest.mark.parametrize("offer", [
+    request(b"POST", b"/a", b'{"texts": ["x"]}', H2C),  # what curl --http2 sends: a body after the offer
+    b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" + H2C + b"\r\n3\r\nabc\r\n0\r\n\r\n",
+    request(b"GET", b"/a", headers=b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: x\r\n"),
+])
+def test_an_upgrade_offer_is_ignored_the_request_answered_in_http_1_1_and_the_connection_carries_on(port, offer):
+    """RFC 9110, section 7.8: a server may ignore an Upgrade header field; the request is one like any other."""
+    body = offer.partition(b"\r\n\r\n")[2]
+    received, _ = exchange(port, offer + request(b"POST", b"/b", b"next", b"Connection: close\r\n"))
+    (first, _, first_body), (second, _, second_body) = answers(received)
+    assert first == 200 and json.loads(first_body)["path"] == "/a"
+    assert json.loads(first_body)["body"] == ("abc" if b"chunked" in offer else body.decode())
+    assert (second, json.loads(second_body)["body"]) == (200, "next")
 
 
 def test_http_1_1_without_host_and_connect_are_refused(port):
@@ -128,6 +142,61 @@ def test_http_1_1_without_host_and_connect_are_refused(port):
                                                   "field": "method"}
     received, _ = exchange(port, b"GET /h HTTP/1.0\r\n\r\n")  # HTTP/1.0 needs no Host
     assert answers(received)[0][0] == 200
+
+
+def test_a_second_host_header_is_refused(port):
+    received, _ = exchange(port, b"GET /h HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+    (status, headers, body), = answers(received)
+    assert (status, json.loads(body)["field"], headers["connection"]) == (400, "headers", "close")
+
+
+def test_a_gzip_body_is_decoded_within_the_body_limit_and_other_encodings_are_refused(port):
+    import gzip
+
+    received, _ = exchange(port, request(b"POST", b"/p", gzip.compress(b"hello"),
+                                         b"Content-Encoding: gzip\r\nConnection: close\r\n"))
+    (status, _, body), = answers(received)
+    assert (status, json.loads(body)["body"]) == (200, "hello")
+    for data, encoding, expected in [(b"hello", b"br", (415, "content-encoding")),
+                                     (b"hello", b"gzip, br", (415, "content-encoding")),
+                                     (gzip.compress(b"x" * 101), b"gzip", (413, "body")),  # over 100 bytes decoded
+                                     (gzip.compress(b"x" * 10**6), b"gzip", (413, "body")),  # 1 KB -> 1 MB
+                                     (b"not gzip", b"gzip", (400, "body")),
+                                     (gzip.compress(b"x")[:-4], b"gzip", (400, "body"))]:  # truncated
+        received, _ = exchange(port, request(b"POST", b"/p", data, b"Content-Encoding: %s\r\n" % encoding))
+        (status, headers, body), = answers(received)
+        assert (status, json.loads(body)["field"]) == expected and headers["connection"] == "close", encoding
+
+
+@pytest.mark.parametrize("incomplete", [
+    request(b"POST", b"/p", b"0123456789")[:-3],  # in its body
+    b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+    b"GET /h HTTP/1.1\r\nHost: x\r\nX-A",  # in its headers
+    request(b"GET", b"/first") + b"GET /h HTTP/1.1\r\nHos",  # after a complete one
+])
+def test_a_client_half_closing_before_its_request_is_complete_gets_400(port, incomplete):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(incomplete)
+        connection.shutdown(socket.SHUT_WR)
+        began, received = time.monotonic(), b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    *before, (status, headers, body) = answers(received)
+    assert [answer[0] for answer in before] == ([200] if b"/first" in incomplete else [])
+    assert (status, headers["connection"]) == (400, "close") and time.monotonic() - began < 0.5
+
+
+def test_a_client_sending_its_whole_oversized_body_before_reading_gets_its_413(port):
+    """As Python's urllib does: the server answers from the headers, then reads and drops the rest of the body, where
+    closing at once would reset the connection (unread bytes), destroying the answer before the client reads it."""
+    body = b"x" * 12_000_000
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(request(b"POST", b"/p", body))
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    (status, headers, body), = answers(received)
+    assert (status, json.loads(body)["field"], headers["connection"]) == (413, "body", "close")
 
 
 def test_the_application_gets_the_content_type_without_parameters(port):
@@ -147,11 +216,14 @@ def test_a_half_closed_client_gets_its_answer(port):
 
 
 SLOW_SERVER = """
-import asyncio, socket, sys
+import asyncio, socket, sys, time
 from ernie_distill.serving.http_server import serve_forever
 
 async def slow(method, path, body, content_type):
-    await asyncio.sleep(float(path.strip("/")))
+    if path.startswith("/block"):  # the event loop itself
+        time.sleep(float(path[len("/block"):]))
+    else:
+        await asyncio.sleep(float(path.strip("/")))
     return 200, {"slept": path}, []
 
 sock = socket.create_server(("127.0.0.1", 0))
@@ -489,3 +561,56 @@ def test_a_body_the_server_stopped_reading_while_its_client_was_behind_gets_its_
     (status, _, body), = answers(read_all(connection))
     loop.call_soon_threadsafe(loop.stop)
     assert (status, json.loads(body)) == (200, {"body": "0123456789"})
+
+
+def test_request_bytes_buffered_by_all_connections_together_are_bounded():
+    """Past ServerState.max_buffered_bytes a body that grows gets 503 (and its bytes are released), while small
+    bodies still pass and are answered; what each connection held is given back when it goes."""
+    from ernie_distill.serving.http_server import SMALL_BODY_BYTES, ServerState
+
+    state, refused = ServerState(max_buffered_bytes=5 * SMALL_BODY_BYTES), []
+    state.on_refused = refused.append
+    port, _, loop = serve_in_thread(echo, 5.0, 10 * SMALL_BODY_BYTES, state)
+    part = b"y" * (2 * SMALL_BODY_BYTES)
+    stalled = [send(port, b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                    % (10 * SMALL_BODY_BYTES, part)) for _ in range(3)]  # 2 of the 3 fit
+    assert wait_for(lambda: refused == [503])
+    assert 4 * SMALL_BODY_BYTES <= state.buffered_bytes <= 5 * SMALL_BODY_BYTES
+    received, _ = exchange(port, request(b"POST", b"/p", b"small", b"Connection: close\r\n"))
+    assert answers(received)[0][0] == 200
+    statuses = []
+    for connection in stalled:
+        connection.settimeout(0.5)
+        try:
+            (status, headers, _), = answers(connection.recv(65536))
+            statuses.append((status, headers["retry-after"], headers["connection"]))
+        except TimeoutError:  # still being received
+            statuses.append(None)
+        connection.close()
+    assert sorted(statuses, key=str) == [(503, "1", "close"), None, None]
+    assert wait_for(lambda: state.buffered_bytes == 0)
+    loop.call_soon_threadsafe(loop.stop)
+
+
+def test_sigterm_answers_the_connections_waiting_in_the_kernels_accept_queue():
+    """Connections the kernel accepted while the event loop was busy wait in the listening socket's queue, their
+    requests sent: closing the socket would reset them unanswered. Here the loop is blocked (a request sleeping on it)
+    when the signal is handled and while they connect."""
+    import signal
+
+    server, port = slow_server(graceful_timeout=10)
+    second = send(port, b"")
+    time.sleep(0.1)
+    blocking = send(port, request(b"GET", b"/block0.4"))  # the loop blocked for 0.4 s from here
+    time.sleep(0.1)
+    server.send_signal(signal.SIGTERM)  # handled once the loop is free, and with it...
+    time.sleep(0.05)
+    second.sendall(request(b"GET", b"/block0.6"))  # ...this request, which blocks the loop again
+    time.sleep(0.5)
+    queued = [send(port, request(b"GET", b"/0")) for _ in range(10)]  # meanwhile
+    for connection in (blocking, second):
+        assert [status for status, _, _ in answers(read_all(connection))] == [200]
+    for connection in queued:
+        (status, headers, _), = answers(read_all(connection))
+        assert (status, headers["connection"]) == (200, "close")
+    assert server.wait(5) == 0

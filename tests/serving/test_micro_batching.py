@@ -24,8 +24,36 @@ def test_requests_are_gathered_up_to_the_limit_and_answered_in_order(inline):
 
     requests, answers, batcher = asyncio.run(main())
     assert answers == [[t.upper() for t in texts] for texts in requests]
-    assert calls == [15, 10, 40, 1] and batcher.calls == 4 and batcher.texts == 66  # 40 texts: alone, never split
+    assert calls == [16, 16, 16, 16, 2] and batcher.calls == 5 and batcher.texts == 66  # 40 texts: split
     assert (threads == {threading.main_thread()}) == inline  # inline: on the event loop's thread
+
+
+@pytest.mark.parametrize("inline", [False, True])
+def test_large_requests_are_split_and_interleaved_with_small_ones_that_arrive_later(inline):
+    """Eight clients' 256-text requests queued, then a one-text request: it goes into the next model call (it would
+    otherwise wait for 2,048 texts), and each call is shared fairly."""
+    calls = []
+
+    def predict(texts):
+        calls.append(list(texts))
+        return [text.upper() for text in texts]
+
+    async def main():
+        batcher = MicroBatcher(predict, max_batch=64, inline=inline)
+        large = [asyncio.ensure_future(batcher.submit([f"r{i}t{j}" for j in range(256)])) for i in range(8)]
+        await asyncio.sleep(0)  # the first call begins
+        while not calls:
+            await asyncio.sleep(0)
+        calls_before = len(calls)
+        small = await batcher.submit(["small"])
+        return calls_before, small, await asyncio.gather(*large)
+
+    calls_before, small, large = asyncio.run(main())
+    assert small == ["SMALL"] and large == [[f"R{i}T{j}" for j in range(256)] for i in range(8)]
+    assert "small" in calls[calls_before]  # the next call after it arrived
+    assert all(len(call) <= 64 for call in calls) and sum(map(len, calls)) == 8 * 256 + 1
+    first = [text.split("t")[0] for text in calls[0]]
+    assert sorted(first.count(f"r{i}") for i in range(8)) == [8] * 8  # an equal share each
 
 
 def test_a_failing_model_call_reaches_every_request_of_its_batch_and_the_next_batch_still_runs():
