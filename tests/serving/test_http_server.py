@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import exchange
-from ernie_distill.serving.http_server import MAX_HEADER_BYTES, HttpConnection
+from ernie_distill.serving.http_server import MAX_HEADER_BYTES, HttpConnection, ServerState
 
 
 async def echo(method, path, body, content_type):
@@ -614,3 +614,42 @@ def test_sigterm_answers_the_connections_waiting_in_the_kernels_accept_queue():
         (status, headers, _), = answers(read_all(connection))
         assert (status, headers["connection"]) == (200, "close")
     assert server.wait(5) == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's receive queue is looked at on Linux")
+def test_a_client_pipelining_without_ever_waiting_for_an_answer_is_disconnected_whose_kernel_takes_them_all():
+    """Its kernel takes every answer (a default receive buffer grows as they come), so nothing in the server's queues
+    tells that they are not read; but its requests keep waiting behind the answers, the server never catching up:
+    after `timeout` seconds of that it is disconnected. A client pipelining a few requests at a time and reading their
+    answers in between is not."""
+    async def slowly(method, path, body, content_type):  # 100 answers a second: what 200 such clients each get
+        await asyncio.sleep(0.01)
+        return await echo(method, path, body, content_type)
+
+    disconnected = []
+    state = ServerState(on_disconnected=lambda reason: disconnected.append((reason, time.monotonic())))
+    port, _, loop = serve_in_thread(slowly, 0.5, 100, state)
+    reader = socket.create_connection(("127.0.0.1", port), timeout=5)
+    for _ in range(8):  # 2 s of batches of 20, each read before the next
+        reader.sendall(request(b"GET", b"/b") * 20)
+        received = b""
+        while received.count(b"HTTP/1.1 200") < 20 or not received.endswith(b"}"):
+            received += reader.recv(65536)
+        time.sleep(0.05)
+    reader.close()
+    assert disconnected == []
+    connection = socket.create_connection(("127.0.0.1", port))
+    connection.setblocking(False)
+    began = time.monotonic()
+    while not disconnected and time.monotonic() < began + 5:
+        try:
+            connection.send(request(b"GET", b"/a") * 50)  # as fast as the server takes them, never reading
+        except BlockingIOError:
+            pass
+        except OSError:  # reset by the server
+            break
+        time.sleep(0.002)
+    connection.close()
+    loop.call_soon_threadsafe(loop.stop)
+    (reason, at), = disconnected
+    assert reason == "unread_answers" and 0.5 < at - began < 1.5
