@@ -9,10 +9,15 @@
     python scripts/fault_probe.py --port 8189 --pid $! slow_bodies    # 500 clients sending their bodies a byte a second
     python scripts/fault_probe.py --port 8189 --pid $! load           # 20,000 one-text requests from 32 clients
     python scripts/fault_probe.py --port 8189 --pid $! sigterm        # the same load, SIGTERM to the server after 2 s
+    python scripts/fault_probe.py --port 8189 --pid $! sigterm_connections  # a new connection a request, SIGTERM at 2 s
+    python scripts/fault_probe.py --port 8189 --pid $! sigterm_queued # 48 connections each sending 256 texts, SIGTERM
+    python scripts/fault_probe.py --port 8189 --pid $! http_edges     # h2c upgrade offer, duplicate Host, gzip, ...
+    python scripts/fault_probe.py --port 8189 --pid $! oversized_body # urllib sending 12 MB before it reads
+    python scripts/fault_probe.py --port 8189 --pid $! fairness       # one-text requests beside 8 clients of 256 texts
 
 Each prints the server's RSS (from /proc/PID/status) before, at its peak and after, and the latency of a
-well-behaved client's one-text requests sent meanwhile on new connections (sigterm: what every request got, and when
-the server exited). Loopback only; Linux only (RSS).
+well-behaved client's one-text requests sent meanwhile on new connections (sigterm*: what every request got, and when
+the server exited: start the server again after it). Loopback only; Linux only (RSS).
 """
 import asyncio
 import collections
@@ -138,16 +143,22 @@ def big_array(port, pid, megabytes, item, repeats):
     print(f"  {watch.report()}")
 
 
-def stalled_bodies(port, pid, clients, megabytes, wait):
-    """`clients` connections each sending a `megabytes` body but its last byte, then waiting `wait` seconds (the
-    server's --request_timeout should answer 408 within it); the server's RSS during and after."""
+def stalled_bodies(port, pid, clients, megabytes, stall_megabytes, wait):
+    """`clients` connections each sending a `megabytes` body but its last byte (or only its first `stall_megabytes`),
+    then waiting `wait` seconds (the server's --request_timeout should answer 408 within it); the server's RSS during
+    and after, and a well-behaved client's requests meanwhile."""
     before = rss_mb(pid)
     length = int(megabytes * 1e6)
     body = b'{"texts": ["' + b"a" * (length - 15) + b'"]}'
-    connections = []
+    request = post(body)
+    sent = request[: len(request) - len(body) + int(stall_megabytes * 1e6)] if stall_megabytes else request[:-1]
+    watch, connections = Watch(port, pid), []
     for _ in range(clients):
         connection = socket.create_connection((HOST, port))
-        connection.sendall(post(body)[:-1])
+        try:
+            connection.sendall(sent)
+        except OSError:  # (reset)
+            pass
         connections.append(connection)
     time.sleep(0.5)
     during = rss_mb(pid)
@@ -160,13 +171,12 @@ def stalled_bodies(port, pid, clients, megabytes, wait):
         except (OSError, IndexError):
             statuses.append(None)
         connection.close()
+    watch.stop()
     time.sleep(2)
     after = rss_mb(pid)
-    print(f"stalled_bodies: {clients} x {megabytes:g} MB: server RSS before {before:.0f} MB, all sent {during:.0f} "
-          f"MB, 2 s after the answers {after:.0f} MB; answers {sorted(set(statuses), key=str)}")
-    watch = Watch(port, pid)
-    time.sleep(0.3)
-    watch.stop()
+    print(f"stalled_bodies: {clients} x {len(sent) / 1e6:.2f} of a {megabytes:g} MB body: server RSS before "
+          f"{before:.0f} MB, all sent {during:.0f} MB, 2 s after the answers {after:.0f} MB; answers "
+          + ", ".join(f"{status} {n}" for status, n in sorted(collections.Counter(statuses).items(), key=str)))
     print(f"  {watch.report()}")
 
 
@@ -211,11 +221,11 @@ def slow_clients(port, pid, clients, part, wait, interval=1.0):
     print(f"  {watch.report()}")
 
 
-def load(port, pid, requests, clients, sigterm_after=None):
-    """`requests` one-text requests from `clients` keep-alive connections, one request at a time each: every answer's
-    status, the throughput and the server's RSS. With sigterm_after, SIGTERM goes to the server that many seconds in:
-    each client then counts what its requests got (200, another status, or nothing before the connection ended), and
-    whether a new connection is still accepted."""
+def load(port, pid, requests, clients, sigterm_after=None, new_connections=False):
+    """`requests` one-text requests from `clients` keep-alive connections (with new_connections, a connection a
+    request), one request at a time each: every answer's status, the throughput and the server's RSS. With
+    sigterm_after, SIGTERM goes to the server that many seconds in: each client then counts what its requests got
+    (200, another status, or nothing before the connection ended), and whether a new connection is still accepted."""
     outcomes, before = collections.Counter(), rss_mb(pid)
     length = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
     pending, last_answer = iter(range(requests)), [time.monotonic()]
@@ -231,6 +241,9 @@ def load(port, pid, requests, clients, sigterm_after=None):
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
                 await reader.readexactly(int(length.search(head).group(1)))
+            except ConnectionResetError:
+                outcomes["no answer (connection reset)"] += 1
+                break
             except (OSError, asyncio.IncompleteReadError):
                 outcomes["no answer (connection ended)"] += 1
                 break
@@ -238,6 +251,13 @@ def load(port, pid, requests, clients, sigterm_after=None):
             last_answer[0] = time.monotonic()
             if b"connection: close" in head.lower():
                 break
+            if new_connections:
+                writer.close()
+                try:
+                    reader, writer = await asyncio.open_connection(HOST, port)
+                except OSError:
+                    outcomes["connection refused"] += 1
+                    return
         writer.close()
 
     async def run():
@@ -276,18 +296,147 @@ def load(port, pid, requests, clients, sigterm_after=None):
         print(f"  server RSS before {before:.0f} MB, after {rss_mb(pid):.0f} MB")
 
 
+def sigterm_queued(port, pid, clients, texts, after):
+    """`clients` connections opened at once, each sending a request of `texts` texts; SIGTERM `after` seconds later:
+    what each got (the connections the server had not accepted yet wait in the kernel's accept queue)."""
+    body = json.dumps({"texts": [f"{i}房间很干净，服务也好" for i in range(texts)]}, ensure_ascii=False).encode()
+    connections = []
+    for _ in range(clients):
+        connection = socket.create_connection((HOST, port), timeout=60)
+        connection.sendall(post(body))
+        connections.append(connection)
+    time.sleep(after)
+    os.kill(pid, signal.SIGTERM)
+    outcomes = collections.Counter()
+    for connection in connections:
+        received = b""
+        try:
+            while chunk := connection.recv(1 << 20):
+                received += chunk
+            outcomes[f"answered {received.split()[1].decode()}" if received else "closed without an answer"] += 1
+        except ConnectionResetError:
+            outcomes["reset, no answer"] += 1
+        connection.close()
+    print(f"sigterm_queued: {clients} connections each sending {texts} texts, SIGTERM {after * 1000:.0f} ms later: "
+          + ", ".join(f"{k} {n}" for k, n in sorted(outcomes.items())))
+
+
+def raw_answer(port, data, half_close=False):
+    """The status line (or what happened instead) of the first answer to `data` sent on a new connection."""
+    with socket.create_connection((HOST, port), timeout=15) as connection:
+        connection.sendall(data)
+        if half_close:
+            connection.shutdown(socket.SHUT_WR)
+        received = b""
+        try:
+            while b"\r\n" not in received and (chunk := connection.recv(65536)):
+                received += chunk
+        except ConnectionResetError:
+            return "reset"
+    return received.split(b"\r\n")[0].decode() if received else "closed without an answer"
+
+
+def http_edges(port, pid):
+    """Requests at the edges of HTTP/1.1 and what each was answered."""
+    import gzip
+
+    head = b"POST /predict HTTP/1.1\r\nHost: probe\r\nContent-Type: application/json\r\n"
+    h2c = b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+    bomb = gzip.compress(b" " * 10**8)
+    cases = [
+        ("h2c upgrade offer with a body (curl --http2), then a second request",
+         post(ONE_TEXT, h2c) + post(ONE_TEXT), False),
+        ("two Host headers", post(ONE_TEXT, b"Host: other\r\n"), False),
+        ("Content-Encoding: gzip", post(gzip.compress(ONE_TEXT), b"Content-Encoding: gzip\r\n"), False),
+        (f"Content-Encoding: gzip, {len(bomb) // 1000} KB decoding to 100 MB",
+         post(bomb, b"Content-Encoding: gzip\r\n"), False),
+        ("Content-Encoding: br", post(ONE_TEXT, b"Content-Encoding: br\r\n"), False),
+        ("half-closed 5 bytes before the end of its body", head + b"Content-Length: 100\r\n\r\n" + b" " * 95, True),
+    ]
+    for name, data, half_close in cases:
+        if name.startswith("h2c"):
+            with socket.create_connection((HOST, port), timeout=15) as connection:
+                connection.sendall(data)
+                received, began = b"", time.monotonic()
+                while received.count(b"HTTP/1.1 ") < 2 and time.monotonic() - began < 5:
+                    received += connection.recv(65536)
+            got = ", ".join(status.decode() for status in re.findall(rb"HTTP/1\.1 \d{3} [^\r]*", received))
+        else:
+            got = raw_answer(port, data, half_close)
+        print(f"http_edges: {name}: {got}")
+
+
+def oversized_body(port, pid, megabytes):
+    """Python's urllib POSTing a `megabytes` body, which it sends whole before reading the answer."""
+    import urllib.error
+    import urllib.request
+
+    body = b'{"texts": ["' + b"a" * int(megabytes * 1e6) + b'"]}'
+    request = urllib.request.Request(f"http://{HOST}:{port}/predict", data=body,
+                                     headers={"Content-Type": "application/json"})
+    began = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            got = f"answered {answer.status}"
+    except urllib.error.HTTPError as err:
+        got = f"answered {err.code}: {json.loads(err.read())['error']}"
+    except OSError as err:
+        got = f"no answer: {err!r}"
+    print(f"oversized_body: urllib, a {len(body) / 1e6:.1f} MB body: {got} ({time.perf_counter() - began:.2f} s)")
+
+
+def fairness(port, pid, clients, texts, duration):
+    """`clients` keep-alive clients sending `texts`-text requests back to back for `duration` seconds, and one more
+    sending one-text requests: the latter's latency, and the texts a second the large ones got through."""
+    large = json.dumps({"texts": [f"{i}房间很干净，服务也好，下次还来" for i in range(texts)]},
+                       ensure_ascii=False).encode()
+    length = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
+    small_ms, large_done = [], [0]
+
+    async def client(body, latencies, until):
+        reader, writer = await asyncio.open_connection(HOST, port)
+        while time.monotonic() < until:
+            began = time.perf_counter()
+            writer.write(post(body))
+            head = await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(int(length.search(head).group(1)))
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"answered {head.split()[1].decode()}")
+            if latencies is None:
+                large_done[0] += 1
+            else:
+                latencies.append(1000 * (time.perf_counter() - began))
+        writer.close()
+
+    async def run():
+        until = time.monotonic() + duration
+        await asyncio.gather(*(client(large, None, until) for _ in range(clients)), client(ONE_TEXT, small_ms, until))
+
+    asyncio.run(run())
+    ms = sorted(small_ms)
+    print(f"fairness: {clients} clients sending {texts}-text requests for {duration:g} s: "
+          f"{large_done[0] * texts / duration:,.0f} texts a second; beside them one-text requests: {len(ms)}, "
+          f"latency median {statistics.median(ms):.1f} ms, p99 {ms[int(0.99 * (len(ms) - 1))]:.1f} ms, "
+          f"max {ms[-1]:.1f} ms")
+
+
 def main():
     parser = ArgumentParser(__doc__)
     parser.add_argument("--port", type=bounded(int, 1, 65535), required=True)
     parser.add_argument("--pid", type=int, required=True, help="the server's process id, for its RSS")
     parser.add_argument("probe", choices=["pipelining", "big_array", "stalled_bodies", "idle", "slow_headers",
-                                          "slow_bodies", "load", "sigterm"])
+                                          "slow_bodies", "load", "sigterm", "sigterm_connections", "sigterm_queued",
+                                          "http_edges", "oversized_body", "fairness"])
     parser.add_argument("--clients", type=positive_int, help="pipelining: 200, stalled_bodies: 60, idle: 2000, "
-                        "slow_*: 500, load and sigterm: 32")
+                        "slow_*: 500, load and sigterm*: 32, sigterm_queued: 48, fairness: 8")
     parser.add_argument("--requests", type=positive_int, help="load: 20000 in all; sigterm: as many as the server "
                         "answers")
-    parser.add_argument("--duration", type=positive_float, default=45.0, help="pipelining: seconds at most")
-    parser.add_argument("--megabytes", type=positive_float, help="big_array: 5.8, stalled_bodies: 6")
+    parser.add_argument("--duration", type=positive_float, help="pipelining: seconds at most (45); fairness: 10")
+    parser.add_argument("--megabytes", type=positive_float, help="big_array: 5.8, stalled_bodies: 6, "
+                        "oversized_body: 12")
+    parser.add_argument("--stall_megabytes", type=positive_float, help="stalled_bodies: megabytes of the body sent "
+                        "before stalling (all but its last byte)")
+    parser.add_argument("--texts", type=positive_int, default=256, help="sigterm_queued, fairness: texts a request")
     parser.add_argument("--item", default="[]", help="big_array: each item of the array (JSON); [] costs Python's "
                         "parser the most time a byte")
     parser.add_argument("--repeats", type=positive_int, default=5, help="big_array: bodies sent one at a time")
@@ -303,15 +452,23 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # (idle opens 2,000 connections: the usual limit is 1,024)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.probe == "pipelining":
-        pipelining(args.port, args.pid, args.clients or 200, args.duration)
+        pipelining(args.port, args.pid, args.clients or 200, args.duration or 45.0)
     elif args.probe == "big_array":
         big_array(args.port, args.pid, args.megabytes or 5.8, args.item, args.repeats)
     elif args.probe == "stalled_bodies":
-        stalled_bodies(args.port, args.pid, args.clients or 60, args.megabytes or 6, args.wait)
-    elif args.probe in ("load", "sigterm"):
-        sigterm = args.probe == "sigterm"
+        stalled_bodies(args.port, args.pid, args.clients or 60, args.megabytes or 6, args.stall_megabytes, args.wait)
+    elif args.probe in ("load", "sigterm", "sigterm_connections"):
+        sigterm = args.probe != "load"
         load(args.port, args.pid, args.requests or (10**7 if sigterm else 20000), args.clients or 32,
-             2.0 if sigterm else None)
+             2.0 if sigterm else None, new_connections=args.probe == "sigterm_connections")
+    elif args.probe == "sigterm_queued":
+        sigterm_queued(args.port, args.pid, args.clients or 48, args.texts, 0.05)
+    elif args.probe == "http_edges":
+        http_edges(args.port, args.pid)
+    elif args.probe == "oversized_body":
+        oversized_body(args.port, args.pid, args.megabytes or 12)
+    elif args.probe == "fairness":
+        fairness(args.port, args.pid, args.clients or 8, args.texts, args.duration or 10.0)
     else:
         slow_clients(args.port, args.pid, args.clients or (2000 if args.probe == "idle" else 500),
                      {"idle": "idle", "slow_headers": "headers", "slow_bodies": "body"}[args.probe], args.wait)
