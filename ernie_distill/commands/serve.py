@@ -9,7 +9,8 @@ POST /predict takes {"texts": [...]} (or PaddleNLP SimpleServer's {"data": {"tex
 {"results": [{"text", "label", "score"}, ...]} (Content-Type: application/json only: 415 otherwise); GET /health says
 which model is loaded (liveness), GET /ready is 503 while the server drains (readiness). Every bad request gets a 4xx
 with {"error", "field"}; a client gets --request_timeout seconds for a request's headers and as long again for its
-body, and as long to read its answers once they pile up unread. SIGTERM drains the server: no new connections,
+body, and as long to read its answers once they pile up unread; past --max_buffered_mb of request bodies held at once,
+a large body gets 503. SIGTERM drains the server: the connections already queued in the kernel accepted, no new ones,
 every request already received answered (the last answer of a connection with Connection: close), exit 0 within
 --graceful_timeout seconds. The model is loaded once and shared, through the same Predictor as predict.py; the texts
 of concurrent requests are gathered into one model call (up to --batch_texts texts, waiting at most --batch_wait_ms

@@ -25,7 +25,8 @@ What it does, so nothing else must:
   TIOCOUTQ, looked at after each CHECK_BYTES written, then every RECHECK_SECONDS until they drain): the server's
   socket buffer alone grows to take megabytes (tcp_wmem, 4 MB by default) before the transport's fills. What the
   client's own kernel acknowledges counts as read: nothing else tells the server (a receive buffer fed slowly grows,
-  keeping its window open);
+  keeping its window open), so a client that pipelines requests and never waits for an answer (its requests keep
+  waiting behind its answers for `timeout` seconds on end) is taken as not reading too (see unread_requests());
 - a request body is kept as the chunks received, joined once complete and released once answered; after a large
   one the C allocator is asked to give its free memory back to the system (glibc's malloc_trim), at most once a second;
 - `Expect: 100-continue` is answered, HEAD gets its answer's headers without the body;

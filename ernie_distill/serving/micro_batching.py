@@ -96,14 +96,16 @@ class MicroBatcher:
                 continue
             if self.on_call is not None:
                 self.on_call(len(texts), time.perf_counter() - started)
-            offset = 0
+            offset, finished = 0, False
             for request, start, end in pieces:
                 request.results[start:end] = results[offset : offset + end - start]
                 offset += end - start
                 request.left -= end - start
                 if request.left == 0:
-                    self.waiting.remove(request)
+                    finished = True
                     if not request.future.done():  # a client that went away leaves a cancelled future
                         request.future.set_result(request.results)
+            if finished:
+                self.waiting = [request for request in self.waiting if request.left]
             if self.worker is None:
                 await asyncio.sleep(0)  # the event loop's turn: requests that arrived meanwhile join the next call
