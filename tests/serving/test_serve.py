@@ -98,6 +98,19 @@ def test_a_client_stalling_in_its_body_gets_408_and_is_disconnected(server):
     assert post(server, {"texts": ["好"]}).status_code == 200
 
 
+def test_max_buffered_mb_bounds_the_request_bodies_held_at_once(exported_student):
+    """Past --max_buffered_mb a large body gets 503 (Retry-After), while a small request is still answered."""
+    with running_server(exported_student, "--max_buffered_mb", "0.25") as url:
+        head = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 400000\r\n\r\n"
+        first = socket.create_connection(("127.0.0.1", port_of(url)), timeout=5)
+        first.sendall(head + b" " * 200_000)  # held: 200 KB of 256 KiB
+        time.sleep(0.3)
+        answer, _ = exchange(port_of(url), head + b" " * 200_000)
+        assert answer.startswith(b"HTTP/1.1 503") and b"retry-after: 1" in answer
+        assert post(url, {"texts": ["好"]}).status_code == 200
+        first.close()
+
+
 def serve_py(*args):
     done = subprocess.run([sys.executable, os.path.join(ROOT, "serve.py"), *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=60)
