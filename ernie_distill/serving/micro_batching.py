@@ -107,5 +107,5 @@ class MicroBatcher:
                         request.future.set_result(request.results)
             if finished:
                 self.waiting = [request for request in self.waiting if request.left]
-            if self.worker is None:
+            if self.worker is None and self.waiting:
                 await asyncio.sleep(0)  # the event loop's turn: requests that arrived meanwhile join the next call
