@@ -404,14 +404,14 @@ class HttpConnection(asyncio.Protocol):
         path = httptools.parse_url(self.url).path.decode("utf-8", "replace")
         method, keep_alive = self.parser.get_method().decode(), self.parser.should_keep_alive()
         body, self.body, self.body_bytes = b"".join(self.body), [], 0
-        if self.encodings:
+        if self.encodings and body:
             body = self.gunzip(body)
             if body is None:
                 return
         self.pending.append((method, path, body, self.content_type, keep_alive))
         if not self.busy:
             self.answer_next()
-        elif self.pipelining is None:  # a client that never waits for its answers: see caught_up()
+        elif self.pipelining is None:  # a client that never waits for its answers: see unread_requests()
             self.pipelining = asyncio.get_running_loop().call_later(self.timeout, self.answers_unread)
 
     def gunzip(self, body):
@@ -506,7 +506,7 @@ class HttpConnection(asyncio.Protocol):
         send our end's FIN, read and drop what comes until the client closes too, and close at the latest after
         `timeout` or DISCARD_BYTES."""
         self.lingering, self.unparsed = True, b""
-        if not self.transport.can_write_eof():
+        if self.eof or not self.transport.can_write_eof():  # (a client that half-closed sends nothing more)
             self.transport.close()
             return
         self.transport.write_eof()

@@ -60,7 +60,8 @@ class ServingMetrics:
         self.latency[path].observe(time.perf_counter() - started)
 
     def refused(self, status):
-        """An answer the HTTP server made itself (400, 408, 413, 431, a failing application's 500): path "-"."""
+        """An answer the HTTP server made itself (400, 408, 413, 415, 431, 503, a failing application's 500): path
+        "-"."""
         self.requests["-", status] += 1
 
     def disconnected(self, reason):
