@@ -1,4 +1,5 @@
 """Atomic directory writes and what a kill leaves behind."""
+import json
 import os
 
 from ernie_distill.atomic import recover_dir, save_dir_atomically
@@ -95,3 +96,83 @@ def test_scripts_turn_an_unnamed_write_error_into_one_line(capsys):
 
     with pytest.raises(OSError, match="Input/output error"):
         run_cli(broken)
+
+
+def write_export(files, manifest="manifest.json"):
+    """A directory of `files` (name -> text) and a manifest listing them, written last."""
+    def write(directory):
+        for name, text in files.items():
+            with open(os.path.join(directory, name), "w") as f:
+                f.write(text)
+        with open(os.path.join(directory, manifest), "w") as f:
+            json.dump(files, f)
+
+    return write
+
+
+def read_export(directory):
+    """The files as the manifest lists them; None while there is no manifest; a mismatch fails the test."""
+    if not os.path.isfile(os.path.join(directory, "manifest.json")):
+        return None
+    with open(os.path.join(directory, "manifest.json")) as f:
+        listed = json.load(f)
+    for name, text in listed.items():
+        with open(os.path.join(directory, name)) as f:
+            assert f.read() == text, f"the manifest describes another {name}"
+    return listed
+
+
+def test_a_mount_point_gets_its_contents_replaced_the_manifest_last_and_is_never_renamed(mount_point, monkeypatch):
+    (mount_point / "lost+found").mkdir()  # what an ext4 volume holds
+    first, second = {"weights": "1", "vocab": "a", "stale": "x"}, {"weights": "2", "vocab": "b", "extra": "y"}
+    save_dir_atomically(str(mount_point), write_export(first), last=("manifest.json",))
+    assert read_export(mount_point) == first
+    seen, replace = [], os.replace
+
+    def reader_after_each_rename(src, dst):  # a reader looking between any two steps of the replacement
+        replace(src, dst)
+        seen.append(read_export(mount_point))
+
+    monkeypatch.setattr("os.replace", reader_after_each_rename)
+    save_dir_atomically(str(mount_point), write_export(second), last=("manifest.json",))
+    assert seen[-1] == second and set(map(str, seen)) <= {str(first), "None", str(second)}
+    assert sorted(os.listdir(mount_point)) == ["extra", "lost+found", "manifest.json", "vocab", "weights"]
+    assert os.listdir(mount_point.parent) == ["volume"]  # nothing written beside the volume either
+
+
+def test_a_failed_write_into_a_mount_point_leaves_the_old_version_whole(mount_point):
+    import pytest
+
+    save_dir_atomically(str(mount_point), write_export({"weights": "1"}), last=("manifest.json",))
+
+    def fail(directory):
+        write_export({"weights": "2"})(directory)
+        raise RuntimeError("parity check failed")
+
+    with pytest.raises(RuntimeError, match="parity"):
+        save_dir_atomically(str(mount_point), fail, last=("manifest.json",))
+    assert read_export(mount_point) == {"weights": "1"} and sorted(os.listdir(mount_point)) == ["manifest.json",
+                                                                                                 "weights"]
+
+
+def test_a_kill_while_replacing_a_mount_points_contents_is_finished_by_recovery(mount_point, monkeypatch):
+    import pytest
+
+    save_dir_atomically(str(mount_point), write_export({"a": "1", "b": "1"}), last=("manifest.json",))
+    calls, replace = [], os.replace
+
+    def killed_after_the_first_file(src, dst):
+        if os.path.dirname(dst) == str(mount_point) and not os.path.basename(dst).startswith("."):
+            calls.append(dst)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+        replace(src, dst)
+
+    monkeypatch.setattr("os.replace", killed_after_the_first_file)
+    with pytest.raises(KeyboardInterrupt):
+        save_dir_atomically(str(mount_point), write_export({"a": "2", "b": "2"}), last=("manifest.json",))
+    monkeypatch.setattr("os.replace", replace)
+    assert read_export(mount_point) is None  # the old manifest went first: no reader takes the mix for an export
+    recover_dir(str(mount_point), last=("manifest.json",))
+    assert read_export(mount_point) == {"a": "2", "b": "2"} and sorted(os.listdir(mount_point)) == ["a", "b",
+                                                                                                    "manifest.json"]
