@@ -5,7 +5,7 @@ on Paddle Inference (--backend auto, the default), or on the backend --backend n
     python predict.py --model_dir tmp/export/student --input_file texts.txt      # one text per line
     python predict.py --model_dir tmp/export/student --input_file dev.tsv        # labelled TSV: accuracy too
     cat texts.txt | python predict.py --model_dir tmp/export/student --backend onnx
-    python predict.py --model_dir tmp/export/student --input_file <(cut -f2 dev.tsv)  # a FIFO, /dev/stdin, - too
+    python predict.py --model_dir tmp/export/student --input_file <(tail -n +2 dev.tsv | cut -f2)  # FIFO, /dev/stdin, -
 
 Installed with the package (pip install ".[deploy]"), the same command is `ernie-distill-predict`.
 
