@@ -290,7 +290,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def command(args, **kwargs):
-    """Run a shell command line in the checkout: (exit status, seconds, stderr's last line, whether it has a traceback)."""
+    """Run a shell command line in the checkout: (exit status, seconds, stderr's last line, whether it holds a
+    traceback)."""
     began = time.perf_counter()
     done = subprocess.run(["bash", "-c", args], cwd=ROOT, capture_output=True, text=True, timeout=600, **kwargs)
     lines = done.stderr.strip().splitlines() or [""]
@@ -367,7 +368,8 @@ def signals_at_start(model_dir):
               f"the last {(err.strip().splitlines() or [''])[-1]!r}")
 
 
-COMMAND_PROBES = {"volume": volume, "pipes": pipes, "closed_stdout": closed_stdout, "signals_at_start": signals_at_start}
+COMMAND_PROBES = {"volume": volume, "pipes": pipes, "closed_stdout": closed_stdout,
+                  "signals_at_start": signals_at_start}
 
 
 def main():

@@ -120,8 +120,8 @@ def test_a_closed_standard_output_ends_a_command_quietly_with_status_1(exported_
     traceback, with the status Python's documentation advises (its note on SIGPIPE)."""
     path = tmp_path / "texts.txt"
     path.write_text("很好\n" * 20000, encoding="utf-8")  # more than a pipe holds: the command is still writing
-    process = subprocess.Popen([sys.executable, "predict.py", "--model_dir", exported_student, "--input_file", str(path)],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "predict.py", "--model_dir", exported_student, "--input_file",
+                                str(path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout.readline().startswith(b'{"text": "')
     process.stdout.close()
     assert process.wait(timeout=60) == 1

@@ -139,8 +139,9 @@ def test_sigterm_while_the_model_loads_stops_the_server_quietly(exported_student
     """The port listens from the bind on, before the model loads: SIGTERM then is a stop (status 0, one log line), not
     a death by the signal."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), "--model_dir", exported_student, "--port",
-                               str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), "--model_dir", exported_student,
+                               "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
     try:
         deadline = time.time() + 30
         while time.time() < deadline:  # until it holds the port: it is loading the model
