@@ -70,9 +70,9 @@ def contents(final_dir):
 
 def _replace_contents(final_dir, written, last=()):
     """Replace final_dir's contents by those of the complete version `written` (copied inside final_dir first when it
-    is on another filesystem), one atomic rename each: what the new version lacks or cannot rename over (a
-    directory), and `last`, set aside into `.NAME.old.X`; the version renamed `.NAME.new.X` (from then on a kill is
-    finished, before it undone, by recover_dir); its entries moved in, `last` last; what was set aside deleted."""
+    is on another filesystem), one atomic rename each: `last`, and what the new version lacks or cannot rename over (a
+    directory), set aside into `.NAME.old.X`; the new version renamed `.NAME.new.X`; its entries moved in, `last`
+    last; what was set aside deleted. recover_dir undoes a kill before the `.new` rename and finishes one after it."""
     prefix = f".{os.path.basename(final_dir)}."
     if os.path.dirname(written) != final_dir:
         staging = tempfile.mkdtemp(prefix=prefix, dir=final_dir)
