@@ -2,6 +2,8 @@
 import json
 import os
 
+import pytest
+
 from ernie_distill.atomic import recover_dir, save_dir_atomically
 
 
@@ -54,7 +56,6 @@ def test_a_full_disk_or_a_read_only_location_is_one_error_naming_the_output_and_
     import errno
 
     import numpy as np
-    import pytest
 
     from ernie_distill.atomic import write_file_atomically, write_json
     from ernie_distill.errors import WriteError
@@ -79,7 +80,6 @@ def test_a_full_disk_or_a_read_only_location_is_one_error_naming_the_output_and_
 def test_scripts_turn_an_unnamed_write_error_into_one_line(capsys):
     import errno
 
-    import pytest
 
     from ernie_distill.cli import run_cli
 
@@ -141,8 +141,6 @@ def test_a_mount_point_gets_its_contents_replaced_the_manifest_last_and_is_never
 
 
 def test_a_failed_write_into_a_mount_point_leaves_the_old_version_whole(mount_point):
-    import pytest
-
     save_dir_atomically(str(mount_point), write_export({"weights": "1"}), last=("manifest.json",))
 
     def fail(directory):
@@ -155,24 +153,29 @@ def test_a_failed_write_into_a_mount_point_leaves_the_old_version_whole(mount_po
                                                                                                  "weights"]
 
 
-def test_a_kill_while_replacing_a_mount_points_contents_is_finished_by_recovery(mount_point, monkeypatch):
-    import pytest
-
+@pytest.mark.parametrize("kill_at, recovered", [
+    ("setting aside", {"a": "1", "b": "1"}),  # before the new version was renamed .new: undone
+    ("moving in", {"a": "2", "c": "2"}),  # after: finished
+])
+def test_a_kill_while_replacing_a_mount_points_contents_is_undone_or_finished_by_recovery(mount_point, monkeypatch,
+                                                                                          kill_at, recovered):
     save_dir_atomically(str(mount_point), write_export({"a": "1", "b": "1"}), last=("manifest.json",))
     calls, replace = [], os.replace
 
-    def killed_after_the_first_file(src, dst):
-        if os.path.dirname(dst) == str(mount_point) and not os.path.basename(dst).startswith("."):
+    def killed(src, dst):
+        into = os.path.dirname(dst)
+        if (kill_at == "moving in" and into == str(mount_point) and not os.path.basename(dst).startswith(".") or
+                kill_at == "setting aside" and ".volume.old." in into):
             calls.append(dst)
-            if len(calls) == 2:
+            if len(calls) == 2:  # (setting aside: the manifest went, b not yet; moving in: a came, c not yet)
                 raise KeyboardInterrupt
         replace(src, dst)
 
-    monkeypatch.setattr("os.replace", killed_after_the_first_file)
+    monkeypatch.setattr("os.replace", killed)
     with pytest.raises(KeyboardInterrupt):
-        save_dir_atomically(str(mount_point), write_export({"a": "2", "b": "2"}), last=("manifest.json",))
+        save_dir_atomically(str(mount_point), write_export({"a": "2", "c": "2"}), last=("manifest.json",))
     monkeypatch.setattr("os.replace", replace)
-    assert read_export(mount_point) is None  # the old manifest went first: no reader takes the mix for an export
+    assert read_export(mount_point) is None  # the old manifest went first: no reader takes a mix for an export
     recover_dir(str(mount_point), last=("manifest.json",))
-    assert read_export(mount_point) == {"a": "2", "b": "2"} and sorted(os.listdir(mount_point)) == ["a", "b",
-                                                                                                    "manifest.json"]
+    assert read_export(mount_point) == recovered
+    assert sorted(os.listdir(mount_point)) == sorted([*recovered, "manifest.json"])
