@@ -7,7 +7,10 @@ Every range is checked when the flags are parsed, before any data or model is lo
 import argparse
 import dataclasses
 import math
+import multiprocessing
 import os
+import select
+import signal
 import sys
 
 from .deploy.manifest import AUTO, BACKENDS
@@ -215,13 +218,50 @@ def add_runtime_arguments(parser):
     return runtime
 
 
+class Terminated(SystemExit):
+    """SIGTERM, raised where the command is (quiet_signals): its cleanup runs, and it exits with status 143, as a
+    shell reports a process the signal ended, without a traceback."""
+
+
+def _terminate(signum, _frame):
+    raise Terminated(128 + signum)
+
+
+def quiet_signals():
+    """From a command's first import (ernie_distill.commands): Ctrl-C ends it with one line, `interrupted`, and SIGTERM
+    quietly (Terminated), even while it imports its modules or loads its model, before run_cli runs. In a worker
+    process Ctrl-C is for its parent to report."""
+    if multiprocessing.current_process().name != "MainProcess":
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.excepthook = _interrupted_in_one_line
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def _stdout_gone():
+    """Whether standard output is a pipe or socket whose reader has gone (`command | head -1`)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, ValueError, OSError):  # no stdout, or one without a file descriptor
+        return False
+
+
 def run_cli(main):
     """Run a script's main(). An InputError, or an OSError of a full disk or a read-only location, becomes 'error: ...'
     on stderr and exit status 2. Ctrl-C becomes one line, `interrupted` (with what the script adds, such as how to
     resume), and the process then ends as Python ends an interrupted one, killed by SIGINT (status 130 in a shell,
-    which also stops a loop running the script), only without the traceback."""
+    which also stops a loop running the script), only without the traceback. A standard output closed by its reader
+    (`predict.py ... | head -1`) ends the command quietly with status 1, as Python's documentation advises (the note on
+    SIGPIPE in the signal module's)."""
     try:
         status = main()
+        sys.stdout.flush()  # (here, not at exit: a reader gone is then seen below)
+    except BrokenPipeError:
+        if not _stdout_gone():
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is still buffered goes nowhere at exit
+        return 1
     except (InputError, OSError) as err:
         if isinstance(err, OSError):  # a full disk, a read-only or forbidden path that no writer named: name it
             err = write_error(err.filename or "the output", err, "access")
@@ -234,6 +274,13 @@ def run_cli(main):
         sys.excepthook = _no_traceback_for_interrupts
         raise
     return status if isinstance(status, int) else 0
+
+
+def _interrupted_in_one_line(kind, value, traceback):
+    if issubclass(kind, KeyboardInterrupt) and multiprocessing.current_process().name == "MainProcess":
+        print(f"interrupted: {value}" if str(value) else "interrupted", file=sys.stderr, flush=True)
+    elif not issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, traceback)
 
 
 def _no_traceback_for_interrupts(kind, value, traceback):

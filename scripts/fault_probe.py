@@ -18,6 +18,13 @@
 Each prints the server's RSS (from /proc/PID/status) before, at its peak and after, and the latency of a
 well-behaved client's one-text requests sent meanwhile on new connections (sigterm*: what every request got, and when
 the server exited: start the server again after it). Loopback only; Linux only (RSS).
+
+These start the commands themselves (no server to give):
+
+    python scripts/fault_probe.py volume --best_model tmp/student-hard/best_model  # export into a mount point (root)
+    python scripts/fault_probe.py pipes --model_dir tmp/export/student      # --input_file -, /dev/stdin, FIFO, <(...)
+    python scripts/fault_probe.py closed_stdout --model_dir tmp/export/student    # predict.py ... | head -1
+    python scripts/fault_probe.py signals_at_start --model_dir tmp/export/student # SIGTERM, Ctrl-C while serve.py loads
 """
 import asyncio
 import collections
@@ -29,6 +36,9 @@ import selectors
 import signal
 import socket
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 
@@ -418,15 +428,101 @@ def fairness(port, pid, clients, texts, duration):
           f"{large_done[0] * texts / duration:,.0f} texts a second; beside them one-text requests: {len(ms)}, "
           f"latency median {statistics.median(ms):.1f} ms, p99 {ms[int(0.99 * (len(ms) - 1))]:.1f} ms, "
           f"max {ms[-1]:.1f} ms")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def command(args, **kwargs):
+    """Run a shell command line in the checkout: (exit status, seconds, stderr's last line, whether it holds a
+    traceback)."""
+    began = time.perf_counter()
+    done = subprocess.run(["bash", "-c", args], cwd=ROOT, capture_output=True, text=True, timeout=600, **kwargs)
+    lines = done.stderr.strip().splitlines() or [""]
+    return done.returncode, time.perf_counter() - began, lines[-1], "Traceback" in done.stderr
+
+
+def volume(best_model):
+    """Exports into a tmpfs mount point (a container volume): the first, a replacement, then one that does not fit."""
+    if os.geteuid() != 0:
+        raise SystemExit("error: volume mounts a tmpfs: run it as root (e.g. in a container)")
+    mount = tempfile.mkdtemp(prefix="volume-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", mount], check=True)
+    try:
+        export = f"{sys.executable} export_model.py --model_dir {best_model} --output_path {mount}"
+        predict = f"{sys.executable} predict.py --model_dir {mount} --text 很好"
+        for name in ("first export", "replacing it"):
+            code, seconds, last, traceback = command(export)
+            print(f"{name}: exit {code} in {seconds:.1f} s, traceback: {traceback}; predict.py: exit "
+                  f"{command(predict)[0]}; {sorted(os.listdir(mount))}")
+        used = sum(os.path.getsize(os.path.join(mount, name)) for name in os.listdir(mount))
+        subprocess.run(["mount", "-o", f"remount,size={used + 256 * 1024}", mount], check=True)
+        code, seconds, last, traceback = command(export)
+        print(f"a volume without room for a second copy: exit {code}, {last!r}; predict.py on the old export: exit "
+              f"{command(predict)[0]}; files left: {sorted(os.listdir(mount))}")
+    finally:
+        subprocess.run(["umount", mount], check=True)
+        os.rmdir(mount)
+
+
+def pipes(model_dir, texts=("很好", "太差了")):
+    """predict.py --input_file from standard input (- and /dev/stdin), a FIFO and a process substitution."""
+    lines = "".join(text + "\n" for text in texts)
+    fifo = os.path.join(tempfile.mkdtemp(prefix="fifo-"), "texts")
+    os.mkfifo(fifo)
+    predict = f"{sys.executable} predict.py --model_dir {model_dir} --input_file"
+    for form, line in [("-", f"printf '{lines}' | {predict} -"),
+                       ("/dev/stdin", f"printf '{lines}' | {predict} /dev/stdin"),
+                       ("a FIFO", f"(printf '{lines}' | timeout 30 tee {fifo}) >/dev/null 2>&1 & {predict} {fifo}"),
+                       ("<(...)", f"{predict} <(printf '{lines}')")]:
+        done = subprocess.run(["bash", "-c", line], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        print(f"--input_file {form}: exit {done.returncode}, {len(done.stdout.splitlines())} of {len(texts)} texts "
+              "predicted")
+    os.remove(fifo)
+    os.rmdir(os.path.dirname(fifo))
+
+
+def closed_stdout(model_dir, lines=50000):
+    """predict.py over a file of `lines` texts into `head -1`, which closes the pipe after the first line."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as texts:
+        texts.write("房间很干净，服务也好\n" * lines)
+        texts.flush()
+        code, seconds, last, traceback = command(f"set -o pipefail; {sys.executable} predict.py --model_dir "
+                                                 f"{model_dir} --input_file {texts.name} | head -1 >/dev/null")
+    print(f"predict.py ({lines:,} lines) | head -1: exit {code} in {seconds:.1f} s, traceback: {traceback}")
+
+
+def signals_at_start(model_dir):
+    """SIGTERM to serve.py while it loads the model (once it holds its port), and Ctrl-C while it imports."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    for signum, when in ((signal.SIGTERM, "loads the model"), (signal.SIGINT, "imports its modules")):
+        server = subprocess.Popen([sys.executable, "serve.py", "--model_dir", model_dir, "--port", str(port)], cwd=ROOT,
+                                  stderr=subprocess.PIPE, text=True,
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        while signum == signal.SIGTERM and socket.socket().connect_ex((HOST, port)):
+            time.sleep(0.01)  # (the port listens from the bind on, before the model loads)
+        time.sleep(0.3 if signum == signal.SIGINT else 0)
+        began = time.perf_counter()
+        server.send_signal(signum)
+        err = server.communicate(timeout=120)[1]
+        print(f"{signal.Signals(signum).name} while serve.py {when}: exit {server.returncode} "
+              f"{time.perf_counter() - began:.2f} s after the signal, {len(err.splitlines())} line(s) on stderr, "
+              f"the last {(err.strip().splitlines() or [''])[-1]!r}")
+
+
+COMMAND_PROBES = {"volume": volume, "pipes": pipes, "closed_stdout": closed_stdout,
+                  "signals_at_start": signals_at_start}
 
 
 def main():
     parser = ArgumentParser(__doc__)
-    parser.add_argument("--port", type=bounded(int, 1, 65535), required=True)
-    parser.add_argument("--pid", type=int, required=True, help="the server's process id, for its RSS")
+    parser.add_argument("--port", type=bounded(int, 1, 65535), help="the server's (not for the probes below)")
+    parser.add_argument("--pid", type=int, help="the server's process id, for its RSS")
     parser.add_argument("probe", choices=["pipelining", "big_array", "stalled_bodies", "idle", "slow_headers",
                                           "slow_bodies", "load", "sigterm", "sigterm_connections", "sigterm_queued",
-                                          "http_edges", "oversized_body", "fairness"])
+                                          "http_edges", "oversized_body", "fairness", *COMMAND_PROBES])
+    parser.add_argument("--model_dir", help="pipes, closed_stdout, signals_at_start: an export")
+    parser.add_argument("--best_model", help="volume: a best_model directory to export")
     parser.add_argument("--clients", type=positive_int, help="pipelining: 200, stalled_bodies: 60, idle: 2000, "
                         "slow_*: 500, load and sigterm*: 32, sigterm_queued: 48, fairness: 8")
     parser.add_argument("--requests", type=positive_int, help="load: 20000 in all; sigterm: as many as the server "
@@ -443,6 +539,13 @@ def main():
     parser.add_argument("--wait", type=positive_float, default=30.0, help="stalled_bodies, idle, slow_*: seconds to "
                         "wait")
     args = parser.parse_args()
+    if args.probe in COMMAND_PROBES:
+        source = args.best_model if args.probe == "volume" else args.model_dir
+        if not source:
+            parser.error(f"{args.probe} needs {'--best_model' if args.probe == 'volume' else '--model_dir'}")
+        return COMMAND_PROBES[args.probe](source)
+    if args.port is None or args.pid is None:
+        parser.error(f"{args.probe} probes a running server: give its --port and --pid")
     if not os.path.exists(f"/proc/{args.pid}/status"):
         parser.error(f"--pid {args.pid}: no such process (give the server's)")
     try:

@@ -28,6 +28,51 @@ def fixture_texts():
     return [e.text for e in load_splits(load_task("chnsenticorp"), FIXTURE_DIR, ("train",))["train"]]
 
 
+@pytest.fixture
+def stdin_bytes():
+    """feed(data): standard input (file descriptor 0) is a pipe holding `data` (under 64 KB) until the test ends."""
+    saved = os.dup(0)
+
+    def feed(data):
+        read, write = os.pipe()
+        os.write(write, data)
+        os.close(write)
+        os.dup2(read, 0)
+        os.close(read)
+
+    yield feed
+    os.dup2(saved, 0)
+    os.close(saved)
+
+
+@pytest.fixture(params=["tmpfs", "ismount", "busy"])
+def mount_point(request, tmp_path, monkeypatch):
+    """tmp_path/volume as a container volume is: a real tmpfs mount (as root; a CI container is root), a directory
+    os.path.ismount calls one, or one whose rename fails with EBUSY (a bind mount ismount does not see)."""
+    import errno
+    import subprocess
+
+    path = tmp_path / "volume"
+    path.mkdir()
+    if request.param == "tmpfs":
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(path)]).returncode:
+            pytest.skip("mounting needs root")
+        request.addfinalizer(lambda: subprocess.run(["umount", "-l", str(path)], check=True))
+    elif request.param == "ismount":
+        ismount = os.path.ismount
+        monkeypatch.setattr("os.path.ismount", lambda p: os.path.abspath(p) == str(path) or ismount(p))
+    else:
+        replace = os.replace
+
+        def busy(src, dst):
+            if os.path.abspath(src) == str(path):
+                raise OSError(errno.EBUSY, "Device or resource busy", src)
+            replace(src, dst)
+
+        monkeypatch.setattr("os.replace", busy)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_teacher_init(tmp_path_factory):
     from ernie_distill.models.random_teacher import make_random_teacher

@@ -1,5 +1,8 @@
 """Atomic directory writes and what a kill leaves behind."""
+import json
 import os
+
+import pytest
 
 from ernie_distill.atomic import recover_dir, save_dir_atomically
 
@@ -53,7 +56,6 @@ def test_a_full_disk_or_a_read_only_location_is_one_error_naming_the_output_and_
     import errno
 
     import numpy as np
-    import pytest
 
     from ernie_distill.atomic import write_file_atomically, write_json
     from ernie_distill.errors import WriteError
@@ -78,7 +80,6 @@ def test_a_full_disk_or_a_read_only_location_is_one_error_naming_the_output_and_
 def test_scripts_turn_an_unnamed_write_error_into_one_line(capsys):
     import errno
 
-    import pytest
 
     from ernie_distill.cli import run_cli
 
@@ -95,3 +96,86 @@ def test_scripts_turn_an_unnamed_write_error_into_one_line(capsys):
 
     with pytest.raises(OSError, match="Input/output error"):
         run_cli(broken)
+
+
+def write_export(files, manifest="manifest.json"):
+    """A directory of `files` (name -> text) and a manifest listing them, written last."""
+    def write(directory):
+        for name, text in files.items():
+            with open(os.path.join(directory, name), "w") as f:
+                f.write(text)
+        with open(os.path.join(directory, manifest), "w") as f:
+            json.dump(files, f)
+
+    return write
+
+
+def read_export(directory):
+    """The files as the manifest lists them; None while there is no manifest; a mismatch fails the test."""
+    if not os.path.isfile(os.path.join(directory, "manifest.json")):
+        return None
+    with open(os.path.join(directory, "manifest.json")) as f:
+        listed = json.load(f)
+    for name, text in listed.items():
+        with open(os.path.join(directory, name)) as f:
+            assert f.read() == text, f"the manifest describes another {name}"
+    return listed
+
+
+def test_a_mount_point_gets_its_contents_replaced_the_manifest_last_and_is_never_renamed(mount_point, monkeypatch):
+    (mount_point / "lost+found").mkdir()  # what an ext4 volume holds
+    first, second = {"weights": "1", "vocab": "a", "stale": "x"}, {"weights": "2", "vocab": "b", "extra": "y"}
+    save_dir_atomically(str(mount_point), write_export(first), last=("manifest.json",))
+    assert read_export(mount_point) == first
+    seen, replace = [], os.replace
+
+    def reader_after_each_rename(src, dst):  # a reader looking between any two steps of the replacement
+        replace(src, dst)
+        seen.append(read_export(mount_point))
+
+    monkeypatch.setattr("os.replace", reader_after_each_rename)
+    save_dir_atomically(str(mount_point), write_export(second), last=("manifest.json",))
+    assert seen[-1] == second and set(map(str, seen)) <= {str(first), "None", str(second)}
+    assert sorted(os.listdir(mount_point)) == ["extra", "lost+found", "manifest.json", "vocab", "weights"]
+    assert os.listdir(mount_point.parent) == ["volume"]  # nothing written beside the volume either
+
+
+def test_a_failed_write_into_a_mount_point_leaves_the_old_version_whole(mount_point):
+    save_dir_atomically(str(mount_point), write_export({"weights": "1"}), last=("manifest.json",))
+
+    def fail(directory):
+        write_export({"weights": "2"})(directory)
+        raise RuntimeError("parity check failed")
+
+    with pytest.raises(RuntimeError, match="parity"):
+        save_dir_atomically(str(mount_point), fail, last=("manifest.json",))
+    assert read_export(mount_point) == {"weights": "1"} and sorted(os.listdir(mount_point)) == ["manifest.json",
+                                                                                                 "weights"]
+
+
+@pytest.mark.parametrize("kill_at, recovered", [
+    ("setting aside", {"a": "1", "b": "1"}),  # before the new version was renamed .new: undone
+    ("moving in", {"a": "2", "c": "2"}),  # after: finished
+])
+def test_a_kill_while_replacing_a_mount_points_contents_is_undone_or_finished_by_recovery(mount_point, monkeypatch,
+                                                                                          kill_at, recovered):
+    save_dir_atomically(str(mount_point), write_export({"a": "1", "b": "1"}), last=("manifest.json",))
+    calls, replace = [], os.replace
+
+    def killed(src, dst):
+        into = os.path.dirname(dst)
+        if (kill_at == "moving in" and into == str(mount_point) and not os.path.basename(dst).startswith(".") or
+                kill_at == "setting aside" and ".volume.old." in into):
+            calls.append(dst)
+            if len(calls) == 2:  # (setting aside: the manifest went, b not yet; moving in: a came, c not yet)
+                raise KeyboardInterrupt
+        replace(src, dst)
+
+    monkeypatch.setattr("os.replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_dir_atomically(str(mount_point), write_export({"a": "2", "c": "2"}), last=("manifest.json",))
+    monkeypatch.setattr("os.replace", replace)
+    assert read_export(mount_point) is None  # the old manifest went first: no reader takes a mix for an export
+    recover_dir(str(mount_point), last=("manifest.json",))
+    assert read_export(mount_point) == recovered
+    assert sorted(os.listdir(mount_point)) == sorted([*recovered, "manifest.json"])

@@ -4,6 +4,7 @@ import pty
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -112,3 +113,46 @@ def test_ctrl_c_while_predict_py_waits_for_stdin_stops_it_as_python_would_withou
         process.kill()
         os.close(terminal)
         os.close(stdin)
+
+
+def test_a_closed_standard_output_ends_a_command_quietly_with_status_1(exported_student, tmp_path):
+    """`predict.py ... | head -1`: the reader goes after a line; the command stops at its next write, without a
+    traceback, with the status Python's documentation advises (its note on SIGPIPE)."""
+    path = tmp_path / "texts.txt"
+    path.write_text("很好\n" * 20000, encoding="utf-8")  # more than a pipe holds: the command is still writing
+    process = subprocess.Popen([sys.executable, "predict.py", "--model_dir", exported_student, "--input_file",
+                                str(path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout.readline().startswith(b'{"text": "')
+    process.stdout.close()
+    assert process.wait(timeout=60) == 1
+    assert b"Traceback" not in process.stderr.read() and process.stderr.close() is None
+
+
+def test_a_broken_pipe_that_is_not_standard_output_is_still_a_bug():
+    def broken():
+        raise BrokenPipeError(32, "Broken pipe")  # a socket or a child's pipe: stdout (pytest's capture) is fine
+
+    with pytest.raises(BrokenPipeError):
+        run_cli(broken)
+
+
+def handles_sigterm(pid):
+    """Whether the process has its own SIGTERM handler (/proc: SigCgt), i.e. ernie_distill.commands is imported."""
+    with open(f"/proc/{pid}/status") as f:
+        caught = int(next(line for line in f if line.startswith("SigCgt:")).split()[1], 16)
+    return bool(caught & 1 << (signal.SIGTERM - 1))
+
+
+def test_ctrl_c_while_a_command_imports_its_modules_is_one_line(exported_student):
+    process = subprocess.Popen([sys.executable, "serve.py", "--model_dir", exported_student, "--port", "0"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 1.0  # (the imports take seconds)
+        while time.time() < deadline and not handles_sigterm(process.pid):
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == -signal.SIGINT and process.stderr.read() == b"interrupted\n"
+    finally:
+        process.kill()
+        process.communicate()

@@ -5,6 +5,7 @@ on Paddle Inference (--backend auto, the default), or on the backend --backend n
     python predict.py --model_dir tmp/export/student --input_file texts.txt      # one text per line
     python predict.py --model_dir tmp/export/student --input_file dev.tsv        # labelled TSV: accuracy too
     cat texts.txt | python predict.py --model_dir tmp/export/student --backend onnx
+    python predict.py --model_dir tmp/export/student --input_file <(tail -n +2 dev.tsv | cut -f2)  # FIFO, /dev/stdin, -
 
 Installed with the package (pip install ".[deploy]"), the same command is `ernie-distill-predict`.
 
@@ -21,11 +22,12 @@ import contextlib
 import json
 import os
 import re
+import stat
 import sys
 import time
 
 from ..cli import ArgumentParser, add_runtime_arguments, run_cli, settings_from
-from ..data.reading import DataError, Example, open_binary, text_windows
+from ..data.reading import STDIN, DataError, Example, open_binary, text_windows
 from ..deploy.inference import Predictor, RuntimeSettings, text_problem
 from ..log import logger
 
@@ -35,7 +37,8 @@ def parse_args(argv=None):
     parser.add_argument("--model_dir", required=True, help="a directory written by export_model.py")
     source = parser.add_argument_group("input (default: stdin)")
     source.add_argument("--text", action="append", help="a text to classify; repeatable")
-    source.add_argument("--input_file", help="one text per line, or a TSV with a header (label\\ttext_a)")
+    source.add_argument("--input_file", help="one text per line, or a TSV with a header (label\\ttext_a); a file, a "
+                        "FIFO, /dev/stdin, <(command), or - for stdin")
     parser.add_argument("--logits", action="store_true",
                         help="add each text's logits (every label's, in label order) to its line: a teacher's outputs "
                              "for distill_lstm.py --teacher_outputs")
@@ -52,14 +55,11 @@ PROGRESS_EVERY_S = 5.0
 
 @contextlib.contextmanager
 def input_stream(input_file):
-    """The binary stream of --input_file, or of stdin."""
-    if not input_file:
-        if sys.stdin.isatty():
-            print("reading texts from stdin, one per line; end with Ctrl-D (or give --text / --input_file)",
-                  file=sys.stderr)
-        yield sys.stdin.buffer
-        return
-    with open_binary(input_file, f"--input_file {input_file}") as stream:
+    """The binary stream of --input_file (a file, a FIFO, /dev/stdin, <(...), "-" for stdin), or of stdin."""
+    if input_file in (None, STDIN) and sys.stdin.isatty():
+        print("reading texts from stdin, one per line; end with Ctrl-D (or give --text / --input_file)",
+              file=sys.stderr)
+    with open_binary(input_file or STDIN, f"--input_file {input_file}") as stream:
         yield stream
 
 
@@ -67,10 +67,8 @@ class ProgressLine:
     """Texts done, rate and ETA on stderr every few seconds while a file is read (not a pipe: its size is unknown)."""
 
     def __init__(self, stream):
-        try:
-            self.total = os.fstat(stream.fileno()).st_size if stream is not sys.stdin.buffer else None
-        except (OSError, ValueError):
-            self.total = None
+        status = os.fstat(stream.fileno())
+        self.total = status.st_size if stat.S_ISREG(status.st_mode) else None
         self.stream, self.started = stream, time.time()
         self.last = self.started
 
@@ -151,8 +149,9 @@ def main(argv=None):
         return predict_windows(predictor, [([Example(t, -1, f"--text #{i}") for i, t in enumerate(args.text, 1)], [])],
                                with_logits=args.logits)
     with input_stream(args.input_file) as stream:
-        windows = text_windows(stream, args.input_file or "<stdin>", predictor.manifest.labels, WINDOW_LINES)
-        source = f"--input_file {args.input_file}" if args.input_file else "stdin"
+        stdin = args.input_file in (None, STDIN)
+        windows = text_windows(stream, "<stdin>" if stdin else args.input_file, predictor.manifest.labels, WINDOW_LINES)
+        source = "stdin" if stdin else f"--input_file {args.input_file}"
         return predict_windows(predictor, windows, ProgressLine(stream), args.logits, source)
 
 

@@ -28,7 +28,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..cli import ArgumentParser, add_runtime_arguments, bounded, positive_float, positive_int, run_cli, settings_from
+from ..cli import (ArgumentParser, Terminated, add_runtime_arguments, bounded, positive_float, positive_int, run_cli,
+                   settings_from)
 from ..errors import InputError
 
 try:  # httptools comes with the [deploy] extra; without it --help still works, and main() says what to install
@@ -333,4 +334,8 @@ def main(argv=None):
 
 
 def run():
-    return run_cli(main)
+    try:
+        return run_cli(main)
+    except Terminated:  # before serving (once it serves, SIGTERM drains it): a stop, not a failure
+        logger.info("stopped (SIGTERM) before serving")
+        return 0

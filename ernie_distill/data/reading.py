@@ -88,13 +88,21 @@ def read_tsv(path, task, skip_invalid=False, require_labels=True):
     return parse_tsv(read_bytes(path), path, task, skip_invalid, require_labels)
 
 
+STDIN = "-"  # a file name meaning standard input, as Unix tools take it
+
+
 def open_binary(path, name=None):
     """The file opened for reading bytes, or a DataError naming it as `name` (e.g. "--input_file X"; default: the
-    path) when it is missing or a directory."""
-    if not os.path.isfile(path):
-        problem = "is a directory, not a file" if os.path.isdir(path) else "file not found"
-        raise DataError(f"{name or path}: {problem}")
-    return open(path, "rb")
+    path) when it is missing or a directory. Anything that can be read in turn is taken: a file, a FIFO, a pipe or
+    device (/dev/stdin, a shell's process substitution <(...)), and "-" for standard input (left open when closed)."""
+    if path == STDIN:
+        return open(0, "rb", closefd=False)  # (file descriptor 0 is standard input)
+    if os.path.isdir(path):
+        raise DataError(f"{name or path}: is a directory, not a file")
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise DataError(f"{name or path}: file not found") from None
 
 
 def read_bytes(path, name=None):

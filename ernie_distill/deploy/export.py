@@ -4,7 +4,8 @@ best_model, or any PaddleNLP save_pretrained directory), as export_model.py and 
 The output directory holds the static program and weights, the vocabulary or tokenizer files, [inference.onnx], for a
 student inference.npz (its compiled kernel's weights), and manifest.json (model kind, labels, input lengths, SHA-256
 of each file). The exported model is checked against the dygraph model on a mixed-length batch before the directory
-is swapped in (atomically); an export that disagrees is never written.
+is swapped in (atomically; into a mount point file by file, the manifest last); an export that disagrees is never
+written.
 """
 import os
 import platform
@@ -14,7 +15,7 @@ from typing import Callable, Optional
 import numpy as np
 import paddle
 
-from ..atomic import save_dir_atomically
+from ..atomic import contents, save_dir_atomically
 from ..errors import InputError
 from ..log import logger
 from ..models.student import is_student_dir, load_student, num_parameters
@@ -56,7 +57,7 @@ def check_output_path(output_path, model_dir):
                          "own, e.g. next to it")
     if os.path.exists(output) and not os.path.isdir(output):
         raise InputError(f"--output_path {output_path} is a file; give a directory (it is created if missing)")
-    if os.path.isdir(output) and os.listdir(output) and not os.path.isfile(os.path.join(output, MANIFEST_FILE)):
+    if os.path.isdir(output) and contents(output) and not os.path.isfile(os.path.join(output, MANIFEST_FILE)):
         raise InputError(f"--output_path {output_path} is a non-empty directory that is not an earlier export (no "
                          f"{MANIFEST_FILE}); export only replaces an earlier export: choose a new or empty directory")
 
@@ -173,8 +174,9 @@ def export(settings):
     if source.max_input_length is not None and max_seq_length > source.max_input_length:
         raise InputError(f"--max_seq_length {max_seq_length} is over the {source.max_input_length} positions of "
                          f"{settings.model_dir}; use at most {source.max_input_length}")
-    save_dir_atomically(settings.output_path, lambda out: write_export(out, source, settings, max_seq_length))
-    files = sorted(os.listdir(settings.output_path))
+    save_dir_atomically(settings.output_path, lambda out: write_export(out, source, settings, max_seq_length),
+                        last=(MANIFEST_FILE,))
+    files = contents(settings.output_path)
     size_mb = sum(os.path.getsize(os.path.join(settings.output_path, f)) for f in files) / 2**20
     logger.info("exported %s (%s) to %s: %s (%.1f MB)", source.kind, settings.model_dir, settings.output_path,
                 ", ".join(files), size_mb)

@@ -51,7 +51,7 @@ def save_checkpoint(ckpt_dir, model, optimizer, state):
                     os.path.join(tmp_dir, "rng_state.pdstate"))
         write_json(os.path.join(tmp_dir, TRAINER_STATE), state)
 
-    save_dir_atomically(ckpt_dir, write)
+    save_dir_atomically(ckpt_dir, write, last=(TRAINER_STATE,))
 
 
 def differences(saved, wanted, prefix=""):
@@ -71,7 +71,7 @@ def load_checkpoint(ckpt_dir, model, optimizer, fingerprint):
 
     Raises CheckpointMismatch when the checkpoint's fingerprint differs from this run's.
     """
-    recover_dir(ckpt_dir)  # a kill between the two renames of an atomic save leaves the previous checkpoint aside
+    recover_dir(ckpt_dir, last=(TRAINER_STATE,))  # what a kill during an atomic save left
     if not os.path.isfile(os.path.join(ckpt_dir, TRAINER_STATE)):
         return None
     state = read_json(os.path.join(ckpt_dir, TRAINER_STATE))

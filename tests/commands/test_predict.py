@@ -88,3 +88,24 @@ def test_windows_split_anywhere_give_the_same_lines_and_line_numbers(exported_st
     _, rows, err = run(capsys, "--model_dir", exported_student, "--input_file", str(path))
     assert [line.split(": ")[0] for line in err.splitlines() if line.startswith("skipped")] == [
         f"skipped {path}:{n}" for n in (1, 2, 3)] and [r["text"] for r in rows] == ["好"]
+
+
+def test_input_from_a_fifo_a_pipe_and_standard_input(exported_student, tmp_path, capsys, stdin_bytes):
+    import os
+    import threading
+
+    texts = ["房间很干净", "太差了"]
+    _, expected, _ = run(capsys, "--model_dir", exported_student, "--text", texts[0], "--text", texts[1])
+    data = "".join(text + "\n" for text in texts).encode()
+    fifo = tmp_path / "texts.fifo"
+    os.mkfifo(fifo)
+    threading.Thread(target=fifo.write_bytes, args=(data,), daemon=True).start()
+    assert run(capsys, "--model_dir", exported_student, "--input_file", str(fifo))[:2] == (0, expected)
+    read, write = os.pipe()  # <(...) in a shell
+    os.write(write, data)
+    os.close(write)
+    assert run(capsys, "--model_dir", exported_student, "--input_file", f"/dev/fd/{read}")[:2] == (0, expected)
+    os.close(read)
+    for name in ("-", "/dev/stdin"):
+        stdin_bytes(data)
+        assert run(capsys, "--model_dir", exported_student, "--input_file", name)[:2] == (0, expected)

@@ -3,7 +3,7 @@ import time
 import pytest
 
 from conftest import FIXTURE_DIR
-from ernie_distill.data.reading import DataError, load_splits, load_task, read_text_lines, read_tsv
+from ernie_distill.data.reading import DataError, load_splits, load_task, read_bytes, read_text_lines, read_tsv
 
 CHN = load_task("chnsenticorp")
 
@@ -137,3 +137,26 @@ def test_a_tsv_with_lone_cr_line_ends_is_one_error_saying_so():
 
     with pytest.raises(DataError, match=r"in.tsv:1: this TSV ends its lines with a lone \\r"):
         list(text_windows(io.BytesIO(b"label\ttext_a\r1\t\xe5\xa5\xbd\r"), "in.tsv", ["0", "1"], 8))
+
+
+def test_fifos_pipes_and_standard_input_are_read_like_files(tmp_path, stdin_bytes):
+    import os
+    import threading
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    threading.Thread(target=fifo.write_bytes, args=(b"from a fifo\n",), daemon=True).start()
+    assert read_bytes(str(fifo)) == b"from a fifo\n"
+    read, write = os.pipe()  # what a shell's process substitution <(...) passes: /dev/fd/N, a pipe
+    os.write(write, b"substituted\n")
+    os.close(write)
+    assert read_bytes(f"/dev/fd/{read}") == b"substituted\n"
+    os.close(read)
+    stdin_bytes(b"standard input\n")
+    assert read_bytes("-") == b"standard input\n" and os.fstat(0)  # "-" leaves standard input open
+    stdin_bytes(b"again\n")
+    assert read_bytes("/dev/stdin", "--teacher_outputs /dev/stdin") == b"again\n"
+    with pytest.raises(DataError, match=f"--input_file {tmp_path}: is a directory, not a file"):
+        read_bytes(str(tmp_path), f"--input_file {tmp_path}")
+    with pytest.raises(DataError, match="--teacher_outputs x.jsonl: file not found"):
+        read_bytes(str(tmp_path / "x.jsonl"), "--teacher_outputs x.jsonl")

@@ -423,6 +423,20 @@ def test_export_replaces_an_earlier_export_or_fills_an_empty_directory(trained_s
         "vocab.txt"]
 
 
+@pytest.mark.parametrize("mount_point", ["tmpfs", "busy"], indirect=True)
+def test_export_into_a_volume_replaces_its_contents_and_a_failed_export_keeps_the_old_one(trained_student,
+                                                                                          mount_point, monkeypatch):
+    (mount_point / "lost+found").mkdir()  # an empty ext4 volume: still an empty directory to export into
+    export(os.path.join(trained_student, "best_model"), str(mount_point))
+    before = snapshot(mount_point)
+    monkeypatch.setattr("ernie_distill.deploy.export.check_parity", lambda *_: (_ for _ in ()).throw(
+        RuntimeError("exported model disagrees")))
+    with pytest.raises(RuntimeError, match="disagrees"):
+        export(os.path.join(trained_student, "best_model"), str(mount_point), "--onnx")
+    assert snapshot(mount_point) == before and "lost+found" in os.listdir(mount_point)
+    assert Predictor(str(mount_point)).logits(MIXED).shape == (len(MIXED), 2)
+
+
 @pytest.fixture(scope="module")
 def exported_int8(trained_student, tmp_path_factory):
     return export(os.path.join(trained_student, "best_model"), str(tmp_path_factory.mktemp("int8") / "student"),

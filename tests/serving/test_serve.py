@@ -148,6 +148,28 @@ def test_a_second_server_started_while_the_first_loads_is_one_error_line(exporte
     assert log.count("serving the student") == 1
 
 
+def test_sigterm_while_the_model_loads_stops_the_server_quietly(exported_student):
+    """The port listens from the bind on, before the model loads: SIGTERM then is a stop (status 0, one log line), not
+    a death by the signal."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), "--model_dir", exported_student,
+                               "--port", str(port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:  # until it holds the port: it is loading the model
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.01)
+        server.terminate()
+        assert server.wait(timeout=60) == 0
+    finally:
+        server.kill()
+        log = server.communicate()[0]
+    assert log.endswith("stopped (SIGTERM) before serving\n") and "Traceback" not in log and "serving the" not in log
+
+
 def test_workers_refuse_a_port_that_workers_of_another_server_hold(exported_student):
     """Workers bind with SO_REUSEPORT, which would let a second server share the port (and half the connections)."""
     with running_server(exported_student, "--workers", "2") as url:
