@@ -8,21 +8,10 @@ import numpy as np
 import paddle
 import pytest
 
+from conftest import check_png
 from ernie_distill.training import curves as curves_module
 from ernie_distill.training.curves import CURVES, TrainingCurves, default_logging_dir
 from ernie_distill.training.loop import Schedule, train
-
-
-def check_png(path, width=700, height=630):
-    """The file decodes as a PNG of the size drawn, and is a picture (many colours), not a blank page."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        assert image.format == "PNG" and image.size == (width, height)
-        pixels = np.asarray(image.convert("RGB"))
-    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50
-    assert (pixels < 128).any() and (pixels > 200).any()  # lines and text on a light background
-    assert 10_000 < os.path.getsize(path) < 300_000
 
 
 def tiny_run(output_dir, curves, resume=False, stop_at=None):
