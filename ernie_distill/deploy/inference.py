@@ -20,12 +20,6 @@ from .manifest import AUTO, BACKEND_FILES, BACKENDS, KERNEL_FILE, MODEL_PREFIX, 
 DEFAULT_MAX_CHARS = 2000  # serve.py's limit on one text: requests over it are refused (predict.py truncates instead)
 
 
-def softmax(logits):
-    """Each row's softmax probabilities."""
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return probs / probs.sum(axis=1, keepdims=True)
-
-
 def text_problem(text, max_chars=None):
     """Why a text cannot be predicted (a short message), or None when it can."""
     if isinstance(text, str) and text.isprintable() and text and not text.isspace() \
@@ -303,23 +297,29 @@ class Predictor:
     def label_scores(self, texts):
         """Arrays of each text's predicted label (an index into label_names), its score (the softmax probability of that
         label) and its logits."""
-        logits = self.logits(texts)
-        probs = softmax(logits)
-        best = probs.argmax(axis=1)
+        best, probs, logits = self.label_probabilities(texts)
         return best, probs[np.arange(len(best)), best], logits
+
+    def label_probabilities(self, texts):
+        """Arrays of each text's predicted label (an index into label_names), every label's softmax probability (in
+        label order) and its logits."""
+        logits = self.logits(texts)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        return probs.argmax(axis=1), probs, logits
 
     def predict(self, texts, with_logits=False, with_probabilities=False):
         """[{"text", "label", "score"}] with the softmax probability of the predicted label as score (6 decimals);
         with_logits adds "logits", every label's logit in label order (exact float32 values, as distill_lstm.py
         --teacher_outputs reads them); with_probabilities adds "probabilities", {label: probability} of every label in
         label order (6 decimals, as the score)."""
-        best, scores, logits = self.label_scores(texts)
+        best, probs, logits = self.label_probabilities(texts)
         results = [{"text": t, "label": self.label_names[i], "score": round(s, 6)}
-                   for t, i, s in zip(texts, best.tolist(), scores.tolist())]
+                   for t, i, s in zip(texts, best.tolist(), probs[np.arange(len(best)), best].tolist())]
         if with_logits:
             for result, row in zip(results, logits.tolist()):
                 result["logits"] = row
         if with_probabilities:
-            for result, row in zip(results, softmax(logits).tolist()):
+            for result, row in zip(results, probs.tolist()):
                 result["probabilities"] = {name: round(p, 6) for name, p in zip(self.label_names, row)}
         return results
