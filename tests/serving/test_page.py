@@ -1,6 +1,7 @@
 """The page at GET / in a real headless browser: Chromium from the system's packages, driven by Playwright.
 
-Skipped where Playwright or Chromium is missing, except in CI (CI=true), where that fails: CI installs both (.ci/run).
+Skipped where Playwright or Chromium (`chromium` on the PATH, or CHROMIUM=/its/path) is missing, except in CI (CI=true),
+where that fails: CI installs both (.ci/run).
 """
 import os
 import shutil
