@@ -14,31 +14,30 @@ from server_launcher import running_server
 TEXTS = ["这家酒店的服务非常好，房间干净，下次还会再来。", "书的纸张质量太差了，送货也很慢，不推荐购买。"]
 
 
-def chromium_or_skip():
-    """The path of the system's Chromium, with Playwright importable."""
-    in_ci = os.environ.get("CI", "").lower() in ("true", "1", "yes")
-    missing = None
+def find_chromium():
+    """(the path of the system's Chromium, what is missing to drive it: None when nothing is)."""
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        missing = "Playwright (pip install playwright)"
+        return None, "Playwright (pip install playwright)"
     path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if missing is None and path is None:
-        missing = "Chromium (apt-get install chromium)"
-    if missing and in_ci:
-        pytest.fail(f"CI must run the browser test: {missing} is not installed")
-    if missing:
-        pytest.skip(f"{missing} is not installed")
-    return path
+    return path, None if path else "Chromium (apt-get install chromium)"
+
+
+CHROMIUM, MISSING = find_chromium()
+IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
+if MISSING and not IN_CI:  # (when the module is collected: before a session's fixtures train a student for nothing)
+    pytest.skip(f"{MISSING} is not installed", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    path = chromium_or_skip()
+    if MISSING:
+        pytest.fail(f"CI must run the browser test: {MISSING} is not installed")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield browser
         browser.close()
 
