@@ -26,6 +26,7 @@ def draw_curves(loss_history, eval_history, lr_history, path, title=""):
     training loss, dev accuracy (the best marked) and learning rate; each history is a list of [step, value]."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # Agg, without pyplot: no display, no global figures
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(7, 6.3), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
@@ -36,7 +37,8 @@ def draw_curves(loss_history, eval_history, lr_history, path, title=""):
     for axes, history, label, color, marker in panels:
         if history:
             steps, values = zip(*history)
-            axes.plot(steps, values, color=color, marker=marker, markersize=4, linewidth=1.5)
+            marker = marker or ("." if len(history) <= 30 else "")  # (a short run's few points stay visible)
+            axes.plot(steps, values, color=color, marker=marker, markersize=4 if marker == "o" else 6, linewidth=1.5)
         else:
             axes.text(0.5, 0.5, "not logged yet", transform=axes.transAxes, ha="center", va="center", color="gray")
         axes.set_ylabel(label)
@@ -49,6 +51,7 @@ def draw_curves(loss_history, eval_history, lr_history, path, title=""):
                           textcoords="offset points", fontsize=8, color="tab:red", ha="right" if late else "left")
     lr.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
     lr.set_xlabel("step")
+    lr.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         figure.suptitle(title, fontsize=10)
     image = io.BytesIO()
