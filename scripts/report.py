@@ -136,8 +136,9 @@ def class_ticks(classes):
             continue
     numbers = [str(i) for i in range(1, len(classes) + 1)]
     return numbers, None, ["", "Classes: " + ", ".join(f"{n} = {name}" for n, name in zip(numbers, classes)) +
-                           " (matplotlib found no font with Chinese characters for the chart: install one, e.g. fonts-noto-cjk, and delete "
-                           "matplotlib's font cache, the fontlist-*.json in matplotlib.get_cachedir())."]
+                           " (matplotlib found no font with Chinese characters for the chart: install one, e.g. "
+                           "fonts-noto-cjk, and delete matplotlib's font cache, the fontlist-*.json in "
+                           "matplotlib.get_cachedir())."]
 
 
 def confusion_chart(out, path):

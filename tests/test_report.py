@@ -34,7 +34,7 @@ def test_the_report_shows_curves_the_models_chart_and_confusion_matrices(tmp_pat
     assert done.returncode == 0, done.stderr[-3000:]
     pictures = linked_pictures(str(out))
     assert pictures == {"benchmark": "benchmark/benchmark.png", "size, speed and accuracy": "report/models.png",
-                                        "confusion matrices": "report/confusion.png", "teacher: training curves": "curves.png",
+                        "confusion matrices": "report/confusion.png", "teacher: training curves": "curves.png",
                         "student-hard: training curves": "student-hard/curves.png"}
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "Classes: 1 = 体育, 2 = 财经, 3 = 科技" in report or "Classes:" not in report  # (without a Chinese font)

@@ -115,7 +115,8 @@ def run_fingerprint(settings, splits, **extra):
 
 def prepare_output_dir(output_dir, resume, kind):
     """Create output_dir, once everything else was checked. A fresh run removes the metrics and curves of an earlier run
-    there, so they cannot pass for its own; an output dir holding another kind of model (a teacher, for a student) is refused."""
+    there, so they cannot pass for its own; an output dir holding another kind of model (a teacher, for a student) is
+    refused."""
     os.makedirs(output_dir, exist_ok=True)
     metrics = os.path.join(output_dir, METRICS)
     if os.path.isfile(metrics):
