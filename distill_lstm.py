@@ -26,6 +26,7 @@ from ernie_distill.models.features import InputSettings, StudentInputs
 from ernie_distill.models.student import (BiLSTMClassifier, StudentConfig, num_parameters, save_student,
                                           student_scores, training_batches, use_pretrained_embeddings)
 from ernie_distill.training.checkpoint import set_seed
+from ernie_distill.training.curves import TrainingCurves
 from ernie_distill.training.loop import Schedule, run_fingerprint, train, write_metrics
 from ernie_distill.training.losses import distillation_loss
 from ernie_distill.training.transfer_set import (TransferSettings, distillation_targets, transfer_set_for,
@@ -151,7 +152,8 @@ def main(argv=None):
                   lambda net: student_scores(net, inputs, dev_encoded, dev_labels, task.label_names), save_best,
                   args.output_dir, run_fingerprint(vars(args), splits, teachers=teacher and teacher["teacher_digests"],
                                   transfer=teacher and os.path.basename(teacher["cache"])),
-                  "student", args.resume, lr if args.lr_schedule == "linear" else None)
+                  "student", args.resume, lr if args.lr_schedule == "linear" else None,
+                  curves=TrainingCurves(args.output_dir, args.logging_dir, f"student ({mode})"))
     logger.info("best dev accuracy %.4f (epoch %d); student saved in %s/best_model", state.best_accuracy,
                 state.best_epoch, args.output_dir)
     return write_metrics(args.output_dir, state, kind="student", mode=mode, task=task, num_parameters=n_params,

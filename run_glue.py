@@ -14,6 +14,7 @@ import sys
 import numpy as np
 
 from ernie_distill.training.checkpoint import set_seed
+from ernie_distill.training.curves import TrainingCurves
 from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_run_arguments, boolean, non_negative_float,
                                non_negative_int, positive_float, positive_int, probability, run_cli, settings_from)
 from ernie_distill.data.reading import load_splits, load_task
@@ -113,7 +114,8 @@ def main(argv=None):
     net = paddle.DataParallel(model) if world_size > 1 else model
     state = train(net, optimizer, schedule, epoch_batches, compute_loss, lambda _: scores("dev"), save_best,
                   args.output_dir, run_fingerprint(fingerprint_settings(args), splits), "teacher", args.resume,
-                  lr_scheduler, rank == 0, MixedPrecision(args.scale_loss) if args.use_amp else None)
+                  lr_scheduler, rank == 0, MixedPrecision(args.scale_loss) if args.use_amp else None,
+                  curves=TrainingCurves(args.output_dir, args.logging_dir, f"teacher ({args.model_type})"))
     if rank == 0:
         test_accuracy = None
         if "test" in splits and labels["test"].min() >= 0:  # a labelled test split: score the best model once

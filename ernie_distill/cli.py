@@ -113,7 +113,7 @@ def add_data_arguments(parser, max_seq_length_help, max_seq_length_limit=512, ma
 
 
 def add_run_arguments(parser, output_required=True):
-    """--seed --device --output_dir --resume: where and how reproducibly a training script runs."""
+    """--seed --device --output_dir --resume --logging_dir: where and how reproducibly a training script runs."""
     run = parser.add_argument_group("run")
     run.add_argument("--seed", type=int, default=42)
     run.add_argument("--device", type=device, default=default_device(),
@@ -121,6 +121,9 @@ def add_run_arguments(parser, output_required=True):
     run.add_argument("--output_dir", type=output_dir, required=output_required)
     run.add_argument("--resume", action="store_true",
                      help="continue from OUTPUT_DIR/checkpoint; refused if it was made by a different run")
+    run.add_argument("--logging_dir",
+                     help="VisualDL logs, where VisualDL is installed (default: OUTPUT_DIR/runs/DATE_HOST, as "
+                          "PaddleNLP's Trainer); the curves are drawn in OUTPUT_DIR/curves.png either way")
     return run
 
 

@@ -122,6 +122,8 @@ for file in ("deploy-numba.jsonl", "deploy-onnx.jsonl"):
 for g, e in zip(got, expected):
     assert g["label"] == e["label"] and abs(g["score"] - e["score"]) < 1e-4, (g, e)
 print("deploy venv: the floor's student export gives the floor's Paddle predictions on numba, onnx and the API")
+from ernie_distill.serving.page import load_page
+assert b"<textarea" in load_page()[0], "the wheel lacks serve.py's page"  # (package data)
 EOF
   "$DEPLOY/bin/ernie-distill-serve" --help > /dev/null
 )

@@ -143,3 +143,32 @@ def exchange(port, data, timeout=5):
         while chunk := connection.recv(65536):
             received += chunk
         return received, time.monotonic() - began
+
+
+def check_png(path, width=700, height=630):
+    """The file decodes as a PNG of the size drawn (of a screen's size, for None), and is a picture (many colours), not
+    a blank page."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        if width is None:
+            assert 300 <= image.size[0] <= 2500 and 200 <= image.size[1] <= 2500, image.size
+        else:
+            assert image.size == (width, height)
+        pixels = np.asarray(image.convert("RGB"))
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50
+    assert (pixels < 128).any() and (pixels > 200).any()  # lines and text on a light background
+    assert 5_000 < os.path.getsize(path) < 300_000
+
+
+def linked_pictures(report_dir):
+    """The pictures report.md links, each checked to decode as a PNG of a sensible size: {alt text: path}."""
+    import re
+
+    with open(os.path.join(report_dir, "report.md"), encoding="utf-8") as f:
+        links = dict(re.findall(r"^!\[([^\]]+)\]\(([^)]+)\)$", f.read(), re.M))
+    for path in links.values():
+        check_png(os.path.join(report_dir, path), width=None, height=None)
+    return links

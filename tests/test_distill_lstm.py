@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import distill_lstm
-from conftest import FIXTURE_DIR, TINY_STUDENT
+from conftest import FIXTURE_DIR, TINY_STUDENT, check_png
 from ernie_distill.models import teacher as teacher_module
 from ernie_distill.training.checkpoint import CheckpointMismatch
 from ernie_distill.data.reading import DataError, load_splits, load_task
@@ -29,6 +29,8 @@ def test_hard_label_student_learns_and_reloads_with_same_predictions(trained_stu
     encoded = [inputs.encode(e.text) for e in dev]
     scores = student_scores(model, inputs, encoded, [e.label for e in dev], ["0", "1"])
     assert scores["accuracy"] == pytest.approx(metrics["dev_accuracy"])
+    check_png(os.path.join(trained_student, "curves.png"))
+    assert len(metrics["lr_history"]) == len(metrics["loss_history"]) > 1
 
 
 def test_distillation_end_to_end_and_second_run_skips_the_teacher(trained_teacher, tmp_path, monkeypatch):
@@ -160,6 +162,9 @@ def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path, monkeypatch, ex
     assert read(tmp_path / "crashed" / "checkpoint" / "trainer_state.json")["global_step"] == 20
     resumed = distill_lstm.main(args(tmp_path / "crashed", "--resume"))
     assert resumed["steps"] == straight["steps"] == 32 and resumed["dev_accuracy"] == straight["dev_accuracy"]
+    for history in ("loss_history", "eval_history", "lr_history"):  # the curves' whole history, the crash's included
+        np.testing.assert_allclose(resumed[history], straight[history], atol=1e-4, err_msg=history)
+    check_png(tmp_path / "crashed" / "curves.png")
     weights = [paddle.load(str(d / "checkpoint" / "model_state.pdparams")) for d in (tmp_path / "straight",
                                                                                     tmp_path / "crashed")]
     for name, value in weights[0].items():

@@ -6,7 +6,7 @@ import subprocess
 import nbformat
 import pytest
 
-from conftest import FIXTURE_DIR, ROOT
+from conftest import FIXTURE_DIR, ROOT, linked_pictures
 from test_notebook import execute_notebook
 
 
@@ -70,6 +70,12 @@ def test_report_figures_come_from_the_metrics_files(quick_run):
     samples = re.findall(r"^\| (这家酒店|书的纸张|屏幕很漂亮).*\| (positive|negative) \|", report, re.M)
     assert len(samples) == 3
     assert "## Sample predictions (distilled student, numba)" in report  # the backend predict.py ran, as it logged
+
+
+def test_the_report_shows_each_models_curves_and_the_models_chart(quick_run):
+    assert set(linked_pictures(quick_run)) == {"teacher: training curves", "student-hard: training curves",
+                                               "student-distill: training curves", "size, speed and accuracy",
+                                               "benchmark"}  # (no confusion matrices for two classes)
 
 
 def test_rerun_skips_finished_steps(quick_run):

@@ -6,7 +6,7 @@ import paddle
 import pytest
 
 import run_glue
-from conftest import glue_args
+from conftest import check_png, glue_args
 from ernie_distill.models.teacher import ModelError, TEACHER_INFO, load_teacher, predict_logits
 
 
@@ -24,6 +24,7 @@ def test_fine_tuning_learns_and_keeps_best_model(trained_teacher):
     assert info["dev_accuracy"] == metrics["dev_accuracy"] and info["step"] == metrics["best_step"]
     assert info["pretrained"] is False and info["labels"] == ["0", "1"] and info["model_type"] == "ernie-gram"
     assert os.path.isfile(os.path.join(trained_teacher, "best_model", "random_init.json"))
+    check_png(os.path.join(trained_teacher, "curves.png"))
 
 
 def test_best_model_reloads_with_same_logits(trained_teacher):
@@ -60,6 +61,10 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tiny_teacher_init, tm
 
     state = run_glue.main(glue_args(tiny_teacher_init, crashed, *common, "--resume"))
     assert state.global_step == 30
+    uninterrupted = read(os.path.join(straight, "metrics.json"))  # the curves' whole history, the crash's included
+    assert [step for step, _ in state.lr_history] == [step for step, _ in uninterrupted["lr_history"]] == [5, 10, 15,
+                                                                                                          20, 25, 30]
+    assert state.lr_history == uninterrupted["lr_history"] and state.eval_history == uninterrupted["eval_history"]
     weights = [paddle.load(os.path.join(d, "checkpoint", "model_state.pdparams")) for d in (straight, crashed)]
     for name, value in weights[0].items():
         np.testing.assert_allclose(value.numpy(), weights[1][name].numpy(), atol=1e-6, err_msg=name)

@@ -6,7 +6,9 @@
 Installed with the package (pip install ".[deploy]"), the same command is `ernie-distill-serve`.
 
 POST /predict takes {"texts": [...]} (or PaddleNLP SimpleServer's {"data": {"text": [...]}}) and answers
-{"results": [{"text", "label", "score"}, ...]} (Content-Type: application/json only: 415 otherwise); GET /health says
+{"results": [{"text", "label", "score"}, ...]} (Content-Type: application/json only: 415 otherwise), each result with
+"probabilities" ({label: probability} of every label) when the request has "probabilities": true. GET / is a page to
+try the model in a browser (--no_ui: none, a 404 as for any other unknown path); GET /health says
 which model is loaded (liveness), GET /ready is 503 while the server drains (readiness). Every bad request gets a 4xx
 with {"error", "field"}; a client gets --request_timeout seconds for a request's headers and as long again for its
 body, and as long to read its answers once they pile up unread; past --max_buffered_mb of request bodies held at once,
@@ -35,6 +37,7 @@ from ..errors import InputError
 try:  # httptools comes with the [deploy] extra; without it --help still works, and main() says what to install
     from ..serving.http_server import BACKLOG, ServerState, error, serve_forever
     from ..serving.metrics import ServingMetrics
+    from ..serving.page import load_page
 
     MISSING = None
 except ModuleNotFoundError as missing:
@@ -71,6 +74,8 @@ def parse_args(argv=None):
     batching.add_argument("--batch_wait_ms", type=bounded(float, 0, 1000), default=0.0,
                           help="how long a request waits for others to share its model call (0: it takes those that "
                                "queued while the model was busy, and adds no wait)")
+    parser.add_argument("--no_ui", action="store_true",
+                        help="no page at GET / to try the model in a browser: the JSON API only")
     add_runtime_arguments(parser)
     return parser.parse_args(argv)
 
@@ -90,6 +95,7 @@ class ServeSettings:
     max_buffered_mb: float = DEFAULT_MAX_BUFFERED_MB
     batch_texts: int = 64
     batch_wait_ms: float = 0.0
+    no_ui: bool = False
 
 
 class RequestError(ValueError):
@@ -111,8 +117,9 @@ def holds_too_many_values(body, limit):
     return sum(outside.count(b",") for outside in bare.split(b'"')[::2]) > limit
 
 
-def parse_texts(body, max_texts, max_chars):
-    """The list of texts in a request body, or a RequestError naming the field that is wrong."""
+def parse_request(body, max_texts, max_chars):
+    """(the list of texts in a request body, whether it asks for every label's probability), or a RequestError naming
+    the field that is wrong."""
     if holds_too_many_values(body, max_texts + OTHER_VALUES):
         raise RequestError(413, "body", f"request body holds over {max_texts + OTHER_VALUES} JSON values: at most "
                                         f"{max_texts} texts per request, and {OTHER_VALUES} other values")
@@ -143,21 +150,28 @@ def parse_texts(body, max_texts, max_chars):
         problem = text_problem(text, max_chars)
         if problem:
             raise RequestError(413 if "over the limit" in problem else 422, f"{field}[{i}]", f"{field}[{i}]: {problem}")
-    return texts
+    probabilities = payload.get("probabilities", False)
+    if not isinstance(probabilities, bool):
+        raise RequestError(422, "probabilities", f"probabilities must be true or false, not {probabilities!r}")
+    return texts, probabilities
 
 
-def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_texts=64, batch_wait_ms=0.0, state=None):
+def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_texts=64, batch_wait_ms=0.0, state=None,
+               ui=True):
     """The application: answer(method, path, body, content_type) -> (status, JSON content, extra headers) for POST
     /predict, GET /health (liveness), GET /ready (readiness: 503 once the server drains, `state` being the server's),
-    GET /metrics (Prometheus' text format), and the {"error", "field"} shape for every other request."""
+    GET /metrics (Prometheus' text format), GET / (the page, with `ui`), and the {"error", "field"} shape for every
+    other request."""
+    page = load_page() if ui else None
+    known_paths = ("/predict", "/health", "/ready", "/metrics") + (("/",) if ui else ())
     prediction_failed = error("prediction failed; the server's log says why", None)  # the model's fault
     metrics = ServingMetrics()
     if state is not None:
         state.on_refused, state.on_disconnected = metrics.refused, metrics.disconnected
     # a student's model calls take milliseconds: on the event loop, with no hand-off to a thread; a teacher's take up to
     # seconds, during which the server must go on reading requests and keeping their deadlines
-    batcher = MicroBatcher(predictor.predict, batch_texts, batch_wait_ms, inline=predictor.manifest.kind == "student",
-                           on_call=metrics.model_call)
+    batcher = MicroBatcher(lambda texts: predictor.predict(texts, with_probabilities=True), batch_texts, batch_wait_ms,
+                           inline=predictor.manifest.kind == "student", on_call=metrics.model_call)
     metrics.queued = batcher.queued
 
     def health():
@@ -168,7 +182,7 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_text
 
     async def predict(body):
         try:
-            texts = parse_texts(body, max_texts, max_chars)
+            texts, probabilities = parse_request(body, max_texts, max_chars)
         except RequestError as err:
             return err.status, error(str(err), err.field), []
         try:
@@ -178,6 +192,9 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_text
         if any(result["score"] != result["score"] for result in results):  # NaN: not JSON, and not a prediction
             logger.error("a prediction was not a number (NaN); answered 500")
             return 500, prediction_failed, []
+        if not probabilities:  # (each result is this request's own)
+            for result in results:
+                del result["probabilities"]
         return 200, {"results": results}, []
 
     async def answer(method, path, body, content_type):
@@ -202,7 +219,9 @@ def create_app(predictor, max_texts=256, max_chars=DEFAULT_MAX_CHARS, batch_text
         if method in ("GET", "HEAD") and path == "/metrics":
             exposition, content_type = metrics.exposition()
             return 200, exposition, [(b"content-type", content_type.encode())]
-        if path in ("/predict", "/health", "/ready", "/metrics"):
+        if page and method in ("GET", "HEAD") and path == "/":
+            return 200, page[0], page[1]
+        if path in known_paths:
             allowed = b"POST" if path == "/predict" else b"GET, HEAD"
             return 405, error(f"{method} {path}: Method Not Allowed", "path"), [(b"allow", allowed)]
         return 404, error(f"{method} {path}: Not Found", "path"), []
@@ -252,7 +271,7 @@ def serve(settings, sock, predictor=None, ready=None, parent_pid=None, announce=
     predictor.predict(["好"])  # the segmenter and lookup tables load on first use: not in a client's request
     state = ServerState(max_buffered_bytes=int(settings.max_buffered_mb * 2**20))
     app = create_app(predictor, settings.max_texts, settings.max_chars, settings.batch_texts, settings.batch_wait_ms,
-                     state)
+                     state, not settings.no_ui)
     # a character is at most 12 bytes of JSON
     max_body_bytes = settings.max_texts * (settings.max_chars * 12 + 16) + 1024
     # (a surrogate pair of \uXXXX escapes, as json.dumps writes a character beyond the BMP by default)
@@ -323,9 +342,9 @@ def main(argv=None):
     settings = settings_from(ServeSettings, args, runtime=runtime)
     predictor = Predictor.from_settings(args.model_dir, runtime)  # also checks the model before any worker starts
     host, port = sock.getsockname()[:2]
-    message = ("serving the %s from %s on http://%s:%d (POST /predict, GET /health, /ready, /metrics), backend %s, "
-               "%d worker(s) x %d thread(s)", predictor.manifest.kind, args.model_dir, host, port, predictor.backend,
-               args.workers, runtime.cpu_threads)
+    message = ("serving the %s from %s on http://%s:%d (POST /predict, GET /health, /ready, /metrics%s), backend %s, "
+               "%d worker(s) x %d thread(s)", predictor.manifest.kind, args.model_dir, host, port,
+               "" if args.no_ui else "; a page to try it: GET /", predictor.backend, args.workers, runtime.cpu_threads)
     if args.workers == 1:
         serve(settings, sock, predictor, announce=message)
     else:

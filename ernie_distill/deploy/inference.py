@@ -297,20 +297,29 @@ class Predictor:
     def label_scores(self, texts):
         """Arrays of each text's predicted label (an index into label_names), its score (the softmax probability of that
         label) and its logits."""
+        best, probs, logits = self.label_probabilities(texts)
+        return best, probs[np.arange(len(best)), best], logits
+
+    def label_probabilities(self, texts):
+        """Arrays of each text's predicted label (an index into label_names), every label's softmax probability (in
+        label order) and its logits."""
         logits = self.logits(texts)
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
-        best = probs.argmax(axis=1)
-        return best, probs[np.arange(len(best)), best], logits
+        return probs.argmax(axis=1), probs, logits
 
-    def predict(self, texts, with_logits=False):
+    def predict(self, texts, with_logits=False, with_probabilities=False):
         """[{"text", "label", "score"}] with the softmax probability of the predicted label as score (6 decimals);
         with_logits adds "logits", every label's logit in label order (exact float32 values, as distill_lstm.py
-        --teacher_outputs reads them)."""
-        best, scores, logits = self.label_scores(texts)
+        --teacher_outputs reads them); with_probabilities adds "probabilities", {label: probability} of every label in
+        label order (6 decimals, as the score)."""
+        best, probs, logits = self.label_probabilities(texts)
         results = [{"text": t, "label": self.label_names[i], "score": round(s, 6)}
-                   for t, i, s in zip(texts, best.tolist(), scores.tolist())]
+                   for t, i, s in zip(texts, best.tolist(), probs[np.arange(len(best)), best].tolist())]
         if with_logits:
             for result, row in zip(results, logits.tolist()):
                 result["logits"] = row
+        if with_probabilities:
+            for result, row in zip(results, probs.tolist()):
+                result["probabilities"] = {name: round(p, 6) for name, p in zip(self.label_names, row)}
         return results

@@ -3,8 +3,8 @@
 A script gives what differs: the model and optimizer, the batches of an epoch, the loss as a plain function of
 (model, batch), the dev evaluation and how to write its best model. The loop does what is the same: resume (only
 from a checkpoint of the same run), a progress line (step, loss, speed, ETA), evaluation every `eval_steps` steps (or
-at each epoch end) and at the last step, the best model written atomically, checkpoints, and the metrics file every
-script writes alike.
+at each epoch end) and at the last step, the best model written atomically, checkpoints, the curves (curves.py) and the
+metrics file every script writes alike.
 """
 import contextlib
 import glob
@@ -20,11 +20,12 @@ from ..deploy.manifest import sha256_of
 from ..errors import InputError
 from ..log import Progress, logger
 from .checkpoint import load_checkpoint, save_checkpoint
+from .curves import CURVES
 
 BEST_MODEL, CHECKPOINT, METRICS = "best_model", "checkpoint", "metrics.json"
 # Flags that change where or how verbosely a run works, never what it learns: left out of the run's fingerprint.
 NOT_IN_FINGERPRINT = {"output_dir", "resume", "device", "logging_steps", "download_timeout", "cache_dir",
-                      "teacher_batch_size", "data_dir", "skip_invalid"}
+                      "teacher_batch_size", "data_dir", "skip_invalid", "logging_dir"}
 
 
 @dataclass
@@ -77,6 +78,7 @@ class TrainState:
     wall_time_s: float = 0.0  # summed over resumed runs
     loss_history: list = field(default_factory=list)  # [step, loss]
     eval_history: list = field(default_factory=list)  # [step, dev accuracy]
+    lr_history: list = field(default_factory=list)  # [step, learning rate]
     best_scores: dict = field(default_factory=dict)  # the best evaluation's classification_scores
     fingerprint: dict = field(default_factory=dict)
 
@@ -112,8 +114,9 @@ def run_fingerprint(settings, splits, **extra):
 
 
 def prepare_output_dir(output_dir, resume, kind):
-    """Create output_dir, once everything else was checked. A fresh run removes the metrics of an earlier run there, so
-    they cannot pass for its own; an output dir holding another kind of model (a teacher, for a student) is refused."""
+    """Create output_dir, once everything else was checked. A fresh run removes the metrics and curves of an earlier run
+    there, so they cannot pass for its own; an output dir holding another kind of model (a teacher, for a student) is
+    refused."""
     os.makedirs(output_dir, exist_ok=True)
     metrics = os.path.join(output_dir, METRICS)
     if os.path.isfile(metrics):
@@ -126,16 +129,19 @@ def prepare_output_dir(output_dir, resume, kind):
                              "best_model and checkpoint; give another --output_dir")
         if not resume:
             os.remove(metrics)
+    if not resume and os.path.isfile(os.path.join(output_dir, CURVES)):
+        os.remove(os.path.join(output_dir, CURVES))
 
 
 def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, save_best, output_dir, fingerprint,
-          kind, resume=False, lr_scheduler=None, is_main_process=True, mixed_precision=None):
+          kind, resume=False, lr_scheduler=None, is_main_process=True, mixed_precision=None, curves=None):
     """Train to schedule.total_steps and return the TrainState.
 
     epoch_batches(epoch) -> the epoch's batches, in a fixed order for a given epoch (a resumed run skips those done);
     compute_loss(model, batch) -> scalar loss; evaluate(model) -> dev classification_scores (accuracy decides);
     save_best(directory, state) writes the model into directory (made atomic here); kind: "teacher" or "student";
-    mixed_precision: a MixedPrecision, or None for float32.
+    mixed_precision: a MixedPrecision, or None for float32; curves: a TrainingCurves (curves.py), told of each logged
+    step and evaluation on the main process.
     """
     if is_main_process:
         prepare_output_dir(output_dir, resume, kind)
@@ -173,6 +179,8 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
                 save_dir_atomically(best_dir, lambda directory: save_best(directory, state))
             save_checkpoint(ckpt_dir, model, optimizer, asdict(state))
             checkpointed = state.global_step
+            if curves is not None:
+                curves.evaluated(state)
 
     scaler = mixed_precision.scaler() if mixed_precision else None
     model.train()
@@ -196,8 +204,12 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
                     lr_scheduler.step()
                 state.global_step = step
                 if step % schedule.logging_steps == 0 or step == total:
+                    lr = optimizer.get_lr()
                     state.loss_history.append([step, round(float(loss), 5)])
-                    logger.info("%s, lr %.2e", progress.line(step, epoch, float(loss)), optimizer.get_lr())
+                    state.lr_history.append([step, float(f"{lr:.6g}")])
+                    logger.info("%s, lr %.2e", progress.line(step, epoch, float(loss)), lr)
+                    if curves is not None and is_main_process:
+                        curves.logged(step, float(loss), lr)
                 due = step % schedule.eval_steps == 0 if schedule.eval_steps else index + 1 == per_epoch
                 if due or step == total:
                     evaluate_and_checkpoint(epoch)
@@ -209,6 +221,9 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
                                     "starts again") from None
         raise KeyboardInterrupt(f"at step {state.global_step}; the same command with --resume continues from step "
                                 f"{checkpointed}, the last checkpoint") from None
+    finally:
+        if curves is not None and is_main_process:
+            curves.close()
     return state
 
 
@@ -218,11 +233,13 @@ def write_metrics(output_dir, state, *, kind, mode, task, num_parameters, settin
     metrics = {
         "kind": kind, "mode": mode, "task_name": task.name, "labels": task.labels, "label_names": task.label_names,
         "dev_accuracy": state.best_accuracy, "dev_macro_f1": state.best_scores.get("macro_f1"),
-        "dev_per_class": state.best_scores.get("per_class"), "best_step": state.best_step,
+        "dev_per_class": state.best_scores.get("per_class"), "dev_confusion": state.best_scores.get("confusion"),
+        "best_step": state.best_step,
         "best_epoch": state.best_epoch,
         "steps": state.global_step, "num_parameters": num_parameters,
         "model_size_mb": round(num_parameters * 4 / 2**20, 2), "wall_time_s": round(state.wall_time_s, 1),
-        "loss_history": state.loss_history, "eval_history": state.eval_history, "teacher": teacher,
+        "loss_history": state.loss_history, "eval_history": state.eval_history, "lr_history": state.lr_history,
+        "teacher": teacher,
         "args": settings, **extra,
     }
     write_json(os.path.join(output_dir, METRICS), metrics)

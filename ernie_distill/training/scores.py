@@ -6,8 +6,11 @@ import numpy as np
 
 
 def classification_scores(predictions, labels, label_names):
-    """{"accuracy", "macro_f1", "per_class": {name: {"precision", "recall", "f1", "support"}}} for id arrays."""
+    """{"accuracy", "macro_f1", "per_class": {name: {"precision", "recall", "f1", "support"}}, "confusion"} for id
+    arrays; confusion[i][j] counts the examples of class i predicted as class j (label_names' order)."""
     predictions, labels = np.asarray(predictions), np.asarray(labels)
+    confusion = np.zeros((len(label_names), len(label_names)), dtype="int64")
+    np.add.at(confusion, (labels, predictions), 1)
     per_class = {}
     for i, name in enumerate(label_names):
         true_positives = int(((predictions == i) & (labels == i)).sum())
@@ -18,7 +21,8 @@ def classification_scores(predictions, labels, label_names):
         per_class[name] = {"precision": round(precision, 6), "recall": round(recall, 6), "f1": round(f1, 6),
                            "support": support}
     return {"accuracy": float((predictions == labels).mean()),
-            "macro_f1": round(float(np.mean([c["f1"] for c in per_class.values()])), 6), "per_class": per_class}
+            "macro_f1": round(float(np.mean([c["f1"] for c in per_class.values()])), 6), "per_class": per_class,
+            "confusion": confusion.tolist()}
 
 
 def mcnemar_exact(a_correct, b_correct):

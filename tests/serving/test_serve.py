@@ -45,6 +45,42 @@ def test_predictions_match_predict_py(server, exported_student):
     assert simple_server_shape.json() == {"results": expected}
 
 
+def test_every_labels_probability_on_request(server, exported_student):
+    expected = Predictor(exported_student).predict(TEXTS)
+    results = post(server, {"texts": TEXTS, "probabilities": True}).json()["results"]
+    assert [{k: v for k, v in r.items() if k != "probabilities"} for r in results] == expected  # the rest unchanged
+    for result in results:
+        assert list(result["probabilities"]) == ["negative", "positive"]  # the labels' order
+        assert result["probabilities"][result["label"]] == result["score"]
+        assert sum(result["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+    assert post(server, {"texts": TEXTS, "probabilities": False}).json() == {"results": expected}
+
+
+def test_the_page_is_sent_with_a_strict_content_security_policy(server):
+    import base64
+    import hashlib
+    import re
+
+    page = requests.get(server, timeout=5)
+    assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+    policy = dict(part.strip().split(" ", 1) for part in page.headers["content-security-policy"].split(";"))
+    assert policy["default-src"] == "'none'" and policy["connect-src"] == "'self'"
+    (script,), (style,) = (re.findall(rf"<{tag}>(.*?)</{tag}>", page.text, re.S) for tag in ("script", "style"))
+    for source, directive in ((script, "script-src"), (style, "style-src")):  # only the page's own, by hash
+        assert policy[directive] == f"'sha256-{base64.b64encode(hashlib.sha256(source.encode()).digest()).decode()}'"
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page.text)  # nothing from elsewhere
+    head = requests.head(server, timeout=5)
+    assert head.status_code == 200 and head.content == b"" and head.headers["content-length"] == str(len(page.content))
+    assert requests.post(server, timeout=5).status_code == 405
+
+
+def test_no_ui_leaves_the_json_api_alone(exported_student):
+    with running_server(exported_student, "--no_ui") as url:
+        page = requests.get(url, timeout=5)
+        assert page.status_code == 404 and page.json() == {"error": "GET /: Not Found", "field": "path"}
+        assert post(url, {"texts": ["好"]}).status_code == 200
+
+
 @pytest.mark.parametrize("body, status, field", [
     ({"texts": []}, 422, "texts"),
     ({"texts": ["好", "   "]}, 422, "texts[1]"),
@@ -59,6 +95,7 @@ def test_predictions_match_predict_py(server, exported_student):
     ("[" * 100_000 + "]" * 100_000, 400, "body"),  # deeper than Python's JSON parser goes
     ('{"texts": [' + "1" * 5000 + "]}", 400, "body"),  # longer than Python converts to an integer
     ({"data": {"text": ["好", None]}}, 422, "data.text[1]"),
+    ({"texts": ["好"], "probabilities": "yes"}, 422, "probabilities"),
     ('{"texts": ["好"', 400, "body"),
     (b'{"texts": ["\xff"]}', 400, "body"),
     (b"x" * 10**6, 413, "body"),
@@ -278,10 +315,11 @@ class BrokenPredictor:
     def __init__(self, answer):
         self.answer = answer
 
-    def predict(self, texts):
+    def predict(self, texts, with_probabilities=False):
         if self.answer == "raise":
             raise RuntimeError("the model's runtime failed")
-        return [{"text": t, "label": "positive", "score": float("nan")} for t in texts]
+        return [{"text": t, "label": "positive", "score": float("nan"),
+                 **({"probabilities": {"positive": float("nan")}} if with_probabilities else {})} for t in texts]
 
 
 def call_app(app, requests_to_send):
@@ -359,13 +397,13 @@ def test_a_body_holding_too_many_json_values_is_refused_before_it_is_parsed(monk
         patched.setattr(serve.json, "loads", not_parsed)
         for body in many:
             with pytest.raises(serve.RequestError) as refused:
-                serve.parse_texts(body, 32, 100)
+                serve.parse_request(body, 32, 100)
             assert (refused.value.status, refused.value.field) == (413, "body")
     # commas and escaped quotes and backslashes inside texts are no values; nor are a few parameters
     texts = ['a, b, "c", \\', '\\"', ", " * 40, "好"] * 8
-    assert serve.parse_texts(json.dumps({"texts": texts}).encode(), 32, 100) == texts
+    assert serve.parse_request(json.dumps({"texts": texts}).encode(), 32, 100) == (texts, False)
     simple_server = {"data": {"text": texts}, "parameters": {f"p{i}": i for i in range(serve.OTHER_VALUES - 2)}}
-    assert serve.parse_texts(json.dumps(simple_server, indent=2).encode(), 32, 100) == texts
+    assert serve.parse_request(json.dumps(simple_server, indent=2).encode(), 32, 100) == (texts, False)
 
 
 def test_clients_disconnected_for_unread_answers_are_counted_in_metrics():

@@ -12,6 +12,7 @@ def test_per_class_scores_and_macro_f1_by_hand():
     assert c == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
     assert scores["accuracy"] == pytest.approx(3 / 5)
     assert scores["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3, abs=1e-6)
+    assert scores["confusion"] == [[2, 1, 0], [0, 1, 0], [1, 0, 0]]  # rows: the gold class; columns: the predicted
 
 
 def test_mcnemar_exact_against_the_binomial_by_hand():
