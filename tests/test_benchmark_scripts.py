@@ -1,4 +1,4 @@
-"""The student and peers benchmarks on the small fixture (the peers only where their extras are installed)."""
+"""The student, peers, distillation and predict.py benchmarks on the small fixtures."""
 import json
 import os
 import shutil
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import FIXTURE_DIR, ROOT, TINY_STUDENT
+from conftest import FIXTURE_DIR, ROOT, TINY_STUDENT, require
 
 
 def run(*argv):
@@ -38,8 +38,8 @@ def test_student_benchmark_reports_mean_and_spread_over_seeds_and_reuses_finishe
 
 
 def test_peers_benchmark_on_the_fixture(tmp_path):
-    pytest.importorskip("sklearn")
-    pytest.importorskip("fasttext")
+    require("sklearn")
+    require("fasttext")
     done = run("scripts/benchmark_peers.py", "--data_dir", FIXTURE_DIR, "--ood_file",
                os.path.join(FIXTURE_DIR, "dev.tsv"), "--quick", "--output_dir", str(tmp_path))
     rows = json.loads((tmp_path / "peers.json").read_text())["rows"]
@@ -50,8 +50,8 @@ def test_peers_benchmark_on_the_fixture(tmp_path):
 
 
 def test_peers_benchmark_on_a_three_class_task(tmp_path):
-    pytest.importorskip("sklearn")
-    pytest.importorskip("fasttext")
+    require("sklearn")
+    require("fasttext")
     topics = os.path.join(ROOT, "tests", "fixtures", "topics")
     run("scripts/benchmark_peers.py", "--data_dir", topics, "--task_name", "topics", "--ood_file", "", "--quick",
         "--output_dir", str(tmp_path))
@@ -60,7 +60,7 @@ def test_peers_benchmark_on_a_three_class_task(tmp_path):
 
 
 def test_distillation_experiments_write_one_summary_schema_and_share_their_runs(tmp_path):
-    pytest.importorskip("sklearn")
+    require("sklearn")
     dev = os.path.join(FIXTURE_DIR, "dev.tsv")
     (tmp_path / "reviews.txt").write_text("房间很大，早餐丰富\n物流太慢了，包装也破了\n", encoding="utf-8")
     (tmp_path / "vectors.txt").write_text("".join(f"{c} {' '.join(['0.1'] * 200)}\n" for c in "好差房间"),
