@@ -106,8 +106,9 @@ def test_encode_many_equals_the_readable_definition_with_the_default_settings_on
             return [line.rsplit("\t", 1)[1] for line in f.read().splitlines()[1:]]
 
     train = texts_of(os.path.join(FIXTURE_DIR, "train.tsv"))
+    topics = os.path.join(ROOT, "tests", "fixtures", "topics")
     unseen = [texts_of(os.path.join(FIXTURE_DIR, "dev.tsv")),
-              *(texts_of(os.path.join(ROOT, "tests", "fixtures", "topics", f"{split}.tsv")) for split in ("train", "dev"))]
+              *(texts_of(os.path.join(topics, f"{split}.tsv")) for split in ("train", "dev"))]
     inputs = StudentInputs.build(train, InputSettings())
     texts = train + [t for split in unseen for t in split]
     encoded = [reference_encoding(inputs, t) for t in texts]
