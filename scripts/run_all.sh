@@ -18,7 +18,7 @@ cd "$ROOT"
 
 QUICK="${QUICK:-0}"
 DEVICE_FROM_USER="${DEVICE:-}"  # (a full run on a CPU is refused below unless asked for)
-SHARED_DATA="$ROOT/../shared/data/chnsenticorp"
+SHARED_DATA="${LOCAL_DATA_DIR:-$ROOT/../shared/data/chnsenticorp}"  # the local copy taken when DATA_DIR is not set
 if [ -z "${DATA_DIR:-}" ] && [ -f "$SHARED_DATA/train.tsv" ]; then DATA_DIR="$SHARED_DATA"; fi
 TASK_NAME="${TASK_NAME:-ChnSentiCorp}"
 MODEL_TYPE="${MODEL_TYPE:-ernie-gram}"
