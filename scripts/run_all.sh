@@ -120,7 +120,7 @@ fi
 if [ -z "${DATA_DIR:-}" ]; then
   if [ "$QUICK" = 1 ]; then  # offline: the repository's own small sentiment fixture (240 train, 60 dev texts)
     DATA_DIR="$ROOT/tests/fixtures/easy"
-    echo "== data: no DATA_DIR and no ../shared/data/chnsenticorp: using $DATA_DIR"
+    echo "== data: no DATA_DIR and no $SHARED_DATA: using $DATA_DIR"
   fi
 fi
 if [ -z "${DATA_DIR:-}" ]; then
