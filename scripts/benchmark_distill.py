@@ -15,8 +15,10 @@ default students' logits and a char TF-IDF + LogisticRegression's log-probabilit
 given to distill_lstm.py as --teacher_outputs (the path of a teacher run on another machine). Every model is scored on
 dev and on --ood_file (out of domain: scored only, never used to choose anything); the variant is compared with the
 control seed by seed (exact McNemar test on the pooled pairs). Writes OUTPUT_DIR/summary.json and prints its table.
-Runs finished with the same command and code are not redone (they live in --runs_dir, shared by the experiments).
+Runs finished with the same command, code and inputs are not redone (they live in --runs_dir, shared by the experiments,
+each named with a digest of those three: a changed command, code or input makes new ones beside them).
 """
+import hashlib
 import json
 import os
 import subprocess
@@ -31,6 +33,8 @@ from ernie_distill.atomic import write_json
 from ernie_distill.cli import ArgumentParser, positive_int, run_cli
 from ernie_distill.data.reading import load_splits, load_task, read_tsv
 from ernie_distill.deploy.inference import Predictor
+from ernie_distill.deploy.manifest import sha256_of
+from ernie_distill.training.loop import code_digest
 from ernie_distill.training.scores import mcnemar_exact
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,11 +44,24 @@ FEW_LABELS_FRACTION, FEW_LABELS_SEED = 0.1, 20261203
 VARIANT = {"few_labels": "distilled", "unlabeled": "distilled", "embeddings": "embeddings"}
 
 
+def made_key(command, data_dir):
+    """What a distill_lstm.py command makes, in 12 hex digits: its arguments, the project's code (code_digest) and the
+    contents of its inputs (the data and every file argument). Runs and transfer sets are named with it, so one is
+    reused only by the same command on the same code and inputs, and a changed one gets a new name instead of
+    colliding with, or overwriting, what another made."""
+    digest = hashlib.sha256(json.dumps([command, code_digest()]).encode())
+    inputs = [os.path.join(data_dir, name) for name in ("train.tsv", "dev.tsv", "labels.txt")]
+    for path in inputs + [arg for arg in command if os.path.isfile(arg) and not arg.endswith(".py")]:
+        digest.update(sha256_of(path).encode() if os.path.isfile(path) else b"-")
+    return digest.hexdigest()[:12]
+
+
 def distill(runs_dir, name, data_dir, seed, *extra):
-    """distill_lstm.py into RUNS_DIR/NAME-sSEED (unless done before); its best_model."""
-    out = os.path.join(runs_dir, f"{name}-s{seed}")
-    train(out, [sys.executable, os.path.join(ROOT, "distill_lstm.py"), "--data_dir", data_dir, "--output_dir", out,
-                "--device", "cpu", "--seed", str(seed), *extra])
+    """distill_lstm.py into RUNS_DIR/NAME-sSEED-KEY (made_key; a finished run there is not redone); its best_model."""
+    command = [os.path.join(ROOT, "distill_lstm.py"), "--data_dir", data_dir, "--device", "cpu", "--seed", str(seed),
+               *extra]
+    out = os.path.join(runs_dir, f"{name}-s{seed}-{made_key(command, data_dir)}")
+    train(out, [sys.executable, *command, "--output_dir", out])
     return os.path.join(out, "best_model")
 
 
@@ -73,7 +90,7 @@ class Teacher:
         self.students = []
         for seed in TEACHER_STUDENT_SEEDS:
             student = distill(runs_dir, "teacher-student", data_dir, seed)
-            export = os.path.join(runs_dir, f"teacher-student-s{seed}-export")
+            export = f"{os.path.dirname(student)}-export"
             if not os.path.isfile(os.path.join(export, "manifest.json")) or \
                     os.path.getmtime(os.path.join(export, "manifest.json")) < os.path.getmtime(student):
                 subprocess.run([sys.executable, os.path.join(ROOT, "export_model.py"), "--model_dir", student,
@@ -107,11 +124,14 @@ class Teacher:
 
 
 def distilled(runs_dir, name, data_dir, seed, teacher, *extra):
-    """A student distilled from the teacher's outputs on its transfer set (written first, labelled here)."""
-    transfer = os.path.join(runs_dir, f"{name}-s{seed}.transfer.txt")
+    """A student distilled from the teacher's outputs on its transfer set: RUNS_DIR/NAME-sSEED-KEY.transfer.txt
+    (made_key of the command that writes it, which a rerun of it takes as it is), labelled here."""
     flags = ["--cache_dir", os.path.join(runs_dir, "cache"), *extra]
-    subprocess.run([sys.executable, os.path.join(ROOT, "distill_lstm.py"), "--data_dir", data_dir, "--seed",
-                    str(seed), "--device", "cpu", "--write_transfer_set", transfer, *flags], check=True, cwd=ROOT)
+    command = [os.path.join(ROOT, "distill_lstm.py"), "--data_dir", data_dir, "--seed", str(seed), "--device", "cpu",
+               *flags]
+    transfer = os.path.join(runs_dir, f"{name}-s{seed}-{made_key(command, data_dir)}.transfer.txt")
+    if not os.path.isfile(transfer):  # (written atomically: a file there is complete)
+        subprocess.run([sys.executable, *command, "--write_transfer_set", transfer], check=True, cwd=ROOT)
     outputs = [flag for path in teacher.outputs_files(transfer) for flag in ("--teacher_outputs", path)]
     return distill(runs_dir, name, data_dir, seed, *outputs, *flags)
 

@@ -18,7 +18,7 @@ cd "$ROOT"
 
 QUICK="${QUICK:-0}"
 DEVICE_FROM_USER="${DEVICE:-}"  # (a full run on a CPU is refused below unless asked for)
-SHARED_DATA="$ROOT/../shared/data/chnsenticorp"
+SHARED_DATA="${LOCAL_DATA_DIR:-$ROOT/../shared/data/chnsenticorp}"  # the local copy taken when DATA_DIR is not set
 if [ -z "${DATA_DIR:-}" ] && [ -f "$SHARED_DATA/train.tsv" ]; then DATA_DIR="$SHARED_DATA"; fi
 TASK_NAME="${TASK_NAME:-ChnSentiCorp}"
 MODEL_TYPE="${MODEL_TYPE:-ernie-gram}"
@@ -120,7 +120,7 @@ fi
 if [ -z "${DATA_DIR:-}" ]; then
   if [ "$QUICK" = 1 ]; then  # offline: the repository's own small sentiment fixture (240 train, 60 dev texts)
     DATA_DIR="$ROOT/tests/fixtures/easy"
-    echo "== data: no DATA_DIR and no ../shared/data/chnsenticorp: using $DATA_DIR"
+    echo "== data: no DATA_DIR and no $SHARED_DATA: using $DATA_DIR"
   fi
 fi
 if [ -z "${DATA_DIR:-}" ]; then

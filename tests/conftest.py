@@ -2,6 +2,7 @@
 
 Everything runs offline on CPU with small configs; the expensive pieces are built once per test session.
 """
+import importlib
 import os
 import socket
 import time
@@ -13,9 +14,23 @@ import ernie_distill  # noqa: F401  (first, before any test module imports Paddl
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 FIXTURE_DIR = os.path.join(ROOT, "tests", "fixtures", "easy")
-SHARED_DATA = os.path.join(ROOT, "..", "shared", "data", "chnsenticorp")
 TINY_STUDENT = ["--embedding_dim", "32", "--hidden_size", "32", "--batch_size", "16", "--learning_rate", "5e-3",
                 "--vocab_min_freq", "1", "--device", "cpu"]
+
+IN_CI = os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def require(module, extra="test"):
+    """`import module` for a test that needs an optional dependency: where it is missing the test is skipped, naming
+    the extra that brings it; in CI (CI=true), which installs every extra, it fails instead: a broken install must not
+    pass as a skip."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        message = f"{module} is not installed ({err}): pip install -e '.[{extra}]'"
+        if IN_CI:
+            pytest.fail(f"{message}; CI installs it", pytrace=False)
+        pytest.skip(message)
 
 
 SENTENCES = ["这家酒店的服务非常好，房间也很干净，下次还会再来", "书的内容一般，纸张质量太差了，送货也很慢",

@@ -1,13 +1,17 @@
-"""The student and peers benchmarks on the small fixture (the peers only where their extras are installed)."""
+"""The student, peers, distillation and predict.py benchmarks on the small fixtures."""
 import json
 import os
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from conftest import FIXTURE_DIR, ROOT, TINY_STUDENT
+from conftest import FIXTURE_DIR, ROOT, TINY_STUDENT, require
+from ernie_distill.data.reading import load_splits, load_task
 
 
 def run(*argv):
@@ -38,8 +42,8 @@ def test_student_benchmark_reports_mean_and_spread_over_seeds_and_reuses_finishe
 
 
 def test_peers_benchmark_on_the_fixture(tmp_path):
-    pytest.importorskip("sklearn")
-    pytest.importorskip("fasttext")
+    require("sklearn")
+    require("fasttext")
     done = run("scripts/benchmark_peers.py", "--data_dir", FIXTURE_DIR, "--ood_file",
                os.path.join(FIXTURE_DIR, "dev.tsv"), "--quick", "--output_dir", str(tmp_path))
     rows = json.loads((tmp_path / "peers.json").read_text())["rows"]
@@ -50,8 +54,8 @@ def test_peers_benchmark_on_the_fixture(tmp_path):
 
 
 def test_peers_benchmark_on_a_three_class_task(tmp_path):
-    pytest.importorskip("sklearn")
-    pytest.importorskip("fasttext")
+    require("sklearn")
+    require("fasttext")
     topics = os.path.join(ROOT, "tests", "fixtures", "topics")
     run("scripts/benchmark_peers.py", "--data_dir", topics, "--task_name", "topics", "--ood_file", "", "--quick",
         "--output_dir", str(tmp_path))
@@ -60,7 +64,7 @@ def test_peers_benchmark_on_a_three_class_task(tmp_path):
 
 
 def test_distillation_experiments_write_one_summary_schema_and_share_their_runs(tmp_path):
-    pytest.importorskip("sklearn")
+    require("sklearn")
     dev = os.path.join(FIXTURE_DIR, "dev.tsv")
     (tmp_path / "reviews.txt").write_text("房间很大，早餐丰富\n物流太慢了，包装也破了\n", encoding="utf-8")
     (tmp_path / "vectors.txt").write_text("".join(f"{c} {' '.join(['0.1'] * 200)}\n" for c in "好差房间"),
@@ -79,24 +83,87 @@ def test_distillation_experiments_write_one_summary_schema_and_share_their_runs(
     assert list(summaries["embeddings"]["models"]) == ["control", "embeddings"]
     few = summaries["few_labels"]["models"]
     assert few["distilled"]["best_models"] == [few["distilled"]["best_model"]]
-    assert few["distilled"]["best_model"].endswith("few_labels-distilled-s1/best_model")
+    assert re.search(r"/few_labels-distilled-s1-[0-9a-f]{12}/best_model$", few["distilled"]["best_model"])
     for split in ("dev", "online_shopping_dev"):  # here the out-of-domain file is dev itself
         assert few["control"][split] == few["control"]["dev"] and len(few["control"][split]["per_seed"]) == 1
     assert few["full_labels"]["best_models"] == summaries["unlabeled"]["models"]["control"]["best_models"]  # shared
-    assert 0 <= summaries["few_labels"]["mcnemar_distilled_vs_control"]["dev"]["p_value"] <= 1
+    # the McNemar test, from the two best models' own predictions on dev and an independent binomial test
+    from scipy.stats import binomtest
+
+    from ernie_distill.models.student import load_student, student_logits
+
+    dev_examples = load_splits(load_task("chnsenticorp"), FIXTURE_DIR, ("dev",))["dev"]
+    right = {}
+    for name in ("distilled", "control"):
+        model, inputs, _ = load_student(few[name]["best_model"])
+        predicted = student_logits(model, inputs, [inputs.encode(e.text) for e in dev_examples]).argmax(axis=1)
+        right[name] = predicted == np.array([e.label for e in dev_examples])
+    a, b = right["distilled"], right["control"]
+    only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
+    mcnemar = summaries["few_labels"]["mcnemar_distilled_vs_control"]["dev"]
+    assert (mcnemar["only_a"], mcnemar["only_b"]) == (only_a, only_b)
+    expected = binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    assert mcnemar["p_value"] == pytest.approx(expected, rel=1e-9)
+    assert few["distilled"]["dev"]["per_seed"] == [round(right["distilled"].mean() * 100, 2)]
     assert set(summaries["few_labels"]["goals"]) == {"gap_closed_on_dev", "met"}
     train_rows = len((tmp_path / "few_labels" / "data" / "train.tsv").read_text(encoding="utf-8").splitlines()) - 1
     assert train_rows == 24  # 10% of the fixture's 240, stratified
+
+
+def test_a_distillation_experiment_reruns_after_a_code_change_into_another_output_dir(tmp_path):
+    """few_labels run from a copy of the checkout; then, after a change to its code, into another output dir: every
+    run and the transfer set are made again under new names beside the first ones, which are left as they were; then
+    the same command once more: all of it reused."""
+    require("sklearn")
+    checkout, runs = tmp_path / "checkout", tmp_path / "runs"
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(".git", ".venv*", "tmp", "__pycache__", "*.egg-info",
+                                                                  "build", "log"))
+    env = {**os.environ, "PYTHONPATH": str(checkout)}  # the copy's package, whose code the runs' names digest
+    dev = os.path.join(FIXTURE_DIR, "dev.tsv")
+
+    def experiment(output_dir):
+        done = subprocess.run([sys.executable, str(checkout / "scripts" / "benchmark_distill.py"), "--experiment",
+                               "few_labels", "--output_dir", str(tmp_path / output_dir), "--data_dir", FIXTURE_DIR,
+                               "--ood_file", dev, "--seeds", "1", "--runs_dir", str(runs), "--", "--num_epochs", "1"],
+                              cwd=checkout, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stderr, json.loads((tmp_path / output_dir / "summary.json").read_text())["models"]
+
+    def made():  # what each file in the runs dir holds, by name
+        return {str(p.relative_to(runs)): p.read_bytes() for p in sorted(runs.rglob("*")) if p.is_file()
+                and "cache" not in p.parts}
+
+    _, first = experiment("first")
+    first_runs = made()
+    with open(checkout / "ernie_distill" / "training" / "losses.py", "a", encoding="utf-8") as f:
+        f.write("# a change to the code\n")
+    log, second = experiment("second")
+    assert "already trained" not in log  # the code changed: nothing is reused
+    for name in ("control", "distilled", "full_labels"):
+        assert second[name]["best_model"] != first[name]["best_model"]
+    transfer_sets = sorted(path for path in made() if path.endswith(".transfer.txt"))
+    assert len(transfer_sets) == 2  # one for each code
+    assert {path: made()[path] for path in first_runs} == first_runs  # the first runs' files, untouched
+
+    log, again = experiment("second")
+    assert "$ " not in log and log.count("already trained with this command and code") == 6  # hard, 3 teacher students,
+    assert again == second                                                                   # few-hard, distilled
+    assert sorted(path for path in made() if path.endswith(".transfer.txt")) == transfer_sets
 
 
 def test_predict_benchmark_takes_turns_and_checks_every_line(exported_student, tmp_path):
     run("scripts/benchmark_predict.py", "--model_dir", exported_student, "--input_file",
         os.path.join(FIXTURE_DIR, "dev.tsv"), "--lines", "300", "--rounds", "2", "--output_dir", str(tmp_path))
     summary = json.loads((tmp_path / "summary.json").read_text())
-    for row in summary["rounds"]:
+    rounds = summary["rounds"]
+    for row in rounds:
         assert row["ratio"] == pytest.approx(row["predict"] / ((row["benchmark_before"] + row["benchmark_after"]) / 2),
                                              abs=1e-3)
         assert 0 < row["peak_mb"] < 2000
+    assert rounds[1]["benchmark_before"] == rounds[0]["benchmark_after"]  # each benchmark run is set against both sides
+    last_benchmark = json.loads((tmp_path / "bench" / "benchmark.json").read_text())["rows"]
+    assert [(r["texts"], r["batch32_sentences_per_s"]) for r in last_benchmark] == [(60, rounds[-1]["benchmark_after"])]
+    assert summary["median_ratio"] == statistics.median(r["ratio"] for r in rounds)
     lines = (tmp_path / "input.txt").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 300 and len(set(lines)) == 300 and lines[-1].endswith("第299条")
     sample = (tmp_path / "benchmark_input.txt").read_text(encoding="utf-8").splitlines()  # the same texts

@@ -8,6 +8,7 @@ import pytest
 
 import distill_lstm
 from conftest import FIXTURE_DIR, TINY_STUDENT, check_png
+from ernie_distill.deploy import inference
 from ernie_distill.models import teacher as teacher_module
 from ernie_distill.training.checkpoint import CheckpointMismatch
 from ernie_distill.data.reading import DataError, load_splits, load_task
@@ -45,6 +46,8 @@ def test_distillation_end_to_end_and_second_run_skips_the_teacher(trained_teache
     def no_teacher(*args, **kwargs):
         raise AssertionError("the teacher ran although its logits were cached")
 
+    # the teacher pass runs the cached teacher export through a Predictor: a cache miss would build one
+    monkeypatch.setattr(inference, "Predictor", no_teacher)
     monkeypatch.setattr(teacher_module, "load_classifier", no_teacher)
     again = distill_lstm.main([*common, "--output_dir", str(tmp_path / "second")])
     assert again["dev_accuracy"] == metrics["dev_accuracy"]  # same seed, same cached targets

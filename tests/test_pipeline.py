@@ -1,6 +1,7 @@
 """The whole chain in QUICK mode (offline, CPU): the notebook's cells, then run_all.sh over the same outputs."""
 import os
 import re
+import shutil
 import subprocess
 
 import nbformat
@@ -86,6 +87,18 @@ def test_rerun_skips_finished_steps(quick_run):
     assert "== report: python scripts/report.py" in done.stdout  # the report is always rewritten (cheap)
 
 
+def test_an_interrupted_step_rerun_with_the_same_settings_resumes_from_its_checkpoint(quick_run):
+    """A step that started (logs/STEP.started) but never finished (no logs/STEP.done, no metrics.json: as a run stopped
+    after its checkpoint leaves it) is rerun with --resume, and resumes from that checkpoint."""
+    os.remove(os.path.join(quick_run, "logs", "student.done"))
+    os.remove(os.path.join(quick_run, "student-hard", "metrics.json"))
+    done = run_all({"OUTPUT_DIR": quick_run}, "student")
+    assert re.search(r"^== student: python distill_lstm.py .*--num_epochs 1 --resume$", done.stdout, re.M)
+    assert re.search(r"resumed from \S+ at step \d+", done.stdout)  # the checkpoint was taken up, not ignored
+    metrics = read_json(os.path.join(quick_run, "student-hard", "metrics.json"))
+    assert metrics["args"]["resume"] and os.path.isfile(os.path.join(quick_run, "logs", "student.done"))
+
+
 def test_changed_settings_or_data_redo_the_step_from_scratch_and_those_after_it(quick_run):
     done = run_all({"OUTPUT_DIR": quick_run, "STUDENT_ARGS": "--num_epochs 2"}, "student", "export")
     assert re.search(r"^== student: python distill_lstm.py .*--num_epochs 2$", done.stdout, re.M)  # no --resume
@@ -107,11 +120,17 @@ def test_a_failing_step_stops_the_script_and_names_its_log(tmp_path):
     assert "== student" not in done.stdout and not os.path.exists(os.path.join(str(tmp_path), "student-hard"))
 
 
-def test_quick_mode_without_local_data_uses_the_repositorys_fixture(tmp_path):
-    if os.path.isdir(os.path.join(ROOT, "..", "shared", "data", "chnsenticorp")):
-        pytest.skip("../shared/data is present here, so DATA_DIR falls back to it")
-    done = run_all({"OUTPUT_DIR": str(tmp_path), "DATA_DIR": ""}, "data")
-    assert f"using {FIXTURE_DIR}" in done.stdout
+@pytest.mark.parametrize("local_data", [False, True])
+def test_quick_mode_without_data_dir_takes_the_local_data_else_the_repositorys_fixture(tmp_path, local_data):
+    """Without DATA_DIR, QUICK=1 slices ../shared/data/chnsenticorp where it is (LOCAL_DATA_DIR names another place),
+    else the repository's fixture."""
+    local = tmp_path / "local"
+    if local_data:
+        shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "topics"), local)
+    done = run_all({"OUTPUT_DIR": str(tmp_path / "run"), "DATA_DIR": "", "LOCAL_DATA_DIR": str(local)}, "data")
+    used = str(local) if local_data else FIXTURE_DIR
+    assert f"== data: slice_data {used} " in done.stdout
+    assert (f"using {FIXTURE_DIR}" in done.stdout) is not local_data
 
 
 def test_a_full_run_on_a_cpu_stops_before_the_teacher_unless_asked_for(tmp_path):

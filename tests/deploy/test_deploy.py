@@ -194,11 +194,23 @@ def test_bad_lines_are_reported_and_good_lines_still_predicted(exported_student,
     assert f"{path}:4: not valid UTF-8" in err
 
 
-def test_long_texts_are_truncated_to_the_model_input_like_taskflow(exported_student, exported_teacher, capsys):
-    review = "房间很干净，服务也好。" * 300  # 3,300 characters: over the server's default request limit
-    for model_dir in (exported_student, exported_teacher):
-        code, rows, _ = run_predict(capsys, "--model_dir", model_dir, "--text", review, "--text", "太差了")
-        assert code == 0 and [r["text"] for r in rows] == [review, "太差了"]
+@pytest.mark.parametrize("model", [
+    "teacher",
+    pytest.param("student", marks=pytest.mark.xfail(strict=True, reason=(
+        "the student's bag takes the words of the whole text (features.py: _bag, encode_many), not of its first "
+        "--max_seq_length tokens or ngram_max_chars characters: a long text's tail changes its logits"))),
+])
+def test_long_texts_are_truncated_to_the_model_input_like_taskflow(exported_student, exported_teacher, capsys, model):
+    """A text over the model's input is cut to its first tokens, as docs/deploy.md says: its logits are those of its
+    head, whatever follows (here a review of the opposite sentiment)."""
+    model_dir = {"teacher": exported_teacher, "student": exported_student}[model]
+    head, tail = "房间很干净，服务也好。" * 150, "前台态度冷漠，早餐难吃。" * 150
+    review = head + tail  # 3,450 characters: over the server's default request limit
+    code, rows, _ = run_predict(capsys, "--model_dir", model_dir, "--logits", "--text", review, "--text", head,
+                                "--text", tail + head, "--text", "太差了")
+    assert code == 0 and [r["text"] for r in rows] == [review, head, tail + head, "太差了"]
+    assert not np.allclose(rows[1]["logits"], rows[2]["logits"], atol=1e-3)  # the two halves do differ
+    np.testing.assert_allclose(rows[0]["logits"], rows[1]["logits"], atol=1e-5)  # only the head counts
 
 
 def test_tsv_header_is_case_insensitive(exported_student, tmp_path, capsys):

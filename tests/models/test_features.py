@@ -96,16 +96,24 @@ def test_encode_many_equals_the_readable_definition(segmenter):
     assert as_lists(map(inputs.encode, texts)) == as_lists(inputs.encode_many(texts))  # one text at a time takes a shorter path
 
 
-def test_encode_many_equals_the_readable_definition_on_the_real_corpus():
-    from conftest import SHARED_DATA
+def test_encode_many_equals_the_readable_definition_with_the_default_settings_on_unseen_texts():
+    """The default settings (characters kept from 2 occurrences, n-grams from 5: rarer ones are unknown), built on the
+    sentiment fixture's training texts, encoding those and texts it never saw: its dev texts and another domain's."""
+    from conftest import FIXTURE_DIR, ROOT
 
-    path = os.path.join(SHARED_DATA, "dev.tsv")
-    if not os.path.isfile(path):
-        pytest.skip("needs ../shared/data")
-    with open(path, encoding="utf-8") as f:
-        texts = [line.split("\t", 1)[1] for line in f.read().splitlines()[1:]]
-    inputs = StudentInputs.build(texts[:600], InputSettings())
-    assert as_lists(inputs.encode_many(texts)) == [reference_encoding(inputs, t) for t in texts]
+    def texts_of(path):
+        with open(path, encoding="utf-8") as f:
+            return [line.rsplit("\t", 1)[1] for line in f.read().splitlines()[1:]]
+
+    train = texts_of(os.path.join(FIXTURE_DIR, "train.tsv"))
+    topics = os.path.join(ROOT, "tests", "fixtures", "topics")
+    unseen = [texts_of(os.path.join(FIXTURE_DIR, "dev.tsv")),
+              *(texts_of(os.path.join(topics, f"{split}.tsv")) for split in ("train", "dev"))]
+    inputs = StudentInputs.build(train, InputSettings())
+    texts = train + [t for split in unseen for t in split]
+    encoded = [reference_encoding(inputs, t) for t in texts]
+    assert as_lists(inputs.encode_many(texts)) == encoded
+    assert any(inputs.vocab.unk_id in ids for ids, _ in encoded[len(train):])  # unseen texts meet unknown characters
 
 
 def test_students_saved_before_the_segmenter_setting_keep_jieba(inputs, tmp_path):

@@ -7,8 +7,8 @@ import pytest
 
 from ernie_distill.models.pretrained_vectors import read_vectors
 
-TENCENT = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "pretrained",
-                       "tencent_ailab_char_200d.txt")
+# word2vec text, as Tencent AI Lab's character vectors come: a "rows dims" header, then a character and its values
+CHAR_VECTORS = os.path.join(os.path.dirname(__file__), "..", "fixtures", "pretrained", "char_vectors_8d.txt")
 WORDS = {"好": [0.5, -1.0, 2.0], "差": [1.0, 0.0, -0.25], "Hotel": [3.0, 3.0, 3.0], "hotel": [4.0, 4.0, 4.0],
          "别的": [9.0, 9.0, 9.0]}
 
@@ -83,7 +83,11 @@ def test_the_student_embedding_takes_the_rows_it_has(tmp_path):
     np.testing.assert_array_equal(after[[0, 1, 2, 4]], before[[0, 1, 2, 4]])  # special tokens, missing token: kept
 
 
-@pytest.mark.skipif(not os.path.isfile(TENCENT), reason="../shared/data/pretrained is not here")
-def test_tencent_char_vectors_cover_the_common_characters():
-    vectors = read_vectors(TENCENT, list("这家酒店的服务非常好"), 200)
-    assert len(vectors) == 10 and all(v.shape == (200,) for v in vectors.values())
+def test_a_word2vec_file_of_character_vectors_gives_each_characters_row():
+    with open(CHAR_VECTORS, encoding="utf-8") as f:
+        rows = {line.split(" ")[0]: [float(v) for v in line.split(" ")[1:]] for line in f.read().splitlines()[1:]}
+    vectors = read_vectors(CHAR_VECTORS, list("这家酒店的服务非常好") + ["缺字"], 8)
+    assert sorted(vectors) == sorted("这家酒店的服务非常好")
+    for char, vector in vectors.items():
+        assert vector.shape == (8,) and vector.dtype == np.float32
+        np.testing.assert_array_equal(vector, np.asarray(rows[char], "float32"))

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from conftest import IN_CI
 from ernie_distill.deploy.inference import Predictor
 from server_launcher import running_server
 
@@ -25,7 +26,6 @@ def find_chromium():
 
 
 CHROMIUM, MISSING = find_chromium()
-IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
 if MISSING and not IN_CI:  # (when the module is collected: before a session's fixtures train a student for nothing)
     pytest.skip(f"{MISSING} is not installed", allow_module_level=True)
 

@@ -3,8 +3,10 @@ import asyncio
 import json
 import os
 import socket
+import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -261,6 +263,7 @@ def test_several_workers_answer_as_predict_py_and_stop_with_the_server(exported_
             pids = set(pool.map(lambda _: requests.get(f"{url}/health", timeout=5).json()["worker_pid"], range(32)))
         assert post(url, {"texts": []}).status_code == 422  # validation is the same in every worker
     assert answers == Predictor(exported_student).predict(texts)
+    assert len(pids) == 2  # both workers answered (new connections are spread over their sockets)
     time.sleep(0.5)
     for pid in pids:  # the workers went with the server
         with pytest.raises(ProcessLookupError):
@@ -414,3 +417,70 @@ def test_clients_disconnected_for_unread_answers_are_counted_in_metrics():
     state.on_disconnected("unread_answers")
     (status, _, exposition), = call_app(app, [("GET", "/metrics", b"", "")])
     assert status == 200 and b'ernie_distill_disconnected_clients_total{reason="unread_answers"} 1.0' in exposition
+
+
+def http_request(method, path, body=None):
+    data = b"" if body is None else json.dumps(body).encode()
+    head = f"{method} {path} HTTP/1.1\r\nHost: localhost\r\n"
+    if body is not None:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+    return head.encode() + b"\r\n" + data
+
+
+def read_answer(connection):
+    """One HTTP answer from a socket: (status, lower-cased headers, JSON content)."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = connection.recv(65536)
+        assert chunk, f"the server closed the connection without an answer (after {received!r})"
+        received += chunk
+    head, _, content = received.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, value in (line.split(":", 1) for line in lines)}
+    while len(content) < int(headers["content-length"]):
+        content += connection.recv(65536)
+    return int(status_line.split()[1]), headers, json.loads(content)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_answers_requests_in_flight_on_open_connections_and_ready_turns_503(exported_student, workers):
+    """serve.py itself, sent SIGTERM while requests on accepted keep-alive connections wait for their model call (held
+    by --batch_wait_ms): each is answered, with Connection: close, and the server exits 0. A request that completes
+    during the drain (its headers began before the signal) gets GET /ready's 503."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), "--model_dir", exported_student,
+                               "--port", str(port), "--workers", workers, "--batch_wait_ms", "1000"], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = []
+    threading.Thread(target=lambda: log.extend(server.stdout), daemon=True).start()
+    try:
+        assert wait_until(lambda: any("serving the student" in line for line in log), 60), "".join(log)
+        connections = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(6)]
+        for connection, text in zip(connections, varied_texts(6)):
+            connection.sendall(http_request("POST", "/predict", {"texts": [text]}))
+        for connection in connections:  # accepted, answered, and kept open
+            status, headers, _ = read_answer(connection)
+            assert status == 200 and headers.get("connection") != "close"
+        probe = socket.create_connection(("127.0.0.1", port), timeout=30)
+        probe.sendall(http_request("GET", "/ready"))
+        assert read_answer(probe)[::2] == (200, {"status": "ready"})
+        probe.sendall(b"GET /ready HTTP/1.1\r\nHost: localhost\r\n")  # a request begun: its headers' end comes later
+
+        texts = varied_texts(12)[6:]
+        for connection, text in zip(connections, texts):
+            connection.sendall(http_request("POST", "/predict", {"texts": [text]}))
+        time.sleep(0.3)  # received, and waiting for their model call (1 s)
+        server.send_signal(signal.SIGTERM)
+        assert wait_until(lambda: sum("stopping: no new connections" in line for line in log) == int(workers))
+        probe.sendall(b"\r\n")
+        status, headers, content = read_answer(probe)
+        assert (status, content, headers["connection"]) == (503, {"status": "draining"}, "close")
+
+        answers = [read_answer(connection) for connection in connections]
+        assert [content["results"][0] for _, _, content in answers] == Predictor(exported_student).predict(texts)
+        assert all(status == 200 and headers["connection"] == "close" for status, headers, _ in answers)
+        assert server.wait(timeout=30) == 0
+        assert not any("dropped" in line for line in log), "".join(log)
+    finally:
+        server.kill()
+        server.wait(timeout=30)

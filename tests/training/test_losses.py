@@ -40,3 +40,13 @@ def test_matches_numpy_reference(alpha, kind, temperature):
 
 def test_without_teacher_is_cross_entropy_on_labelled_rows_only():
     assert loss(0.0, "mse", 1.0, teacher=None) == pytest.approx(reference(1.0, "mse", 1.0), rel=1e-5)
+
+
+@pytest.mark.parametrize("kind, temperature", [("mse", 1.0), ("kl", 4.0)])
+def test_a_batch_of_synthetic_rows_only_has_no_hard_term(kind, temperature):
+    """alpha > 0 on a batch without one gold label (all -1, as a batch of augmented texts can be): the hard term is 0,
+    not 0 / 0, and the loss is the soft term's share."""
+    synthetic = paddle.to_tensor(np.full(len(LABELS), -1))
+    value = float(distillation_loss(paddle.to_tensor(LOGITS), synthetic, paddle.to_tensor(TEACHER), 0.5, kind,
+                                    temperature))
+    assert value == pytest.approx(0.5 * reference(0.0, kind, temperature), rel=1e-5)
