@@ -53,6 +53,19 @@ def _joined(text):
     return "".join(text.replace(MASK, _MASK_CHAR).lower().split())
 
 
+def _head(text, n):
+    """The start of `text` that holds its first `n` characters of _joined (whitespace not counted, [MASK] as one): what
+    the bag reads, so that a long text's tail cannot change its inputs (predict.py truncates long texts)."""
+    if len(text) <= n:
+        return text
+    count, i = 0, 0
+    while i < len(text) and count < n:
+        step = len(MASK) if text.startswith(MASK, i) else 1
+        count += step > 1 or not text[i].isspace()
+        i += step
+    return text[:i]
+
+
 def _code_points(strings):
     """The strings' code points end to end in one uint64 array, where each string starts, and each one's length."""
     lengths = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
@@ -216,7 +229,8 @@ class StudentInputs:
         bag = [chars[i : i + n] for n in range(1, settings.ngram_max + 1) for i in range(len(chars) - n + 1)
                if _MASK_CHAR not in chars[i : i + n]]
         if settings.ngram_words:
-            bag += ["w:" + word for word in cls._units(text, "words", settings.segmenter) if word != MASK]
+            head = _head(text, settings.ngram_max_chars)
+            bag += ["w:" + word for word in cls._units(head, "words", settings.segmenter) if word != MASK]
         return bag
 
     def encode(self, text):
@@ -240,8 +254,10 @@ class StudentInputs:
             return [(i, None) for i in ids]
         found = [[] for _ in texts]  # the ids of each text's words in the bag
         if settings.ngram_words:
-            word_id = self._word_ids.get
-            segments = words if words is not None else map(self._segments, texts)
+            word_id, most = self._word_ids.get, settings.ngram_max_chars
+            heads = [_head(text, most) for text in texts]
+            segments = (map(self._segments, heads) if words is None else
+                        [w if h is t else self._units(h, "words", settings.segmenter) for w, h, t in zip(words, heads, texts)])
             found = [[i for i in map(word_id, text_words) if i is not None] for text_words in segments]
         table = self._ngram_table
         bags, ends = _bags(code_points, starts, np.minimum(lengths, settings.ngram_max_chars), settings.ngram_max,

@@ -194,12 +194,7 @@ def test_bad_lines_are_reported_and_good_lines_still_predicted(exported_student,
     assert f"{path}:4: not valid UTF-8" in err
 
 
-@pytest.mark.parametrize("model", [
-    "teacher",
-    pytest.param("student", marks=pytest.mark.xfail(strict=True, reason=(
-        "the student's bag takes the words of the whole text (features.py: _bag, encode_many), not of its first "
-        "--max_seq_length tokens or ngram_max_chars characters: a long text's tail changes its logits"))),
-])
+@pytest.mark.parametrize("model", ["teacher", "student"])
 def test_long_texts_are_truncated_to_the_model_input_like_taskflow(exported_student, exported_teacher, capsys, model):
     """A text over the model's input is cut to its first tokens, as docs/deploy.md says: its logits are those of its
     head, whatever follows (here a review of the opposite sentiment)."""
