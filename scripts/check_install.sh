@@ -2,7 +2,8 @@
 # The install paths a user takes, checked end to end in fresh virtualenvs under tmp/check-install (CI runs this):
 # 1. The AI Studio floor: Python 3.10 with paddlepaddle 2.6.2 installed first (a stand-in for AI Studio's preinstalled
 #    GPU build) and Jupyter. The notebook, set up only by its own first cell, runs QUICK; Paddle must be the same
-#    before and after; then the README's commands for such an environment and QUICK=1 NO_VENV=1 run_all.sh.
+#    before and after; then the README's commands for such an environment and QUICK=1 NO_VENV=1 run_all.sh; then
+#    `pip install -r requirements.txt` into a fresh venv with that Paddle: Paddle kept, the chain imports.
 # 2. Serving without Paddle: `pip install ".[deploy]"` from a built wheel into an empty venv; its commands and Python
 #    API, run from outside the checkout, give the floor's student export the floor's own predictions.
 # The exact versions come from constraints/py310-paddle2.6.2.txt (PIP_CONSTRAINT), so a run is reproducible.
@@ -92,6 +93,18 @@ if [ -x "$ROOT/.venv/bin/python" ]; then
   fi
   elapsed "the floor's teacher export answers alike under $("$ROOT/.venv/bin/python" -m pip list --format=freeze | grep -i '^paddlepaddle')"
 fi
+
+# The course's way: `pip install -r requirements.txt` in a fresh environment with its own Paddle keeps that Paddle,
+# the chain imports (Paddle first: the order in which Paddle 2's zlib clash showed) and run_glue.py starts.
+REQUIREMENTS="$WORK/requirements"
+"$FLOOR_PYTHON" -m venv "$REQUIREMENTS"
+quiet "$REQUIREMENTS/bin/python" -m pip install -q "paddlepaddle==$FLOOR_PADDLE"
+quiet "$REQUIREMENTS/bin/python" -m pip install -q -r requirements.txt
+[ "$("$REQUIREMENTS/bin/python" -m pip list --format=freeze | grep -i '^paddlepaddle')" = "$paddle_before" ] \
+  || { echo "error: pip install -r requirements.txt replaced Paddle" >&2; exit 1; }
+"$REQUIREMENTS/bin/python" -c "import paddle, paddlenlp, paddle2onnx, onnxruntime, numba, ernie_distill"
+"$REQUIREMENTS/bin/python" run_glue.py --help > /dev/null
+elapsed "floor: pip install -r requirements.txt kept $paddle_before; run_glue.py --help works"
 
 # --- 2. Serving without Paddle, from a wheel, outside the checkout ---------------------------------------------------
 DEPLOY="$WORK/deploy"
