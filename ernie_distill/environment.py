@@ -27,7 +27,8 @@ PROJECT = "ernie-gram-distill"
 PADDLE_DISTRIBUTIONS = ("paddlepaddle-gpu", "paddlepaddle")  # two packages, one `paddle` module
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONSTRAINTS = os.path.join(ROOT, "constraints")
-VERIFIED = {(3, 11): "py311-paddle3.3.1.txt"}  # the exact stack this project's own venv gets, by Python version
+# the exact stack this project's own venv gets, by Python version
+VERIFIED = {(3, 11): "py311-paddle3.3.1.txt", (3, 12): "py312-paddle3.3.1.txt"}
 
 
 def installed(name):
