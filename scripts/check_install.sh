@@ -99,14 +99,15 @@ if [ -x "$ROOT/.venv/bin/python" ]; then
 fi
 
 # The course's way: `pip install -r requirements.txt` in a fresh environment with its own Paddle keeps that Paddle,
-# the chain imports (Paddle first: the order in which Paddle 2's zlib clash showed) and run_glue.py starts.
+# the chain imports (the package first, as every script does: it imports zlib before Paddle 2 can clash with it) and
+# run_glue.py starts.
 REQUIREMENTS="$WORK/requirements"
 "$FLOOR_PYTHON" -m venv "$REQUIREMENTS"
 quiet "$REQUIREMENTS/bin/python" -m pip install -q "paddlepaddle==$FLOOR_PADDLE"
 quiet "$REQUIREMENTS/bin/python" -m pip install -q -r requirements.txt
 [ "$("$REQUIREMENTS/bin/python" -m pip list --format=freeze | grep -i '^paddlepaddle')" = "$paddle_before" ] \
   || { echo "error: pip install -r requirements.txt replaced Paddle" >&2; exit 1; }
-"$REQUIREMENTS/bin/python" -c "import paddle, paddlenlp, paddle2onnx, onnxruntime, numba, ernie_distill"
+"$REQUIREMENTS/bin/python" -c "import ernie_distill, paddle, paddlenlp, paddle2onnx, onnxruntime, numba"
 "$REQUIREMENTS/bin/python" run_glue.py --help > /dev/null
 elapsed "floor: pip install -r requirements.txt kept $paddle_before; run_glue.py --help works"
 

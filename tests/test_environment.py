@@ -1,6 +1,7 @@
 """The set-up of scripts/setup_env.sh and the notebook's first cell (ernie_distill/environment.py): which Paddle is
 here, what to install without replacing it, and when nothing needs installing."""
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -115,3 +116,21 @@ def test_serve_without_the_deploy_extra_is_one_error_line_after_its_help():
     done = subprocess.run(command + ["--model_dir", "m"], capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr == "error: serving needs httptools: pip install 'ernie-gram-distill[deploy]'\n"
+
+
+def test_requirements_txt_is_the_train_extra_with_paddle_2s_pins_and_never_paddle():
+    """`pip install -r requirements.txt` (the course's way) must keep the user's Paddle: it is never named, and the
+    pins that Paddle 2 needs are those of constraints/paddle2.txt that work for Paddle 3 too."""
+    from packaging.requirements import Requirement
+
+    with open(os.path.join(ROOT, "requirements.txt"), encoding="utf-8") as f:
+        lines = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    assert lines[0] == "-e .[train]"
+    requirements = [Requirement(line) for line in lines[1:]]
+    assert not [r for r in requirements if r.name.startswith("paddlepaddle")]
+    with open(os.path.join(ROOT, "constraints", "paddle2.txt"), encoding="utf-8") as f:
+        pins = [Requirement(line) for line in map(str.strip, f) if line and not line.startswith("#")]
+    paddle2 = {r.name: str(r.specifier) for r in pins}
+    for r in requirements:
+        assert paddle2[r.name] == str(r.specifier) and r.marker.evaluate({"python_version": "3.10"})
+        assert not r.marker.evaluate({"python_version": "3.11"})
