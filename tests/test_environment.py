@@ -131,6 +131,7 @@ def test_requirements_txt_is_the_train_extra_with_paddle_2s_pins_and_never_paddl
     with open(os.path.join(ROOT, "constraints", "paddle2.txt"), encoding="utf-8") as f:
         pins = [Requirement(line) for line in map(str.strip, f) if line and not line.startswith("#")]
     paddle2 = {r.name: str(r.specifier) for r in pins}
+    assert {r.name for r in requirements} == set(paddle2)
     for r in requirements:
         assert paddle2[r.name] == str(r.specifier) and r.marker.evaluate({"python_version": "3.10"})
         assert not r.marker.evaluate({"python_version": "3.11"})
