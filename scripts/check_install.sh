@@ -7,7 +7,8 @@
 # 2. Serving without Paddle, on the newest Python supported (3.13: DEPLOY_PYTHON, else the floor's): `pip install
 #    ".[deploy]"` from a built wheel into an empty venv; its commands and Python API, run from outside the checkout,
 #    give the floor's student export the floor's own predictions.
-# 3. Python 3.12: the project's own .venv way (setup_env.sh, constraints/py312-paddle3.3.1.txt); the chain imports.
+# 3. Python 3.12 and 3.13: the project's own .venv way (setup_env.sh; 3.12 at constraints/py312-paddle3.3.1.txt, 3.13
+#    with PaddleNLP installed without paddle2onnx); the chain imports.
 # The exact versions come from constraints/py310-paddle2.6.2.txt (PIP_CONSTRAINT), so a run is reproducible.
 #   bash scripts/check_install.sh      # about 4 minutes; FLOOR_PYTHON picks the Python 3.10 interpreter
 #   FLOOR_PYTHON=python3.11 FLOOR_PADDLE=3.3.1 bash scripts/check_install.sh   # the same with Paddle 3 preinstalled
@@ -145,15 +146,14 @@ EOF
   "$DEPLOY/bin/ernie-distill-serve" --help > /dev/null
 )
 elapsed "deploy (Python $("$DEPLOY/bin/python" -V | cut -d' ' -f2)): ernie-distill-predict, ernie-distill-serve and the Python API work without Paddle"
-# --- 3. Python 3.12: the project's own venv at constraints/py312-paddle3.3.1.txt (without it pip backtracks for long)
-PY312="${PY312:-$( (pyenv prefix 3.12.1 2>/dev/null || true) | sed 's|$|/bin/python|')}"
-[ -x "$PY312" ] || PY312="$(command -v python3.12 || true)"
-if [ -x "$PY312" ]; then
-  env -u PIP_CONSTRAINT VENV="$WORK/py312" PYTHON="$PY312" bash -c 'source scripts/setup_env.sh && cd "$ROOT" &&
-    python -c "import paddle, paddlenlp, paddle2onnx, onnxruntime, numba, ernie_distill" &&
-    python run_glue.py --help > /dev/null'
-  elapsed "Python 3.12: the chain installs at its constraints and imports"
-else
-  echo "== no Python 3.12 found (PY312): its install is not checked"
-fi
+# --- 3. Python 3.12 and 3.13: the project's own venv way (3.12 at constraints/py312-paddle3.3.1.txt, without which pip
+# backtracks for long; 3.13 with PaddleNLP installed without the requirements that have no 3.13 build); the chain imports
+for version in 3.12.1 3.13.0; do
+  python="$( (pyenv prefix "$version" 2>/dev/null || true) | sed 's|$|/bin/python|')"
+  [ -x "$python" ] || python="$(command -v "python${version%.*}" || true)"
+  if [ ! -x "$python" ]; then echo "== no Python $version found: its install is not checked"; continue; fi
+  env -u PIP_CONSTRAINT VENV="$WORK/py$version" PYTHON="$python" bash -c 'source scripts/setup_env.sh && cd "$ROOT" &&
+    python -c "import ernie_distill, paddle, paddlenlp, onnxruntime, numba" && python run_glue.py --help > /dev/null'
+  elapsed "Python $version: the chain installs the project's way and imports"
+done
 echo "check_install.sh: all install paths passed"
