@@ -86,9 +86,10 @@ def test_download_copies_the_splits_into_the_folder_asked_for(tmp_path, monkeypa
     import paddlenlp.utils.env
 
     home = tmp_path / "paddlenlp-data"
-    (home / "ChnSentiCorp" / "ChnSentiCorp").mkdir(parents=True)
-    (home / "ChnSentiCorp" / "ChnSentiCorp" / "train.tsv").write_text("label\ttext_a\n1\t好\n0\t差\n", encoding="utf-8")
-    (home / "ChnSentiCorp" / "ChnSentiCorp" / "dev.tsv").write_text("qid\tlabel\ttext_a\n0\t0\t差\n", encoding="utf-8")
+    download = home / "ChnSentiCorp" / "ChnSentiCorp"
+    download.mkdir(parents=True)
+    (download / "train.tsv").write_text("label\ttext_a\n1\t好\n0\t差\n", encoding="utf-8")
+    (download / "dev.tsv").write_text("qid\tlabel\ttext_a\n0\t0\t差\n", encoding="utf-8")
     rows = [{"text": "好", "label": 1}]
     monkeypatch.setattr(paddlenlp.datasets, "load_dataset", lambda *a, **k: [rows, rows])
     monkeypatch.setattr(paddlenlp.utils.env, "DATA_HOME", str(home))
@@ -106,7 +107,8 @@ def test_offline_download_is_one_error_line_and_writes_nothing(tmp_path):
     out = tmp_path / "data"
     done = subprocess.run([sys.executable, "scripts/download_data.py", "--output_dir", str(out), "--timeout", "20"],
                           cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": ROOT, "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"})
+                          env={**os.environ, "PYTHONPATH": ROOT, "HTTPS_PROXY": "http://127.0.0.1:9",
+                               "HTTP_PROXY": "http://127.0.0.1:9"})
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert done.returncode == 2 and len(errors) == 1 and "--data_dir" in errors[0], done.stderr
     assert not out.exists()
