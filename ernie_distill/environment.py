@@ -27,7 +27,10 @@ PROJECT = "ernie-gram-distill"
 PADDLE_DISTRIBUTIONS = ("paddlepaddle-gpu", "paddlepaddle")  # two packages, one `paddle` module
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONSTRAINTS = os.path.join(ROOT, "constraints")
-VERIFIED = {(3, 11): "py311-paddle3.3.1.txt"}  # the exact stack this project's own venv gets, by Python version
+PADDLENLP = "paddlenlp>=2.6,<2.9"  # as in pyproject.toml's [train]
+PADDLENLP_WITHOUT_DEPS_FROM = (3, 13)  # the first Python where PaddleNLP is installed without its requirements
+# the exact stack this project's own venv gets, by Python version
+VERIFIED = {(3, 11): "py311-paddle3.3.1.txt", (3, 12): "py312-paddle3.3.1.txt"}
 
 
 def installed(name):
@@ -149,6 +152,15 @@ def setup(extras, own_venv=False):
         sys.stderr.write("".join(line for line in (done.stdout + done.stderr).splitlines(True) if noise not in line))
         print(f"error: installing failed (pip's output above): {shlex.join(command)}", file=sys.stderr)
         return 1
+    if sys.version_info[:2] >= PADDLENLP_WITHOUT_DEPS_FROM and installed("paddlenlp") is None:
+        # PaddleNLP requires paddle2onnx and tool-helpers, which have no build for this Python: its other
+        # requirements came with the [paddlenlp-py313] extra, PaddleNLP itself comes without them
+        command = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", PADDLENLP]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            sys.stderr.write(done.stdout + done.stderr)
+            print(f"error: installing failed (pip's output above): {shlex.join(command)}", file=sys.stderr)
+            return 1
     plan.record()
     return 0
 

@@ -2,9 +2,13 @@
 # The install paths a user takes, checked end to end in fresh virtualenvs under tmp/check-install (CI runs this):
 # 1. The AI Studio floor: Python 3.10 with paddlepaddle 2.6.2 installed first (a stand-in for AI Studio's preinstalled
 #    GPU build) and Jupyter. The notebook, set up only by its own first cell, runs QUICK; Paddle must be the same
-#    before and after; then the README's commands for such an environment and QUICK=1 NO_VENV=1 run_all.sh.
-# 2. Serving without Paddle: `pip install ".[deploy]"` from a built wheel into an empty venv; its commands and Python
-#    API, run from outside the checkout, give the floor's student export the floor's own predictions.
+#    before and after; then the README's commands for such an environment and QUICK=1 NO_VENV=1 run_all.sh; then
+#    `pip install -r requirements.txt` into a fresh venv with that Paddle: Paddle kept, the chain imports.
+# 2. Serving without Paddle, on the newest Python supported (3.13: DEPLOY_PYTHON, else the floor's): `pip install
+#    ".[deploy]"` from a built wheel into an empty venv; its commands and Python API, run from outside the checkout,
+#    give the floor's student export the floor's own predictions.
+# 3. Python 3.12 and 3.13: the project's own .venv way (setup_env.sh; 3.12 at constraints/py312-paddle3.3.1.txt, 3.13
+#    with PaddleNLP installed without paddle2onnx); the chain imports.
 # The exact versions come from constraints/py310-paddle2.6.2.txt (PIP_CONSTRAINT), so a run is reproducible.
 #   bash scripts/check_install.sh      # about 4 minutes; FLOOR_PYTHON picks the Python 3.10 interpreter
 #   FLOOR_PYTHON=python3.11 FLOOR_PADDLE=3.3.1 bash scripts/check_install.sh   # the same with Paddle 3 preinstalled
@@ -20,6 +24,8 @@ if [ ! -x "$FLOOR_PYTHON" ]; then
   exit 2
 fi
 FLOOR_PADDLE="${FLOOR_PADDLE:-2.6.2}"
+DEPLOY_PYTHON="${DEPLOY_PYTHON:-$( (pyenv prefix 3.13.0 2>/dev/null || true) | sed 's|$|/bin/python|')}"
+[ -x "$DEPLOY_PYTHON" ] || DEPLOY_PYTHON="$(command -v python3.13 || echo "$FLOOR_PYTHON")"
 LOCK="$ROOT/constraints/py$("$FLOOR_PYTHON" -c 'import sys; print("%d%d" % sys.version_info[:2])')-paddle$FLOOR_PADDLE.txt"
 if [ -e "$WORK" ] && [ ! -e "$WORK/.made-by-check-install" ]; then
   echo "error: $WORK exists and was not made by this script: move it away" >&2
@@ -93,13 +99,27 @@ if [ -x "$ROOT/.venv/bin/python" ]; then
   elapsed "the floor's teacher export answers alike under $("$ROOT/.venv/bin/python" -m pip list --format=freeze | grep -i '^paddlepaddle')"
 fi
 
+# The course's way: `pip install -r requirements.txt` in a fresh environment with its own Paddle keeps that Paddle,
+# the chain imports (the package first, as every script does: it imports zlib before Paddle 2 can clash with it) and
+# run_glue.py starts.
+REQUIREMENTS="$WORK/requirements"
+"$FLOOR_PYTHON" -m venv "$REQUIREMENTS"
+quiet "$REQUIREMENTS/bin/python" -m pip install -q "paddlepaddle==$FLOOR_PADDLE"
+quiet "$REQUIREMENTS/bin/python" -m pip install -q -r requirements.txt
+[ "$("$REQUIREMENTS/bin/python" -m pip list --format=freeze | grep -i '^paddlepaddle')" = "$paddle_before" ] \
+  || { echo "error: pip install -r requirements.txt replaced Paddle" >&2; exit 1; }
+"$REQUIREMENTS/bin/python" -c "import ernie_distill, paddle, paddlenlp, paddle2onnx, onnxruntime, numba"
+"$REQUIREMENTS/bin/python" run_glue.py --help > /dev/null
+elapsed "floor: pip install -r requirements.txt kept $paddle_before; run_glue.py --help works"
+
 # --- 2. Serving without Paddle, from a wheel, outside the checkout ---------------------------------------------------
 DEPLOY="$WORK/deploy"
-"$FLOOR_PYTHON" -m venv "$DEPLOY"
+"$DEPLOY_PYTHON" -m venv "$DEPLOY"
 mkdir "$WORK/src"  # the wheel is built from a copy: setuptools writes build/ into the tree it builds
 git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$WORK/src"
 quiet "$DEPLOY/bin/python" -m pip wheel -q --no-deps -w "$WORK/wheel" "$WORK/src"
-quiet "$DEPLOY/bin/python" -m pip install -q "$(ls "$WORK"/wheel/ernie_gram_distill-*.whl)[deploy]"
+deploy_lock=(); [ "$DEPLOY_PYTHON" = "$FLOOR_PYTHON" ] || deploy_lock=(env -u PIP_CONSTRAINT)  # (the floor's pins are 3.10's)
+quiet "${deploy_lock[@]}" "$DEPLOY/bin/python" -m pip install -q "$(ls "$WORK"/wheel/ernie_gram_distill-*.whl)[deploy]"
 if "$DEPLOY/bin/python" -c "import paddle" 2>/dev/null; then echo "error: the deploy install brought Paddle" >&2; exit 1; fi
 student="$WORK/quick/export/student-hard"
 texts=(--text "这家酒店服务很好" --text "太差了，再也不来了")
@@ -127,5 +147,15 @@ assert b"<textarea" in load_page()[0], "the wheel lacks serve.py's page"  # (pac
 EOF
   "$DEPLOY/bin/ernie-distill-serve" --help > /dev/null
 )
-elapsed "deploy: ernie-distill-predict, ernie-distill-serve and the Python API work without Paddle"
+elapsed "deploy (Python $("$DEPLOY/bin/python" -V | cut -d' ' -f2)): ernie-distill-predict, ernie-distill-serve and the Python API work without Paddle"
+# --- 3. Python 3.12 and 3.13: the project's own venv way (3.12 at constraints/py312-paddle3.3.1.txt, without which pip
+# backtracks for long; 3.13 with PaddleNLP installed without the requirements that have no 3.13 build); the chain imports
+for version in 3.12.1 3.13.0; do
+  python="$( (pyenv prefix "$version" 2>/dev/null || true) | sed 's|$|/bin/python|')"
+  [ -x "$python" ] || python="$(command -v "python${version%.*}" || true)"
+  if [ ! -x "$python" ]; then echo "== no Python $version found: its install is not checked"; continue; fi
+  env -u PIP_CONSTRAINT VENV="$WORK/py$version" PYTHON="$python" bash -c 'source scripts/setup_env.sh && cd "$ROOT" &&
+    python -c "import ernie_distill, paddle, paddlenlp, onnxruntime, numba" && python run_glue.py --help > /dev/null'
+  elapsed "Python $version: the chain installs the project's way and imports"
+done
 echo "check_install.sh: all install paths passed"

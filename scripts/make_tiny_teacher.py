@@ -1,6 +1,6 @@
 """Write a random-init ERNIE-Gram (character vocabulary from the training texts) for offline runs, tests, benchmarks.
 
-    python scripts/make_tiny_teacher.py --data_dir ../shared/data/chnsenticorp --output_dir tmp/tiny-ernie-gram
+    python scripts/make_tiny_teacher.py --data_dir data/chnsenticorp --output_dir tmp/tiny-ernie-gram
     python run_glue.py --model_type ernie-gram --model_name_or_path tmp/tiny-ernie-gram ...
     python scripts/make_tiny_teacher.py --size base ...   # ernie-gram-zh's shape (99.9M parameters), for speed
 

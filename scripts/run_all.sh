@@ -18,9 +18,12 @@ cd "$ROOT"
 
 QUICK="${QUICK:-0}"
 DEVICE_FROM_USER="${DEVICE:-}"  # (a full run on a CPU is refused below unless asked for)
-SHARED_DATA="${LOCAL_DATA_DIR:-$ROOT/../shared/data/chnsenticorp}"  # the local copy taken when DATA_DIR is not set
-if [ -z "${DATA_DIR:-}" ] && [ -f "$SHARED_DATA/train.tsv" ]; then DATA_DIR="$SHARED_DATA"; fi
 TASK_NAME="${TASK_NAME:-ChnSentiCorp}"
+# Without DATA_DIR: scripts/download_data.py's folder data/TASK, else the project's own machines' copy
+LOCAL_DATA="${LOCAL_DATA_DIR:-$ROOT/data/$(echo "$TASK_NAME" | tr '[:upper:]' '[:lower:]')}"
+SHARED_DATA="${SHARED_DATA_DIR:-$ROOT/../shared/data/chnsenticorp}"
+if [ -z "${DATA_DIR:-}" ] && [ -f "$LOCAL_DATA/train.tsv" ] && [ -f "$LOCAL_DATA/dev.tsv" ]; then DATA_DIR="$LOCAL_DATA"; fi
+if [ -z "${DATA_DIR:-}" ] && [ -f "$SHARED_DATA/train.tsv" ]; then DATA_DIR="$SHARED_DATA"; fi
 MODEL_TYPE="${MODEL_TYPE:-ernie-gram}"
 MAX_SEQ_LENGTH="${MAX_SEQ_LENGTH:-128}"
 if [ "$QUICK" = 1 ]; then
@@ -116,16 +119,15 @@ if [ "$QUICK" != 1 ] && [ "$DEVICE" = cpu ] && [ "$DEVICE_FROM_USER" != cpu ] &&
   exit 2
 fi
 
-# Data: a local folder (DATA_DIR, or ../shared/data when present), else PaddleNLP's download (needs internet).
-if [ -z "${DATA_DIR:-}" ]; then
-  if [ "$QUICK" = 1 ]; then  # offline: the repository's own small sentiment fixture (240 train, 60 dev texts)
-    DATA_DIR="$ROOT/tests/fixtures/easy"
-    echo "== data: no DATA_DIR and no $SHARED_DATA: using $DATA_DIR"
-  fi
+# Data: a local folder (DATA_DIR, else data/TASK when downloaded before), else PaddleNLP's download into data/TASK
+# (needs internet); QUICK without either: the repository's own small fixture, offline.
+if [ -z "${DATA_DIR:-}" ] && [ "$QUICK" = 1 ]; then  # the small sentiment fixture (240 train, 60 dev texts)
+  DATA_DIR="$ROOT/tests/fixtures/easy"
+  echo "== data: no DATA_DIR and no $LOCAL_DATA: using $DATA_DIR"
 fi
 if [ -z "${DATA_DIR:-}" ]; then
-  echo "== data: downloading $TASK_NAME with PaddleNLP (set DATA_DIR to use local files)"
-  DATA_DIR="$(python scripts/download_data.py --task_name "$TASK_NAME")" || {
+  echo "== data: downloading $TASK_NAME with PaddleNLP into $LOCAL_DATA (set DATA_DIR to use local files)"
+  DATA_DIR="$(python scripts/download_data.py --task_name "$TASK_NAME" --output_dir "$LOCAL_DATA")" || {
     echo "run_all.sh: could not download the data; set DATA_DIR=folder with train.tsv and dev.tsv" >&2; exit 2; }
 fi
 if [ ! -f "$DATA_DIR/train.tsv" ] || [ ! -f "$DATA_DIR/dev.tsv" ]; then

@@ -1,6 +1,7 @@
 """The set-up of scripts/setup_env.sh and the notebook's first cell (ernie_distill/environment.py): which Paddle is
 here, what to install without replacing it, and when nothing needs installing."""
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -42,7 +43,7 @@ def test_without_paddle_the_cpu_build_comes_with_the_cpu_extra(checkout, monkeyp
     assert plan_with(monkeypatch, None).extras == ["cpu", "train"]
     own = plan_with(monkeypatch, None, own_venv=True)
     assert own.extras == ["cpu", "train"]
-    assert ("-c" in own.pip_arguments()) == (sys.version_info[:2] == (3, 11))  # the verified stack, on 3.11
+    assert ("-c" in own.pip_arguments()) == (sys.version_info[:2] in environment.VERIFIED)  # the verified stacks
 
 
 def test_a_recorded_setup_is_not_repeated_until_something_changes(checkout, monkeypatch):
@@ -62,6 +63,23 @@ def test_an_environment_made_again_at_the_same_path_is_set_up_again(checkout, mo
     plan_with(monkeypatch, paddle, ["train"]).record()
     monkeypatch.setattr(environment, "installed_from_here", lambda: False)  # a new venv: the project is not in it
     assert plan_with(monkeypatch, paddle, ["train"]).needed
+
+
+def test_where_paddlenlp_has_no_build_of_its_requirements_it_comes_without_them(checkout, monkeypatch):
+    """Python 3.13: pip installs the project (PaddleNLP's other requirements come with [paddlenlp-py313]), then
+    PaddleNLP with --no-deps, once."""
+    commands = []
+    monkeypatch.setattr(environment, "installed_paddle", lambda: ("paddlepaddle", "3.3.1"))
+    monkeypatch.setattr(environment, "installed", lambda name: None)
+    monkeypatch.setattr(subprocess, "run", lambda command, **kw: commands.append(command) or
+                        subprocess.CompletedProcess(command, 0, "", ""))
+    monkeypatch.setattr(environment, "PADDLENLP_WITHOUT_DEPS_FROM", sys.version_info[:2])  # as on 3.13
+    assert environment.setup(["train"]) == 0
+    assert commands[1][-3:] == ["-q", "--no-deps", "paddlenlp>=2.6,<2.9"] and len(commands) == 2
+    monkeypatch.setattr(environment, "PADDLENLP_WITHOUT_DEPS_FROM", (sys.version_info[0] + 1, 0))
+    commands.clear()
+    (checkout / "pyproject.toml").write_text("[project]\nversion = '2'\n", encoding="utf-8")
+    assert environment.setup(["train"]) == 0 and len(commands) == 1  # elsewhere pip resolves PaddleNLP itself
 
 
 def test_this_checkout_is_the_project_installed_here():
@@ -115,3 +133,22 @@ def test_serve_without_the_deploy_extra_is_one_error_line_after_its_help():
     done = subprocess.run(command + ["--model_dir", "m"], capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr == "error: serving needs httptools: pip install 'ernie-gram-distill[deploy]'\n"
+
+
+def test_requirements_txt_is_the_train_extra_with_paddle_2s_pins_and_never_paddle():
+    """`pip install -r requirements.txt` (the course's way) must keep the user's Paddle: it is never named, and the
+    pins that Paddle 2 needs are those of constraints/paddle2.txt that work for Paddle 3 too."""
+    from packaging.requirements import Requirement
+
+    with open(os.path.join(ROOT, "requirements.txt"), encoding="utf-8") as f:
+        lines = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    assert lines[0] == "-e .[train]"
+    requirements = [Requirement(line) for line in lines[1:]]
+    assert not [r for r in requirements if r.name.startswith("paddlepaddle")]
+    with open(os.path.join(ROOT, "constraints", "paddle2.txt"), encoding="utf-8") as f:
+        pins = [Requirement(line) for line in map(str.strip, f) if line and not line.startswith("#")]
+    paddle2 = {r.name: str(r.specifier) for r in pins}
+    assert {r.name for r in requirements} == set(paddle2)
+    for r in requirements:
+        assert paddle2[r.name] == str(r.specifier) and r.marker.evaluate({"python_version": "3.10"})
+        assert not r.marker.evaluate({"python_version": "3.11"})

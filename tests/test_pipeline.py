@@ -122,12 +122,13 @@ def test_a_failing_step_stops_the_script_and_names_its_log(tmp_path):
 
 @pytest.mark.parametrize("local_data", [False, True])
 def test_quick_mode_without_data_dir_takes_the_local_data_else_the_repositorys_fixture(tmp_path, local_data):
-    """Without DATA_DIR, QUICK=1 slices ../shared/data/chnsenticorp where it is (LOCAL_DATA_DIR names another place),
-    else the repository's fixture."""
+    """Without DATA_DIR, QUICK=1 slices the data scripts/download_data.py wrote (data/chnsenticorp; LOCAL_DATA_DIR names
+    another place) where it is, else the repository's fixture (SHARED_DATA_DIR: the project's machines' copy, absent)."""
     local = tmp_path / "local"
     if local_data:
         shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "topics"), local)
-    done = run_all({"OUTPUT_DIR": str(tmp_path / "run"), "DATA_DIR": "", "LOCAL_DATA_DIR": str(local)}, "data")
+    done = run_all({"OUTPUT_DIR": str(tmp_path / "run"), "DATA_DIR": "", "LOCAL_DATA_DIR": str(local),
+                           "SHARED_DATA_DIR": str(tmp_path / "none")}, "data")
     used = str(local) if local_data else FIXTURE_DIR
     assert f"== data: slice_data {used} " in done.stdout
     assert (f"using {FIXTURE_DIR}" in done.stdout) is not local_data

@@ -10,6 +10,7 @@ import os
 import threading
 from dataclasses import dataclass
 
+from ..atomic import write_file_atomically
 from ..errors import InputError
 from ..log import logger
 
@@ -300,13 +301,29 @@ def load_splits(task, data_dir=None, splits=("train", "dev"), skip_invalid=False
     return result
 
 
-def download_data_dir(task_name, timeout=120):
-    """Download a built-in task with PaddleNLP (bounded in time) and return the folder with train.tsv and dev.tsv."""
+def download_data_dir(task_name, output_dir, timeout=120):
+    """Download a built-in task with PaddleNLP (bounded in time) and copy its train.tsv and dev.tsv into `output_dir`.
+    A file there that is not the same download is an error: nothing of the user's is overwritten."""
     task = load_task(task_name)
     _download_splits(task, ("train", "dev"), timeout)
     from paddlenlp.utils.env import DATA_HOME
 
-    return os.path.join(DATA_HOME, BUILTIN_TASKS[task.name]["download_dir"])
+    source = os.path.join(DATA_HOME, BUILTIN_TASKS[task.name]["download_dir"])
+    names = [SPLIT_FILES["train"], SPLIT_FILES["dev"]]
+    contents = {}
+    for name in names:
+        with open(os.path.join(source, name), "rb") as f:
+            contents[name] = f.read()
+        target = os.path.join(output_dir, name)
+        if os.path.exists(target):
+            with open(target, "rb") as f:
+                if f.read() != contents[name]:
+                    raise DataError(f"{target} exists and is not the {task.name} download: move it away, or give "
+                                    "another --output_dir")
+    os.makedirs(output_dir, exist_ok=True)
+    for name in names:
+        write_file_atomically(os.path.join(output_dir, name), lambda f, name=name: f.write(contents[name]), "wb")
+    return output_dir
 
 
 def _download_splits(task, splits, timeout):

@@ -7,8 +7,11 @@ of each file). The exported model is checked against the dygraph model on a mixe
 is swapped in (atomically; into a mount point file by file, the manifest last); an export that disagrees is never
 written.
 """
+import dataclasses
+import importlib.util
 import os
 import platform
+import sys
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -165,9 +168,27 @@ def write_export(out, source, settings, max_seq_length):
     manifest.write(out)
 
 
+NO_PADDLE2ONNX_FROM = (3, 13)  # the first Python without a paddle2onnx build
+
+
+def without_onnx_where_it_cannot_be_made(settings):
+    """The settings, without --onnx and --quantize where paddle2onnx has no build for this Python (3.13: said in one
+    warning; the rest of the export is made). Elsewhere a missing paddle2onnx is one error naming its install."""
+    if not (settings.onnx or settings.quantize) or importlib.util.find_spec("paddle2onnx") is not None:
+        return settings
+    if sys.version_info[:2] >= NO_PADDLE2ONNX_FROM:
+        logger.warning("no ONNX export on Python %d.%d: paddle2onnx has no build for it; writing the Paddle Inference "
+                       "program (and a student's compiled kernel) only. Export on Python 3.10-3.12 for ONNX Runtime",
+                       *sys.version_info[:2])
+        return dataclasses.replace(settings, onnx=False, quantize=None)
+    raise InputError("--onnx and --quantize need paddle2onnx, which is not installed: pip install 'paddle2onnx>=2' "
+                     "(Paddle 3) or 'paddle2onnx<2' (Paddle 2)")
+
+
 def export(settings):
     """Check, load, write and verify the export of settings.model_dir into settings.output_path; returns its files."""
     check_output_path(settings.output_path, settings.model_dir)
+    settings = without_onnx_where_it_cannot_be_made(settings)
     source = load_model(settings.model_dir, settings.task)
     source.model.eval()
     max_seq_length = settings.max_seq_length or source.info["max_seq_length"]

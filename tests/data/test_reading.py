@@ -1,9 +1,13 @@
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 
-from conftest import FIXTURE_DIR
-from ernie_distill.data.reading import DataError, load_splits, load_task, read_bytes, read_text_lines, read_tsv
+from conftest import FIXTURE_DIR, ROOT
+from ernie_distill.data.reading import (DataError, download_data_dir, load_splits, load_task, read_bytes,
+                                        read_text_lines, read_tsv)
 
 CHN = load_task("chnsenticorp")
 
@@ -75,6 +79,39 @@ def test_failed_download_names_data_dir(monkeypatch):
     monkeypatch.setattr(paddlenlp.datasets, "load_dataset", offline)
     with pytest.raises(DataError, match="failed: Name or service not known.*--data_dir"):
         load_splits(CHN, None)
+
+
+def test_download_copies_the_splits_into_the_folder_asked_for(tmp_path, monkeypatch):
+    import paddlenlp.datasets
+    import paddlenlp.utils.env
+
+    home = tmp_path / "paddlenlp-data"
+    download = home / "ChnSentiCorp" / "ChnSentiCorp"
+    download.mkdir(parents=True)
+    (download / "train.tsv").write_text("label\ttext_a\n1\t好\n0\t差\n", encoding="utf-8")
+    (download / "dev.tsv").write_text("qid\tlabel\ttext_a\n0\t0\t差\n", encoding="utf-8")
+    rows = [{"text": "好", "label": 1}]
+    monkeypatch.setattr(paddlenlp.datasets, "load_dataset", lambda *a, **k: [rows, rows])
+    monkeypatch.setattr(paddlenlp.utils.env, "DATA_HOME", str(home))
+    out = tmp_path / "data" / "chnsenticorp"
+    assert download_data_dir("ChnSentiCorp", str(out)) == str(out)
+    assert len(load_splits(CHN, str(out))["dev"]) == 1
+    assert download_data_dir("ChnSentiCorp", str(out)) == str(out)  # the same files again: nothing to do
+    (out / "dev.tsv").write_text("label\ttext_a\n1\t我的\n", encoding="utf-8")
+    with pytest.raises(DataError, match="dev.tsv exists and is not the chnsenticorp download"):
+        download_data_dir("ChnSentiCorp", str(out))
+    assert (out / "dev.tsv").read_text(encoding="utf-8") == "label\ttext_a\n1\t我的\n"  # the user's file is kept
+
+
+def test_offline_download_is_one_error_line_and_writes_nothing(tmp_path):
+    out = tmp_path / "data"
+    done = subprocess.run([sys.executable, "scripts/download_data.py", "--output_dir", str(out), "--timeout", "20"],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": ROOT, "HTTPS_PROXY": "http://127.0.0.1:9",
+                               "HTTP_PROXY": "http://127.0.0.1:9"})
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2 and len(errors) == 1 and "--data_dir" in errors[0], done.stderr
+    assert not out.exists()
 
 
 def test_header_names_are_case_insensitive(tmp_path):

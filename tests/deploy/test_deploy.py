@@ -105,6 +105,28 @@ def test_word_level_student_of_tang_et_al_exports_with_parity(tmp_path):
     assert_every_student_backend_agrees_with_dygraph(best, exported)
 
 
+def test_without_paddle2onnx_python_3_13_exports_the_rest_and_says_so(trained_student, tmp_path, monkeypatch, caplog):
+    import importlib.util
+
+    from ernie_distill.deploy import export as export_module
+    from ernie_distill.log import logger
+
+    monkeypatch.setattr(logger, "propagate", True)  # into caplog
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "paddle2onnx" else real_find_spec(name, *a))
+    model_dir = os.path.join(trained_student, "best_model")
+    with pytest.raises(InputError, match="need paddle2onnx, which is not installed: pip install"):
+        export(model_dir, str(tmp_path / "here"), "--quantize", "int8")
+    assert not (tmp_path / "here").exists()
+    monkeypatch.setattr(export_module, "NO_PADDLE2ONNX_FROM", sys.version_info[:2])  # as on 3.13
+    out = export(model_dir, str(tmp_path / "py313"), "--quantize", "int8")
+    assert "no ONNX export on Python 3.%d: paddle2onnx has no build for it" % sys.version_info[1] in caplog.text
+    files = set(Manifest.read(out).files)
+    assert "inference.npz" in files and "inference.pdiparams" in files and not {"inference.onnx",
+                                                                                "inference.int8.onnx"} & files
+
+
 def test_teacher_export_matches_dygraph(trained_teacher, exported_teacher):
     files = set(os.listdir(exported_teacher))
     assert {"inference.json", "inference.pdiparams", "manifest.json", "vocab.txt"} <= files
