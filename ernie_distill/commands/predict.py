@@ -24,9 +24,10 @@ import re
 import sys
 import time
 
-from ..cli import ArgumentParser, add_runtime_arguments, run_cli, settings_from
+from ..cli import ArgumentParser, add_runtime_arguments, positive_int, run_cli, settings_from
 from ..data.reading import DataError, Example, open_binary, text_windows
 from ..deploy.inference import Predictor, RuntimeSettings, text_problem
+from ..deploy.sharded_output import Parts, Shard, Tally, parts_fingerprint, write_atomically
 from ..log import logger
 
 
@@ -36,6 +37,13 @@ def parse_args(argv=None):
     source = parser.add_argument_group("input (default: stdin)")
     source.add_argument("--text", action="append", help="a text to classify; repeatable")
     source.add_argument("--input_file", help="one text per line, or a TSV with a header (label\\ttext_a)")
+    parser.add_argument("--output_file",
+                        help=f"write the JSON lines to this new file (atomically: it appears once complete) instead of "
+                             "stdout; an --input_file is then done in parts of --part_lines lines, kept until the "
+                             "file is whole, so that a rerun of a killed run redoes only unfinished parts; under "
+                             "paddle.distributed.launch each rank does its share of the parts (docs/scale.md)")
+    parser.add_argument("--part_lines", type=positive_int, default=WINDOW_LINES,
+                        help="with --output_file: lines of input a part (what a killed run loses at most)")
     parser.add_argument("--logits", action="store_true",
                         help="add each text's logits (every label's, in label order) to its line: a teacher's outputs "
                              "for distill_lstm.py --teacher_outputs")
@@ -43,6 +51,12 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.text and args.input_file:
         parser.error("give --text or --input_file, not both")
+    if Shard.from_launcher().count > 1 and not (args.input_file and args.output_file):
+        parser.error("under paddle.distributed.launch give --input_file and --output_file: the ranks share out the "
+                     "file's lines and rank 0 writes the one output")
+    if args.output_file and os.path.exists(args.output_file):
+        parser.error(f"--output_file {args.output_file} exists: give a new path (predict.py replaces nothing it did "
+                     "not write)")
     return args
 
 
@@ -109,38 +123,39 @@ def line_number(problem):
     return int(found.group(1)) if found else 0
 
 
-def predict_windows(predictor, windows, progress=None, with_logits=False, source="the input"):
-    """Predict and print each window of (examples, problems) in input order; returns the exit status. (Reading the next
-    window while the model runs this one was measured 6% slower: both want the GIL, which encoding holds.)"""
-    predicted = correct = labelled = skipped = 0
+def predict_window(predictor, examples, problems, with_logits=False):
+    """One window of (examples, problems): its JSON lines (in input order) and a Tally; its problems are reported on
+    stderr in line order. (Reading the next window while the model runs this one was measured 6% slower: both want the
+    GIL, which encoding holds.)"""
+    good = []
+    for example in examples:
+        problem = text_problem(example.text)
+        if problem:
+            problems.append(f"{example.source}: {problem}")
+        else:
+            good.append(example)
+    for problem in sorted(problems, key=line_number):  # (those found in reading come first)
+        print(f"skipped {problem}", file=sys.stderr)
+    texts = [example.text for example in good]
+    best, scores, logits = predictor.label_scores(texts)
+    lines = json_lines(texts, predictor.label_names, best, scores, logits if with_logits else None) if texts else ""
+    gold = [(example.label, i) for example, i in zip(good, best.tolist()) if example.label >= 0]
+    return lines, Tally(len(texts), len(gold), sum(label == i for label, i in gold), len(problems))
+
+
+def predict_windows(predictor, windows, progress=None, with_logits=False, source="the input", out=None):
+    """Predict each window of (examples, problems) and write it to `out` (stdout) in input order; returns the exit
+    status."""
+    out, total = out or sys.stdout, Tally()
     for examples, problems in windows:
-        good = []
-        for example in examples:
-            problem = text_problem(example.text)
-            if problem:
-                problems.append(f"{example.source}: {problem}")
-            else:
-                good.append(example)
-        for problem in sorted(problems, key=line_number):  # (those found in reading come first)
-            print(f"skipped {problem}", file=sys.stderr)
-        texts = [example.text for example in good]
-        best, scores, logits = predictor.label_scores(texts)
-        if texts:  # one write a window
-            sys.stdout.write(json_lines(texts, predictor.label_names, best, scores, logits if with_logits else None))
-            sys.stdout.flush()
-        gold = [(example.label, i) for example, i in zip(good, best.tolist()) if example.label >= 0]
-        labelled, correct = labelled + len(gold), correct + sum(label == i for label, i in gold)
-        predicted, skipped = predicted + len(texts), skipped + len(problems)
+        lines, tally = predict_window(predictor, examples, problems, with_logits)
+        if lines:  # one write a window
+            out.write(lines)
+            out.flush()
+        total = total + tally
         if progress:
-            progress.update(predicted)
-    if labelled:
-        print(f"accuracy {correct / labelled:.4f} ({correct}/{labelled} labelled rows)", file=sys.stderr)
-    if skipped:
-        print(f"{skipped} input(s) could not be predicted (see above); {predicted} predicted", file=sys.stderr)
-        return 1
-    if not predicted:
-        raise DataError(f"{source} holds no text to predict")
-    return 0
+            progress.update(total.predicted)
+    return total.report(source)
 
 
 def main(argv=None):
@@ -148,12 +163,24 @@ def main(argv=None):
     predictor = Predictor.from_settings(args.model_dir, settings_from(RuntimeSettings, args))
     logger.info("the %s from %s, backend %s", predictor.manifest.kind, args.model_dir, predictor.backend)
     if args.text:
-        return predict_windows(predictor, [([Example(t, -1, f"--text #{i}") for i, t in enumerate(args.text, 1)], [])],
-                               with_logits=args.logits)
+        windows = [([Example(t, -1, f"--text #{i}") for i, t in enumerate(args.text, 1)], [])]
+        return to_output(args.output_file, lambda out: predict_windows(predictor, windows, None, args.logits, out=out))
     with input_stream(args.input_file) as stream:
-        windows = text_windows(stream, args.input_file or "<stdin>", predictor.manifest.labels, WINDOW_LINES)
         source = f"--input_file {args.input_file}" if args.input_file else "stdin"
-        return predict_windows(predictor, windows, ProgressLine(stream), args.logits, source)
+        if args.output_file and args.input_file:  # in parts: a rerun resumes, the launcher's ranks share them out
+            windows = text_windows(stream, args.input_file, predictor.manifest.labels, args.part_lines)
+            parts = Parts(args.output_file, parts_fingerprint(args.input_file, predictor.manifest, args.logits,
+                                                              settings_from(RuntimeSettings, args), args.part_lines))
+            return parts.predict(windows, lambda window: predict_window(predictor, *window, args.logits),
+                                 Shard.from_launcher(), ProgressLine(stream), source)
+        windows = text_windows(stream, args.input_file or "<stdin>", predictor.manifest.labels, WINDOW_LINES)
+        return to_output(args.output_file, lambda out: predict_windows(predictor, windows, ProgressLine(stream),
+                                                                       args.logits, source, out))
+
+
+def to_output(output_file, predict):
+    """predict(stream) on stdout, or on --output_file written atomically."""
+    return write_atomically(output_file, predict) if output_file else predict(sys.stdout)
 
 
 def run():
