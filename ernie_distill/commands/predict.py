@@ -47,8 +47,21 @@ def parse_args(argv=None):
     parser.add_argument("--logits", action="store_true",
                         help="add each text's logits (every label's, in label order) to its line: a teacher's outputs "
                              "for distill_lstm.py --teacher_outputs")
+    engine = parser.add_argument_group("engine")
+    engine.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: this process; ray: a student scores --input_file into --output_file on a Ray "
+                             "cluster (pip install \".[deploy,ray]\"; docs/scale.md)")
+    engine.add_argument("--ray_address", help="with --engine ray: an existing cluster (auto, ray://HOST:10001); "
+                                              "default: an embedded local cluster of this machine's CPUs")
+    engine.add_argument("--num_workers", type=positive_int,
+                        help="with --engine ray: workers, each loading the model once and using --cpu_threads CPUs "
+                             "(default: as many as the cluster holds)")
     add_runtime_arguments(parser)
     args = parser.parse_args(argv)
+    if args.engine == "ray" and not (args.input_file and args.output_file):
+        parser.error("--engine ray scores an --input_file into an --output_file: give both")
+    if args.engine != "ray" and (args.ray_address or args.num_workers):
+        parser.error("--ray_address and --num_workers go with --engine ray")
     if args.text and args.input_file:
         parser.error("give --text or --input_file, not both")
     if Shard.from_launcher().count > 1 and not (args.input_file and args.output_file):
@@ -78,20 +91,21 @@ def input_stream(input_file):
 
 
 class ProgressLine:
-    """Texts done, rate and ETA on stderr every few seconds while a file is read (not a pipe: its size is unknown)."""
+    """Texts done, rate and ETA on stderr every few seconds while a file is read (not a pipe: its size is unknown);
+    or, given `total` bytes, at the byte position update() is told."""
 
-    def __init__(self, stream):
+    def __init__(self, stream=None, total=None):
         try:
-            self.total = os.fstat(stream.fileno()).st_size if stream is not sys.stdin.buffer else None
+            self.total = os.fstat(stream.fileno()).st_size if stream not in (None, sys.stdin.buffer) else total
         except (OSError, ValueError):
             self.total = None
         self.stream, self.started = stream, time.time()
         self.last = self.started
 
-    def update(self, texts):
+    def update(self, texts, position=None):
         now = time.time()
         if self.total and now - self.last >= PROGRESS_EVERY_S:
-            done = min(1.0, self.stream.tell() / self.total)
+            done = min(1.0, (self.stream.tell() if position is None else position) / self.total)
             eta = (now - self.started) * (1 - done) / done if done else 0
             print(f"predicted {texts:,} texts ({done:.0%} of the file), {texts / (now - self.started):,.0f} texts/s, "
                   f"eta {eta:.0f} s", file=sys.stderr, flush=True)
@@ -160,6 +174,8 @@ def predict_windows(predictor, windows, progress=None, with_logits=False, source
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.engine == "ray":
+        return to_output(args.output_file, lambda out: predict_on_ray(args, out))
     predictor = Predictor.from_settings(args.model_dir, settings_from(RuntimeSettings, args))
     logger.info("the %s from %s, backend %s", predictor.manifest.kind, args.model_dir, predictor.backend)
     if args.text:
@@ -176,6 +192,27 @@ def main(argv=None):
         windows = text_windows(stream, args.input_file or "<stdin>", predictor.manifest.labels, WINDOW_LINES)
         return to_output(args.output_file, lambda out: predict_windows(predictor, windows, ProgressLine(stream),
                                                                        args.logits, source, out))
+
+
+def predict_on_ray(args, out):
+    """--engine ray: the rows in input order from the Ray workers, written as predict_windows writes them."""
+    from ..deploy.manifest import Manifest
+    from ..deploy.ray_engine import RaySettings, input_size, scored_batches
+
+    label_names = Manifest.read(args.model_dir).label_names
+    logger.info("scoring %s on Ray (%s)", args.input_file, args.ray_address or "an embedded local cluster")
+    total, progress = Tally(), ProgressLine(total=input_size(args.input_file))
+    for batch in scored_batches(args.input_file, args.model_dir, settings_from(RuntimeSettings, args),
+                                RaySettings(args.ray_address, args.num_workers)):
+        good = batch["label"] >= 0
+        for offset, problem in zip(batch["offset"][~good].tolist(), batch["problem"][~good].tolist()):
+            print(f"skipped {args.input_file} at byte {offset}: {problem}", file=sys.stderr)
+        out.write(json_lines(batch["text"][good].tolist(), label_names, batch["label"][good], batch["score"][good],
+                             batch["logits"][good] if args.logits else None))
+        total = total + Tally(predicted=int(good.sum()), skipped=int((~good).sum()))
+        if len(batch["offset"]):
+            progress.update(total.predicted, int(batch["offset"][-1]))
+    return total.report(f"--input_file {args.input_file}")
 
 
 def to_output(output_file, predict):
