@@ -5,6 +5,9 @@ on Paddle Inference (--backend auto, the default), or on the backend --backend n
     python predict.py --model_dir tmp/export/student --input_file texts.txt      # one text per line
     python predict.py --model_dir tmp/export/student --input_file dev.tsv        # labelled TSV: accuracy too
     cat texts.txt | python predict.py --model_dir tmp/export/student --backend onnx
+    python predict.py --model_dir tmp/export/teacher --input_file big.txt --logits --output_file out.jsonl
+    python -m paddle.distributed.launch --gpus 0,1 predict.py ... --output_file out.jsonl   # ranks share the file
+    python predict.py --model_dir tmp/export/student --engine ray --input_file big.txt --output_file out.jsonl
 
 Installed with the package (pip install ".[deploy]"), the same command is `ernie-distill-predict`.
 
@@ -25,7 +28,7 @@ import sys
 import time
 
 from ..cli import ArgumentParser, add_runtime_arguments, positive_int, run_cli, settings_from
-from ..data.reading import DataError, Example, open_binary, text_windows
+from ..data.reading import Example, open_binary, text_windows
 from ..deploy.inference import Predictor, RuntimeSettings, text_problem
 from ..deploy.sharded_output import Parts, Shard, Tally, parts_fingerprint, write_atomically
 from ..log import logger
@@ -38,7 +41,7 @@ def parse_args(argv=None):
     source.add_argument("--text", action="append", help="a text to classify; repeatable")
     source.add_argument("--input_file", help="one text per line, or a TSV with a header (label\\ttext_a)")
     parser.add_argument("--output_file",
-                        help=f"write the JSON lines to this new file (atomically: it appears once complete) instead of "
+                        help="write the JSON lines to this new file (atomically: it appears once complete) instead of "
                              "stdout; an --input_file is then done in parts of --part_lines lines, kept until the "
                              "file is whole, so that a rerun of a killed run redoes only unfinished parts; under "
                              "paddle.distributed.launch each rank does its share of the parts (docs/scale.md)")
@@ -197,10 +200,12 @@ def main(argv=None):
 def predict_on_ray(args, out):
     """--engine ray: the rows in input order from the Ray workers, written as predict_windows writes them."""
     from ..deploy.manifest import Manifest
-    from ..deploy.ray_engine import RaySettings, input_size, scored_batches
+    from ..deploy.ray_engine import RaySettings, input_size, scored_batches, start
 
-    label_names = Manifest.read(args.model_dir).label_names
-    logger.info("scoring %s on Ray (%s)", args.input_file, args.ray_address or "an embedded local cluster")
+    label_names, began = Manifest.read(args.model_dir).label_names, time.time()
+    cpus = start(args.ray_address)
+    logger.info("Ray cluster of %g CPUs ready in %.1f s (%s); scoring %s", cpus, time.time() - began,
+                args.ray_address or "embedded, local", args.input_file)
     total, progress = Tally(), ProgressLine(total=input_size(args.input_file))
     for batch in scored_batches(args.input_file, args.model_dir, settings_from(RuntimeSettings, args),
                                 RaySettings(args.ray_address, args.num_workers)):

@@ -118,18 +118,25 @@ class Scorer:
 def start(address=None, num_cpus=None):
     """Join the cluster at `address`, or start an embedded local one (of num_cpus CPUs; default: all), unless this
     process is connected already. Local workers import this very package (a checkout run without installing it, too);
-    an existing cluster's nodes need it installed: pip install ".[deploy,ray]"."""
+    an existing cluster's nodes need it installed: pip install ".[deploy,ray]". Returns the cluster's CPUs."""
     import ray
 
     if ray.is_initialized():
-        return
-    if address:
+        pass
+    elif address:
         ray.init(address=address, log_to_driver=False)
-        return
-    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": path}})
+    else:
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": path}})
+    return ray.cluster_resources().get("CPU", 0)
+
+
+def stop():
+    import ray
+
+    ray.shutdown()
 
 
 def scored_batches(input_path, model_dir, runtime: RuntimeSettings, ray_settings: RaySettings, scorer=Scorer):

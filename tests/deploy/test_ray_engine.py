@@ -18,11 +18,9 @@ from ernie_distill.deploy import ray_engine  # noqa: E402
 
 @pytest.fixture(scope="module")
 def cluster():
-    import ray
-
     ray_engine.start(num_cpus=2)
     yield
-    ray.shutdown()
+    ray_engine.stop()
 
 
 @pytest.fixture
