@@ -199,24 +199,20 @@ def main(argv=None):
 
 def predict_on_ray(args, out):
     """--engine ray: the rows in input order from the Ray workers, written as predict_windows writes them."""
-    from ..deploy.manifest import Manifest
     from ..deploy.ray_engine import RaySettings, input_size, scored_batches, start
 
-    label_names, began = Manifest.read(args.model_dir).label_names, time.time()
+    began = time.time()
     cpus = start(args.ray_address)
     logger.info("Ray cluster of %g CPUs ready in %.1f s (%s); scoring %s", cpus, time.time() - began,
                 args.ray_address or "embedded, local", args.input_file)
     total, progress = Tally(), ProgressLine(total=input_size(args.input_file))
     for batch in scored_batches(args.input_file, args.model_dir, settings_from(RuntimeSettings, args),
-                                RaySettings(args.ray_address, args.num_workers)):
-        good = batch["label"] >= 0
-        for offset, problem in zip(batch["offset"][~good].tolist(), batch["problem"][~good].tolist()):
+                                RaySettings(args.ray_address, args.num_workers), json_lines, args.logits):
+        for offset, problem in batch["skipped"]:
             print(f"skipped {args.input_file} at byte {offset}: {problem}", file=sys.stderr)
-        out.write(json_lines(batch["text"][good].tolist(), label_names, batch["label"][good], batch["score"][good],
-                             batch["logits"][good] if args.logits else None))
-        total = total + Tally(predicted=int(good.sum()), skipped=int((~good).sum()))
-        if len(batch["offset"]):
-            progress.update(total.predicted, int(batch["offset"][-1]))
+        out.write(batch["lines"])
+        total = total + Tally(predicted=batch["texts"], skipped=len(batch["skipped"]))
+        progress.update(total.predicted, batch["end"])
     return total.report(f"--input_file {args.input_file}")
 
 

@@ -6,16 +6,15 @@ open (s3://, gs://, hdfs://). It is read in byte ranges of RANGE_BYTES, each a R
 first line beginning in its range and yields BLOCK_LINES lines at a time, so an input larger than memory streams.
 (`ray.data.read_text` reads a whole file into one block, and splits lines at more characters than predict.py does.)
 Ray Data's streaming executor keeps the blocks' order (DataContext's preserve_order) and retries the task of a worker
-that died on a new worker: a row is never lost or scored twice in the output. Each output row carries the byte offset
-of its line, which names the lines that cannot be predicted.
+that died on a new worker: a row is never lost or scored twice in the output. A line that cannot be predicted is
+named by its byte offset.
 """
 import io
+import json
 import math
 import os
 from dataclasses import dataclass
 from functools import partial
-
-import numpy as np
 
 from .inference import Predictor, RuntimeSettings, text_problem
 
@@ -96,23 +95,23 @@ def line_ranges(path, range_bytes=None):
 
 
 class Scorer:
-    """A Ray worker: loads the Predictor once, then scores batches of (text, offset, problem) rows."""
+    """A Ray worker: loads the Predictor once, then turns each batch of (text, offset, problem) rows into one row: the
+    batch's output lines (to_lines(texts, label_names, best, scores, logits or None): predict.py's JSON lines), the
+    count of texts in them, the lines skipped as (offset, problem) pairs, and the batch's last offset. (Lines made
+    here and sent as one string cost the driver and Ray's transfers far less than a row a text.)"""
 
-    def __init__(self, model_dir, runtime):
+    def __init__(self, model_dir, runtime, to_lines, with_logits):
         self.predictor = Predictor.from_settings(model_dir, runtime)
+        self.to_lines, self.with_logits = to_lines, with_logits
 
     def __call__(self, batch):
-        texts, problems = list(batch["text"]), list(batch["problem"])
-        problems = [problem or text_problem(text) or "" for text, problem in zip(texts, problems)]
-        good = [i for i, problem in enumerate(problems) if not problem]
-        best, scores, logits = self.predictor.label_scores([texts[i] for i in good])
-        labels = np.full(len(texts), -1, dtype="int64")
-        all_scores = np.full(len(texts), np.nan, dtype="float32")
-        all_logits = np.zeros((len(texts), len(self.predictor.label_names)), dtype="float32")
-        labels[good], all_scores[good], all_logits[good] = best, scores, logits
-        return {"text": np.array(texts, dtype=object), "offset": batch["offset"],
-                "problem": np.array(problems, dtype=object), "label": labels, "score": all_scores,
-                "logits": all_logits}
+        texts, offsets = batch["text"].tolist(), batch["offset"].tolist()
+        problems = [problem or text_problem(text) for text, problem in zip(texts, batch["problem"].tolist())]
+        good = [text for text, problem in zip(texts, problems) if not problem]
+        best, scores, logits = self.predictor.label_scores(good)
+        lines = self.to_lines(good, self.predictor.label_names, best, scores, logits if self.with_logits else None)
+        skipped = [[offset, problem] for offset, problem in zip(offsets, problems) if problem]
+        return {"lines": [lines], "texts": [len(good)], "skipped": [json.dumps(skipped)], "end": [offsets[-1]]}
 
 
 def start(address=None, num_cpus=None):
@@ -139,9 +138,10 @@ def stop():
     ray.shutdown()
 
 
-def scored_batches(input_path, model_dir, runtime: RuntimeSettings, ray_settings: RaySettings, scorer=Scorer):
-    """The input's rows scored on Ray, as numpy batches (text, offset, problem, label, score, logits) in input
-    order; rows with a problem have label -1."""
+def scored_batches(input_path, model_dir, runtime: RuntimeSettings, ray_settings: RaySettings, to_lines,
+                   with_logits=False, scorer=Scorer):
+    """The input scored on Ray, in input order: dicts of a batch's output lines, its count of texts, its skipped
+    lines [(byte offset, problem)] and the byte offset of its last line (see Scorer)."""
     import ray
     from ray.data import DataContext
 
@@ -153,6 +153,7 @@ def scored_batches(input_path, model_dir, runtime: RuntimeSettings, ray_settings
     # Reading takes no CPU of its own: the workers hold the cluster's CPUs, and a read task waiting for one would wait
     # for ever.
     dataset = ray.data.read_datasource(line_ranges(input_path), num_cpus=0).map_batches(
-        scorer, fn_constructor_args=(model_dir, runtime), batch_size=runtime.batch_size * 32, batch_format="numpy",
-        concurrency=workers, num_cpus=runtime.cpu_threads)
-    yield from dataset.iter_batches(batch_size=None, batch_format="numpy")
+        scorer, fn_constructor_args=(model_dir, runtime, to_lines, with_logits), batch_size=runtime.batch_size * 32,
+        batch_format="numpy", concurrency=workers, num_cpus=runtime.cpu_threads)
+    for row in dataset.iter_rows():
+        yield {**row, "skipped": json.loads(row["skipped"])}
