@@ -30,6 +30,7 @@ import time
 from ..cli import ArgumentParser, add_runtime_arguments, positive_int, run_cli, settings_from
 from ..data.reading import Example, open_binary, text_windows
 from ..deploy.inference import Predictor, RuntimeSettings, text_problem
+from ..deploy.ray_engine import RaySettings
 from ..deploy.sharded_output import Parts, Shard, Tally, parts_fingerprint, write_atomically
 from ..log import logger
 
@@ -177,9 +178,12 @@ def predict_windows(predictor, windows, progress=None, with_logits=False, source
 
 def main(argv=None):
     args = parse_args(argv)
+    runtime = settings_from(RuntimeSettings, args)
     if args.engine == "ray":
-        return to_output(args.output_file, lambda out: predict_on_ray(args, out))
-    predictor = Predictor.from_settings(args.model_dir, settings_from(RuntimeSettings, args))
+        return to_output(args.output_file, lambda out: predict_on_ray(
+            args.input_file, args.model_dir, runtime, RaySettings(args.ray_address, args.num_workers), args.logits,
+            out))
+    predictor = Predictor.from_settings(args.model_dir, runtime)
     logger.info("the %s from %s, backend %s", predictor.manifest.kind, args.model_dir, predictor.backend)
     if args.text:
         windows = [([Example(t, -1, f"--text #{i}") for i, t in enumerate(args.text, 1)], [])]
@@ -189,7 +193,7 @@ def main(argv=None):
         if args.output_file and args.input_file:  # in parts: a rerun resumes, the launcher's ranks share them out
             windows = text_windows(stream, args.input_file, predictor.manifest.labels, args.part_lines)
             parts = Parts(args.output_file, parts_fingerprint(args.input_file, predictor.manifest, args.logits,
-                                                              settings_from(RuntimeSettings, args), args.part_lines))
+                                                              runtime, args.part_lines))
             return parts.predict(windows, lambda window: predict_window(predictor, *window, args.logits),
                                  Shard.from_launcher(), ProgressLine(stream), source)
         windows = text_windows(stream, args.input_file or "<stdin>", predictor.manifest.labels, WINDOW_LINES)
@@ -197,23 +201,22 @@ def main(argv=None):
                                                                        args.logits, source, out))
 
 
-def predict_on_ray(args, out):
+def predict_on_ray(input_file, model_dir, runtime, ray_settings, with_logits, out):
     """--engine ray: the rows in input order from the Ray workers, written as predict_windows writes them."""
-    from ..deploy.ray_engine import RaySettings, input_size, scored_batches, start
+    from ..deploy.ray_engine import input_size, scored_batches, start
 
     began = time.time()
-    cpus = start(args.ray_address)
+    cpus = start(ray_settings.address)
     logger.info("Ray cluster of %g CPUs ready in %.1f s (%s); scoring %s", cpus, time.time() - began,
-                args.ray_address or "embedded, local", args.input_file)
-    total, progress = Tally(), ProgressLine(total=input_size(args.input_file))
-    for batch in scored_batches(args.input_file, args.model_dir, settings_from(RuntimeSettings, args),
-                                RaySettings(args.ray_address, args.num_workers), json_lines, args.logits):
+                ray_settings.address or "embedded, local", input_file)
+    total, progress = Tally(), ProgressLine(total=input_size(input_file))
+    for batch in scored_batches(input_file, model_dir, runtime, ray_settings, json_lines, with_logits):
         for offset, problem in batch["skipped"]:
-            print(f"skipped {args.input_file} at byte {offset}: {problem}", file=sys.stderr)
+            print(f"skipped {input_file} at byte {offset}: {problem}", file=sys.stderr)
         out.write(batch["lines"])
         total = total + Tally(predicted=batch["texts"], skipped=len(batch["skipped"]))
         progress.update(total.predicted, batch["end"])
-    return total.report(f"--input_file {args.input_file}")
+    return total.report(f"--input_file {input_file}")
 
 
 def to_output(output_file, predict):
