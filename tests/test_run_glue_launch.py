@@ -54,3 +54,13 @@ def test_two_cpu_ranks_train_once_log_once_resume_and_exit_0(tiny_teacher_init, 
     assert metrics["steps"] == 100 and metrics["eval_history"][-1][0] == 100
     # 240 rows shared by 2 ranks of 16: 8 steps an epoch, not the 15 of one process
     assert "training 100 steps (8 per epoch" in rank0
+
+
+def test_a_checkpoint_resumes_only_with_the_same_number_of_ranks():
+    import run_glue
+    from ernie_distill.training.checkpoint import differences
+
+    args = run_glue.parse_args(glue_args("model", "out"))
+    one, two = run_glue.fingerprint_settings(args), run_glue.fingerprint_settings(args, world_size=2)
+    assert "world_size" not in one  # a single process's checkpoint of before still resumes
+    assert differences(one, two) and differences(two, one)
