@@ -205,11 +205,11 @@ def predict_on_ray(input_file, model_dir, runtime, ray_settings, with_logits, ou
     """--engine ray: the rows in input order from the Ray workers, written as predict_windows writes them."""
     from ..deploy.ray_engine import input_size, scored_batches, start
 
-    began = time.time()
+    size, began = input_size(input_file), time.time()  # (a TSV is refused before Ray starts)
     cpus = start(ray_settings.address)
     logger.info("Ray cluster of %g CPUs ready in %.1f s (%s); scoring %s", cpus, time.time() - began,
                 ray_settings.address or "embedded, local", input_file)
-    total, progress = Tally(), ProgressLine(total=input_size(input_file))
+    total, progress = Tally(), ProgressLine(total=size)
     for batch in scored_batches(input_file, model_dir, runtime, ray_settings, json_lines, with_logits):
         for offset, problem in batch["skipped"]:
             print(f"skipped {input_file} at byte {offset}: {problem}", file=sys.stderr)

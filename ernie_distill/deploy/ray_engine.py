@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from functools import partial
 
+from ..errors import InputError
 from .inference import Predictor, RuntimeSettings, text_problem
 
 RANGE_BYTES = 16 * 2**20
@@ -36,7 +37,13 @@ def _open(path):
 
 
 def input_size(path):
+    """The input's size in bytes; a TSV with a header (predict.py reads its text_a column, Ray does not) is refused."""
     filesystem, inner = _open(path)
+    with filesystem.open_input_file(inner) as f:
+        head = io.BufferedReader(f).readline(65536)
+    if b"text_a" in head.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n").split(b"\t"):
+        raise InputError(f"--input_file {path} is a TSV with a header: --engine ray reads one text a line; give it "
+                         "the text_a column alone (cut -f2 for label<TAB>text_a), or run predict.py without Ray")
     return filesystem.get_file_info(inner).size
 
 

@@ -86,6 +86,18 @@ def test_a_worker_killed_mid_run_loses_and_repeats_no_row(cluster, exported_stud
     assert sum(len(batch["skipped"]) for batch in batches) == 2 and sum(b["texts"] for b in batches) == 718
 
 
+def test_a_tsv_with_a_header_is_one_error_line(exported_student, tmp_path, capsys):
+    from ernie_distill.cli import run_cli
+
+    path, out = tmp_path / "dev.tsv", tmp_path / "out.jsonl"
+    path.write_text("label\ttext_a\n1\t很好\n", encoding="utf-8")
+    argv = ["--model_dir", exported_student, "--input_file", str(path), "--output_file", str(out), "--engine", "ray"]
+    assert run_cli(lambda: predict.main(argv)) == 2
+    assert f"error: --input_file {path} is a TSV with a header: --engine ray reads one text a line" in \
+        capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_engine_ray_needs_an_input_and_an_output_file(exported_student, capsys):
     with pytest.raises(SystemExit):
         predict.main(["--model_dir", exported_student, "--text", "好", "--engine", "ray"])
