@@ -158,7 +158,8 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
 
     def evaluate_and_checkpoint(epoch):
         nonlocal checkpointed
-        if not is_main_process:  # (the next step's gradient all-reduce waits for the main one)
+        if not is_main_process:  # the main one checkpoints (the next step's gradient all-reduce waits for it)
+            checkpointed = state.global_step
             return
         scores = evaluate(model)
         accuracy = scores["accuracy"]
