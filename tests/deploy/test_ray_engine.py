@@ -86,6 +86,23 @@ def test_a_worker_killed_mid_run_loses_and_repeats_no_row(cluster, exported_stud
     assert sum(len(batch["skipped"]) for batch in batches) == 2 and sum(b["texts"] for b in batches) == 718
 
 
+def test_ray_scores_without_paddle(exported_student, tmp_path):
+    """pip install ".[deploy,ray]" has no Paddle: the driver and the embedded cluster's workers never import it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from test_deploy_without_paddle import without_paddle
+
+    path, out = tmp_path / "two.txt", tmp_path / "two.jsonl"
+    path.write_text("房间很干净\n太差了\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "predict.py", "--model_dir", exported_student, "--input_file", str(path),
+                           "--output_file", str(out), "--engine", "ray", "--num_workers", "1", "--cpu_threads", "1"],
+                          cwd=ROOT, env=without_paddle(tmp_path), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["text"] for line in out.read_text(encoding="utf-8").splitlines()] == ["房间很干净", "太差了"]
+
+
 def test_a_tsv_with_a_header_is_one_error_line(exported_student, tmp_path, capsys):
     from ernie_distill.cli import run_cli
 
