@@ -2,10 +2,10 @@
 rank and world size, one log (rank 0's; other ranks log warnings and errors only), and an orderly end.
 
 Every rank trains on its share of each batch; rank 0 alone evaluates, writes best_model, checkpoints and metrics.
-`finish()` matters: a rank that leaves while another still holds the collective's connections (rank 0 writing its
-best_model and metrics while rank 1 has already exited, say) can make the one left behind abort in gloo's
-connection thread at exit (exit code -6, the launcher then reports failure). So every rank waits at a barrier until
-rank 0 is done, then the process group is destroyed before Python tears the process down.
+`finish()` ends the run in order: a rank that leaves while another still holds the collective's connections (rank 0
+writing its best_model and metrics while rank 1 has already exited, say) may make the one left behind abort in
+gloo's connection thread at exit (exit code -6, the launcher then reports failure). So every rank waits at a barrier
+until rank 0 is done, then the process group is destroyed before Python tears the process down.
 """
 import logging
 from dataclasses import dataclass
