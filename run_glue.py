@@ -5,7 +5,8 @@ The course's command works unchanged:
     python run_glue.py --model_type ernie-gram --model_name_or_path ernie-gram-zh --task_name ChnSentiCorp \\
         --max_seq_length 128 --batch_size 24 --learning_rate 5e-5 --num_train_epochs 3 --logging_steps 10 \\
         --save_steps 10 --output_dir ./tmp/ChnSentiCorp/ --device gpu
-Multi-GPU: python -m paddle.distributed.launch --gpus 0,1 run_glue.py ... (data-parallel; rank 0 saves).
+Data-parallel: python -m paddle.distributed.launch --gpus 0,1 run_glue.py ... (--nproc_per_node 2 ... --device cpu
+on CPUs): each rank trains on its share, --batch_size is per rank; rank 0 evaluates, logs and saves (docs/scale.md).
 Writes OUTPUT_DIR/best_model (the teacher), OUTPUT_DIR/checkpoint (for --resume) and OUTPUT_DIR/metrics.json.
 """
 import os
@@ -13,14 +14,15 @@ import sys
 
 import numpy as np
 
-from ernie_distill.training.checkpoint import set_seed
-from ernie_distill.training.curves import TrainingCurves
 from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_run_arguments, boolean, non_negative_float,
                                non_negative_int, positive_float, positive_int, probability, run_cli, settings_from)
 from ernie_distill.data.reading import load_splits, load_task
 from ernie_distill.log import logger
 from ernie_distill.models.teacher import (MODEL_CLASSES, OptimizerSettings, adamw_with_warmup, encode, encoded_logits,
                                           is_random_init, load_pretrained, pad_batch, save_teacher)
+from ernie_distill.training.checkpoint import set_seed
+from ernie_distill.training.curves import TrainingCurves
+from ernie_distill.training.data_parallel import DataParallel
 from ernie_distill.training.loop import BEST_MODEL, MixedPrecision, Schedule, run_fingerprint, train, write_metrics
 from ernie_distill.training.scores import classification_scores
 
@@ -60,19 +62,18 @@ def parse_args(argv=None):
     return args
 
 
-def fingerprint_settings(args):
-    """The settings a checkpoint must match to be resumed: the AMP flags count only with --use_amp on, so a run from
-    before they existed still resumes."""
-    return {k: v for k, v in vars(args).items() if args.use_amp or k not in ("use_amp", "scale_loss")}
+def fingerprint_settings(args, world_size=1):
+    """The settings a checkpoint must match to be resumed: the AMP flags count only with --use_amp on, and the world
+    size (the global batch) only when above 1, so a run from before they existed still resumes."""
+    settings = {k: v for k, v in vars(args).items() if args.use_amp or k not in ("use_amp", "scale_loss")}
+    return {**settings, "world_size": world_size} if world_size > 1 else settings
 
 
 def main(argv=None):
     args = parse_args(argv)
     paddle.set_device(args.device)
-    world_size, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
-    if world_size > 1:
-        paddle.distributed.init_parallel_env()
-    set_seed(args.seed + rank)
+    parallel = DataParallel.start(args.batch_size)
+    set_seed(args.seed + parallel.rank)
     task = load_task(args.task_name, args.data_dir)
 
     # Data (a local test.tsv, when present, scores the best model at the end)
@@ -111,12 +112,12 @@ def main(argv=None):
             "step": state.global_step, "epoch": state.best_epoch, "dev_accuracy": state.best_accuracy,
         }, args.model_name_or_path)
 
-    net = paddle.DataParallel(model) if world_size > 1 else model
-    state = train(net, optimizer, schedule, epoch_batches, compute_loss, lambda _: scores("dev"), save_best,
-                  args.output_dir, run_fingerprint(fingerprint_settings(args), splits), "teacher", args.resume,
-                  lr_scheduler, rank == 0, MixedPrecision(args.scale_loss) if args.use_amp else None,
+    state = train(parallel.wrap(model), optimizer, schedule, epoch_batches, compute_loss, lambda _: scores("dev"),
+                  save_best, args.output_dir, run_fingerprint(fingerprint_settings(args, parallel.world_size), splits),
+                  "teacher", args.resume, lr_scheduler, parallel.is_main,
+                  MixedPrecision(args.scale_loss) if args.use_amp else None,
                   curves=TrainingCurves(args.output_dir, args.logging_dir, f"teacher ({args.model_type})"))
-    if rank == 0:
+    if parallel.is_main:
         test_accuracy = None
         if "test" in splits and labels["test"].min() >= 0:  # a labelled test split: score the best model once
             model.set_state_dict(paddle.load(os.path.join(args.output_dir, BEST_MODEL, "model_state.pdparams")))
@@ -127,6 +128,7 @@ def main(argv=None):
                       pretrained=not is_random_init(args.model_name_or_path))
         logger.info("best dev accuracy %.4f at step %d; teacher saved in %s", state.best_accuracy, state.best_step,
                     os.path.join(args.output_dir, BEST_MODEL))
+    parallel.finish()
     return state
 
 

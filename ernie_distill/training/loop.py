@@ -141,7 +141,8 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
     compute_loss(model, batch) -> scalar loss; evaluate(model) -> dev classification_scores (accuracy decides);
     save_best(directory, state) writes the model into directory (made atomic here); kind: "teacher" or "student";
     mixed_precision: a MixedPrecision, or None for float32; curves: a TrainingCurves (curves.py), told of each logged
-    step and evaluation on the main process.
+    step and evaluation on the main process. Data-parallel ranks other than the main process (is_main_process False)
+    only train: the main one evaluates, checkpoints, writes the best model and draws the curves.
     """
     if is_main_process:
         prepare_output_dir(output_dir, resume, kind)
@@ -163,6 +164,9 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
 
     def evaluate_and_checkpoint(epoch):
         nonlocal checkpointed
+        if not is_main_process:  # the main one checkpoints (the next step's gradient all-reduce waits for it)
+            checkpointed = state.global_step
+            return
         scores = evaluate(model)
         accuracy = scores["accuracy"]
         model.train()
@@ -174,13 +178,12 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
         logger.info("step %d (epoch %d): dev accuracy %.4f (best %.4f at step %d)", state.global_step, epoch, accuracy,
                     state.best_accuracy, state.best_step)
         state.wall_time_s = earlier_wall_time + time.time() - started
-        if is_main_process:
-            if improved:
-                save_dir_atomically(best_dir, lambda directory: save_best(directory, state))
-            save_checkpoint(ckpt_dir, model, optimizer, asdict(state))
-            checkpointed = state.global_step
-            if curves is not None:
-                curves.evaluated(state)
+        if improved:
+            save_dir_atomically(best_dir, lambda directory: save_best(directory, state))
+        save_checkpoint(ckpt_dir, model, optimizer, asdict(state))
+        checkpointed = state.global_step
+        if curves is not None:
+            curves.evaluated(state)
 
     scaler = mixed_precision.scaler() if mixed_precision else None
     model.train()

@@ -53,3 +53,21 @@ def test_the_loss_goes_through_the_scaler(tmp_path, monkeypatch):
     scaled = tiny_run(tmp_path / "scaled", MixedPrecision())
     assert calls == ["scale", "minimize"] * 6
     np.testing.assert_allclose(scaled, tiny_run(tmp_path / "plain", None), rtol=1e-5)
+
+
+def test_a_data_parallel_rank_other_than_the_main_one_only_trains(tmp_path):
+    """Rank 0 evaluates, checkpoints and writes the best model; another rank neither evaluates nor writes."""
+    paddle.seed(0)
+    model = paddle.nn.Linear(4, 2)
+    optimizer = paddle.optimizer.SGD(0.1, parameters=model.parameters())
+    data = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    evaluations, saved = [], []
+
+    def compute_loss(net, batch):
+        return paddle.nn.functional.cross_entropy(net(paddle.to_tensor(batch)), paddle.to_tensor(np.zeros(4, "int64")))
+
+    state = train(model, optimizer, Schedule(2, 2, eval_steps=1, logging_steps=1), lambda epoch: [data[:4], data[4:]],
+                  compute_loss, lambda _: evaluations.append(1) or {"accuracy": 0.5},
+                  lambda directory, state: saved.append(directory), str(tmp_path / "out"), {}, "teacher",
+                  is_main_process=False)
+    assert state.global_step == 4 and evaluations == [] and saved == [] and not (tmp_path / "out").exists()
