@@ -64,12 +64,13 @@ def test_every_relative_link_and_anchor_resolves(page):
 # --- Every command runs from a fresh clone: what a page's commands read exists in the repository, or an earlier
 # documented command makes it. Pages in reading order: the README's set-up first, then each page after those it uses.
 ORDER = ["README.md", "docs/install.md", "docs/pipeline.md", "docs/own-task.md", "docs/teacher.md", "docs/student.md",
-         "docs/howto-unlabeled.md", "docs/howto-teacher-elsewhere.md", "docs/deploy.md", "docs/serve.md", "docs/faq.md",
+         "docs/howto-unlabeled.md", "docs/howto-teacher-elsewhere.md", "docs/deploy.md", "docs/serve.md", "docs/scale.md",
+         "docs/faq.md",
          "docs/results.md", "docs/development.md"]
 READ_FLAGS = ("--data_dir", "--input_file", "--unlabeled_file", "--model_dir", "--teacher_dir", "--teacher_outputs",
               "--pretrained_embeddings", "--vocab_file", "--model_name_or_path", "--ood_file", "DATA_DIR=")
 WRITE_FLAGS = ("--output_dir", "--output_path", "--write_transfer_set", "--cache_dir", ">", "OUTPUT_DIR=")
-PLACEHOLDERS = {"my-finetuned-ernie", "my_reviews.txt", "''"}  # the reader's own files, named as such on the page
+PLACEHOLDERS = {"my-finetuned-ernie", "my_reviews.txt", "s3://my-bucket/reviews.txt", "''"}  # the reader's own files, named as such on the page
 # The README's set-up, `bash scripts/run_all.sh` (and its QUICK=1 run), makes these; results.md's measurements also
 # read the project's measurement data under data/, which development.md says how to get.
 SET_UP = {"data/chnsenticorp", "tmp/ChnSentiCorp", "tmp/quick"}
@@ -96,7 +97,14 @@ def fenced_commands(path):
 def paths(command, flags):
     """The values of `flags` in a command (`--flag VALUE`, `NAME=VALUE`, `> FILE`)."""
     words = command.replace("=", "= ").split()
-    return [words[i + 1].strip("\"'") or "''" for i, word in enumerate(words[:-1]) if word in flags]
+    values = []
+    for i, word in enumerate(words[:-1]):
+        if word in flags:
+            value = words[i + 1]
+            if value.startswith("<("):  # a process substitution reads the file named inside it
+                value = next((w for w in words[i + 2:] if "/" in w), value)
+            values.append(value.strip("\"'") or "''")
+    return values
 
 
 def produced_by(command):
