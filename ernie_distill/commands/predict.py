@@ -147,6 +147,8 @@ def main(argv=None):
     args = parse_args(argv)
     predictor = Predictor.from_settings(args.model_dir, settings_from(RuntimeSettings, args))
     logger.info("the %s from %s, backend %s", predictor.manifest.kind, args.model_dir, predictor.backend)
+    if predictor.manifest.untrained_warning():
+        logger.warning(predictor.manifest.untrained_warning())
     if args.text:
         return predict_windows(predictor, [([Example(t, -1, f"--text #{i}") for i, t in enumerate(args.text, 1)], [])],
                                with_logits=args.logits)
