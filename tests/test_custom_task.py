@@ -82,21 +82,6 @@ def test_the_default_width_is_32_for_two_classes_and_128_for_more(tmp_path, data
     assert read(tmp_path / "metrics.json")["args"]["hidden_size"] == hidden_size
 
 
-@pytest.fixture
-def log_lines():
-    """What the project's logger says during a test (it writes to the stderr of its import, which capsys misses)."""
-    import logging
-
-    from ernie_distill.log import logger
-
-    lines = []
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())
-    logger.addHandler(handler)
-    yield lines
-    logger.removeHandler(handler)
-
-
 def test_default_flags_learn_a_small_task_of_ones_own_and_name_it_after_its_folder(tmp_path, log_lines):
     """150 texts of 3 classes, no --task_name, no --num_epochs: the data sets the schedule (6 epochs of 5 steps, the
     old default, left it at 63% dev accuracy) and early stopping ends it; the folder names the task."""
