@@ -47,7 +47,8 @@ def test_label_names_flow_into_every_output(chain):
     metrics = read(root / "student" / "metrics.json")
     assert metrics["label_names"] == NAMES and set(metrics["dev_per_class"]) == set(NAMES)
     assert metrics["dev_accuracy"] > 0.6 and metrics["dev_macro_f1"] is not None  # chance is 1/3
-    assert read(os.path.join(exported, "manifest.json"))["label_names"] == NAMES
+    manifest = read(os.path.join(exported, "manifest.json"))
+    assert manifest["label_names"] == NAMES and manifest["task_name"] == "topics"
 
 
 def test_predict_and_serve_answer_with_label_names(chain):
