@@ -26,12 +26,14 @@ BEST_MODEL, CHECKPOINT, METRICS = "best_model", "checkpoint", "metrics.json"
 # Flags that change where or how verbosely a run works, never what it learns: left out of the run's fingerprint.
 NOT_IN_FINGERPRINT = {"output_dir", "resume", "device", "logging_steps", "download_timeout", "cache_dir",
                       "teacher_batch_size", "data_dir", "skip_invalid"}
-# Schedule.following_data: evaluations a run has at least, and those in a row without a better dev accuracy that stop it
+# Schedule.following_data: evaluations in a run of more epochs than that, and those in a row without a better dev
+# accuracy that stop it
 EVALUATIONS, PATIENCE = 20, 5
 # The student's schedule without --num_epochs (docs/results.md): ChnSentiCorp's 9,600 texts make 300 steps an epoch,
 # and 6 epochs suit them on hard labels; its default transfer set (5,200 steps) 3 when distilling, while 960 labels and
 # 8,640 unlabeled texts (450 steps an epoch) gained 2.6 points from 6. A smaller data set gets more epochs.
 STUDENT_LENGTH = {"hard_labels": dict(min_epochs=6, min_steps=1800), "distill": dict(min_epochs=3, min_steps=2400)}
+# Schedule.warn_if_short: a run of fewer optimizer steps warns, saying what to try
 SHORT_RUN_STEPS = 200
 SHORT_RUN_HINTS = {"teacher": "try --num_train_epochs 20 (or --max_steps 300) and watch the dev accuracy; the "
                               "course's settings suit ChnSentiCorp's 9,600 texts"}
@@ -41,7 +43,7 @@ GUESSING_HINTS = {
                "labelled texts, or distilling from a teacher with your unlabeled texts (--teacher_dir, "
                "--unlabeled_file); check that the labels in train.tsv match the texts",
     "teacher": "training longer (--num_train_epochs, or --max_steps 300 on a small data set), another --learning_rate "
-               "(2e-5 to 1e-4), or more labelled texts; check that the labels in train.tsv match the texts"}  # Schedule.short_run_warning: fewer optimizer steps than this warn
+               "(2e-5 to 1e-4), or more labelled texts; check that the labels in train.tsv match the texts"}
 
 
 @dataclass
@@ -61,9 +63,10 @@ class Schedule:
                        logging_steps=50):
         """The schedule for a data set of any size. Given num_epochs, exactly those (early stopping only with a
         `patience`). Else at least min_epochs and min_steps optimizer steps (a small data set gets the steps it
-        needs: 300 texts make 10 steps an epoch), at least EVALUATIONS evaluations, and early stopping after
-        `patience` (default PATIENCE) evaluations without a better dev accuracy. On a large data set the epochs
-        already make min_steps, and at most PATIENCE evaluations follow the first: it trains exactly as before."""
+        needs: 300 texts make 10 steps an epoch), an evaluation each epoch or, with more epochs than EVALUATIONS,
+        EVALUATIONS in the run, and early stopping after `patience` (default PATIENCE) evaluations without a better
+        dev accuracy. A large data set, whose min_epochs make min_steps, trains as it did before early stopping
+        existed: min_epochs (6) leave no room for PATIENCE (5) evaluations after a best one before the end."""
         if num_epochs:
             return cls(num_epochs, steps_per_epoch, eval_steps=eval_steps, logging_steps=logging_steps,
                        patience=patience or 0)
