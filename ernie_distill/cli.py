@@ -218,8 +218,8 @@ def add_runtime_arguments(parser):
 
 def run_cli(main):
     """Run a script's main(). An InputError, an OSError of a full disk or a read-only location, or a missing dependency
-    (with the command that installs it) becomes 'error: ...' on stderr and exit status 2. Ctrl-C becomes one line, `interrupted` (with what the script adds, such as how to
-    resume), and the process then ends as Python ends an interrupted one, killed by SIGINT (status 130 in a shell,
+    (with the command that installs it) becomes 'error: ...' on stderr and exit status 2. Ctrl-C becomes one line,
+    `interrupted` (with what the script adds, such as how to resume), and the process then ends as Python ends an interrupted one, killed by SIGINT (status 130 in a shell,
     which also stops a loop running the script), only without the traceback."""
     try:
         status = main()

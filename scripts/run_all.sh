@@ -136,7 +136,8 @@ if [ ! -f "$DATA_DIR/train.tsv" ] || [ ! -f "$DATA_DIR/dev.tsv" ]; then
   exit 2
 fi
 if [ -z "$TASK_NAME" ]; then  # named here, before QUICK's slice of it is made
-  if [ -f "$DATA_DIR/labels.txt" ]; then TASK_NAME="$(basename "$(cd "$DATA_DIR" && pwd)")"; else TASK_NAME=ChnSentiCorp; fi
+  if [ -f "$DATA_DIR/labels.txt" ]; then TASK_NAME="$(basename "$(cd "$DATA_DIR" && pwd)")"
+  else TASK_NAME=ChnSentiCorp; fi
 fi
 if [ "$QUICK" = 1 ]; then
   echo "== QUICK mode: tiny RANDOM-INIT teacher, first $TRAIN_ROWS/$DEV_ROWS rows of $DATA_DIR, short training."

@@ -50,7 +50,8 @@ def adamw_decaying(model, learning_rate, total_steps, weight_decay, max_grad_nor
     over total_steps (or constant: linear=False)."""
     scheduler = paddle.optimizer.lr.PolynomialDecay(learning_rate, total_steps, end_lr=0.0) if linear else None
     optimizer = paddle.optimizer.AdamW(learning_rate=scheduler or learning_rate, parameters=model.parameters(),
-                                       weight_decay=weight_decay, grad_clip=paddle.nn.ClipGradByGlobalNorm(max_grad_norm))
+                                       weight_decay=weight_decay,
+                                       grad_clip=paddle.nn.ClipGradByGlobalNorm(max_grad_norm))
     return optimizer, scheduler
 
 class BiLSTMClassifier(nn.Layer):

@@ -26,8 +26,9 @@ def classification_scores(predictions, labels, label_names):
 
 def guessing_check(scores, hint, margin=GUESSING_MARGIN, one_class_share=ONE_CLASS_SHARE):
     """Is a dev result (classification_scores) barely better than guessing? Yes when its accuracy is within `margin`
-    (or half the way from it to 100%, when that is less) of the majority-class rate (what always answering the most frequent class scores), or when one class is
-    predicted for at least `one_class_share` of the texts, more often than it occurs by `margin`.
+    (or half the way from it to 100%, when that is less) of the majority-class rate (what always answering the most
+    frequent class scores), or when one class is predicted for at least `one_class_share` of the texts, more often
+    than it occurs by `margin`.
     {"majority_rate", "top_predicted_share", "warning"}: the warning (None when the model learnt) says which, with
     the rate, and `hint`: what to try."""
     per_class = scores["per_class"]
