@@ -23,13 +23,13 @@ from ernie_distill.cli import (ArgumentParser, add_data_arguments, add_distillat
 from ernie_distill.data.reading import load_splits, load_task
 from ernie_distill.log import logger
 from ernie_distill.models.features import InputSettings, StudentInputs
-from ernie_distill.models.student import (BiLSTMClassifier, StudentConfig, num_parameters, save_student,
-                                          student_scores, training_batches, use_pretrained_embeddings)
+from ernie_distill.models.student import (BiLSTMClassifier, StudentConfig, adamw_decaying, num_parameters,
+                                          save_student, student_scores, training_batches, use_pretrained_embeddings)
 from ernie_distill.training.checkpoint import set_seed
 from ernie_distill.training.curves import TrainingCurves
-from ernie_distill.training.loop import Schedule, run_fingerprint, train, write_metrics
+from ernie_distill.training.loop import STUDENT_LENGTH, Schedule, run_fingerprint, train, write_metrics
 from ernie_distill.training.losses import distillation_loss
-from ernie_distill.training.transfer_set import (TransferSettings, distillation_targets, transfer_set_for,
+from ernie_distill.training.transfer_set import (TransferSettings, training_set, transfer_set_for,
                                                  write_transfer_set)
 
 import paddle  # after ernie_distill, which quiets Paddle's import-time warnings
@@ -44,8 +44,12 @@ def parse_args(argv=None):
     training.add_argument("--batch_size", type=positive_int, default=32)
     training.add_argument("--learning_rate", type=positive_float, default=1e-3)
     training.add_argument("--num_epochs", type=positive_int,
-                          help="default: 6 on hard labels; when distilling 3, or up to 10 for a small transfer set, "
-                               "to make at least 2,400 steps")
+                          help="train exactly N epochs. Default: the data decides: on hard labels at least 6 epochs "
+                               "and 1,800 steps, when distilling at least 3 epochs and 2,400 steps (300 texts: 180 "
+                               "epochs of 10 steps), stopping early (--patience)")
+    training.add_argument("--patience", type=non_negative_int,
+                          help="stop after N evaluations in a row without a better dev accuracy, keeping the best "
+                               "model (0: never). Default: 5 without --num_epochs, else 0")
     training.add_argument("--max_grad_norm", type=positive_float, default=5.0)
     training.add_argument("--lr_schedule", choices=["linear", "constant"], default="linear",
                           help="linear: decay to zero over the run")
@@ -55,7 +59,8 @@ def parse_args(argv=None):
     training.add_argument("--ngram_dropout", type=bounded(float, 0, 0.9), default=0.1,
                           help="chance a bag entry is left out in training")
     training.add_argument("--eval_steps", type=non_negative_int, default=0,
-                          help="evaluate (and checkpoint) every N steps (0: at each epoch end)")
+                          help="evaluate (and checkpoint) every N steps (0: at each epoch end, or often enough to "
+                               "make 20 evaluations when the data sets the epochs)")
     training.add_argument("--logging_steps", type=positive_int, default=50)
     add_run_arguments(parser, output_required=False)
     args = parser.parse_args(argv)
@@ -92,16 +97,12 @@ def main(argv=None):
     # Data: the training texts; with teachers, the transfer set (training, unlabeled and augmented texts) and their
     # logits; the student's inputs (vocabulary, bag), built from the training and unlabeled texts
     splits = load_splits(task, args.data_dir, ("train", "dev"), args.skip_invalid, args.download_timeout)
-    texts, labels, targets, teacher = [e.text for e in splits["train"]], [e.label for e in splits["train"]], None, None
-    unlabeled = []
-    if args.teacher_dir or args.teacher_outputs or args.write_transfer_set:
-        transfer_settings = settings_from(TransferSettings, args)
-        transfer = transfer_set_for(transfer_settings, task, splits, args.data_dir)
-        if args.write_transfer_set:  # for a teacher elsewhere: the run ends here
-            write_transfer_set(transfer, args.write_transfer_set)
-            return 0
-        targets, teacher = distillation_targets(transfer_settings, task, transfer)
-        texts, labels, unlabeled = transfer.texts, transfer.labels, transfer.unlabeled_texts
+    if args.write_transfer_set:  # for a teacher elsewhere: the run ends here
+        write_transfer_set(transfer_set_for(settings_from(TransferSettings, args), task, splits, args.data_dir),
+                           args.write_transfer_set)
+        return 0
+    texts, labels, targets, teacher, unlabeled = training_set(settings_from(TransferSettings, args), task, splits,
+                                                              args.data_dir, args.teacher_dir or args.teacher_outputs)
     inputs = StudentInputs.build([e.text for e in splits["train"]] + unlabeled, InputSettings(
         args.tokens, args.max_seq_length, args.vocab_min_freq, args.vocab_max_size, args.ngram_max,
         args.ngram_min_freq, args.ngram_max_size, ngram_words=args.ngram_words, segmenter=args.segmenter))
@@ -112,22 +113,19 @@ def main(argv=None):
 
     # Model (seeded here, so a run that loaded cached logits builds the same student as one that ran the teacher)
     set_seed(args.seed)
-    model = BiLSTMClassifier(StudentConfig(len(inputs.vocab), len(task.labels), args.embedding_dim, args.hidden_size,
-                                           args.num_layers, args.dropout, len(inputs.ngrams or []), args.ngram_dim))
-    embeddings = None
-    if args.pretrained_embeddings:
-        embeddings = use_pretrained_embeddings(model, inputs.vocab, args.pretrained_embeddings)
+    model = BiLSTMClassifier(settings_from(StudentConfig, args, vocab_size=len(inputs.vocab),
+                                           num_classes=len(task.labels), ngram_vocab_size=len(inputs.ngrams or [])))
+    embeddings = args.pretrained_embeddings and use_pretrained_embeddings(model, inputs.vocab,
+                                                                          args.pretrained_embeddings)
     n_params = num_parameters(model)
     logger.info("student: %s, %.2fM parameters (%.1f MB in float32)", model.config, n_params / 1e6, n_params / 2**18)
-    steps_per_epoch = -(-len(train_encoded) // args.batch_size)
-    # measured (docs/results.md): 3 epochs suit the default transfer set (5,200 steps); 960 labels and 8,640 unlabeled
-    # texts (450 steps an epoch) gained 2.6 points from 6
-    args.num_epochs = args.num_epochs or (min(10, max(3, -(-2400 // steps_per_epoch))) if teacher else 6)
-    schedule = Schedule(args.num_epochs, steps_per_epoch, eval_steps=args.eval_steps, logging_steps=args.logging_steps)
-    lr = (paddle.optimizer.lr.PolynomialDecay(args.learning_rate, schedule.total_steps, end_lr=0.0)
-          if args.lr_schedule == "linear" else args.learning_rate)
-    optimizer = paddle.optimizer.AdamW(learning_rate=lr, parameters=model.parameters(), weight_decay=args.weight_decay,
-                                       grad_clip=paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm))
+    mode = "distill" if teacher else "hard_labels"
+    schedule = Schedule.following_data(-(-len(train_encoded) // args.batch_size), num_epochs=args.num_epochs,
+                                       patience=args.patience, eval_steps=args.eval_steps,
+                                       logging_steps=args.logging_steps, **STUDENT_LENGTH[mode])
+    args.num_epochs, args.patience = schedule.num_epochs, schedule.patience  # the fingerprint holds what runs
+    optimizer, lr = adamw_decaying(model, args.learning_rate, schedule.total_steps, args.weight_decay,
+                                   args.max_grad_norm, args.lr_schedule == "linear")
 
     def epoch_batches(epoch):  # the same batches and dropout for an epoch after --resume
         return training_batches(inputs, train_encoded, args.batch_size, np.random.default_rng([args.seed, epoch]),
@@ -140,8 +138,6 @@ def main(argv=None):
         return distillation_loss(logits, paddle.to_tensor(labels[rows]), soft, args.alpha, args.distill_loss,
                                  args.temperature)
 
-    mode = "distill" if teacher else "hard_labels"
-
     def save_best(directory, state):
         save_student(model, inputs, directory, {
             "mode": mode, "task_name": task.name, "labels": list(task.labels), "label_names": list(task.label_names),
@@ -152,10 +148,8 @@ def main(argv=None):
                   lambda net: student_scores(net, inputs, dev_encoded, dev_labels, task.label_names), save_best,
                   args.output_dir, run_fingerprint(vars(args), splits, teachers=teacher and teacher["teacher_digests"],
                                   transfer=teacher and os.path.basename(teacher["cache"])),
-                  "student", args.resume, lr if args.lr_schedule == "linear" else None,
-                  curves=TrainingCurves(args.output_dir, args.logging_dir, f"student ({mode})"))
-    logger.info("best dev accuracy %.4f (epoch %d); student saved in %s/best_model", state.best_accuracy,
-                state.best_epoch, args.output_dir)
+                  "student", args.resume, lr, curves=TrainingCurves(args.output_dir, args.logging_dir,
+                                                                    f"student ({mode})"))
     return write_metrics(args.output_dir, state, kind="student", mode=mode, task=task, num_parameters=n_params,
                          settings=vars(args), teacher=teacher, vocab_size=len(inputs.vocab),
                          bag_size=len(inputs.ngrams or []), train_examples=len(train_encoded),

@@ -88,6 +88,7 @@ def main(argv=None):
     dataset = list(zip(encoded["train"], labels["train"]))
     sampler = paddle.io.DistributedBatchSampler(dataset, args.batch_size, shuffle=True)
     schedule = Schedule(args.num_train_epochs, len(sampler), args.max_steps, args.save_steps, args.logging_steps)
+    schedule.warn_if_short(len(dataset), args.batch_size, "teacher")
     optimizer, lr_scheduler = adamw_with_warmup(model, settings_from(OptimizerSettings, args), schedule.total_steps)
 
     def epoch_batches(epoch):
@@ -126,8 +127,6 @@ def main(argv=None):
         write_metrics(args.output_dir, state, kind="teacher", mode="fine_tune", task=task, test_accuracy=test_accuracy,
                       num_parameters=int(sum(p.size for p in model.parameters())), settings=vars(args),
                       pretrained=not is_random_init(args.model_name_or_path))
-        logger.info("best dev accuracy %.4f at step %d; teacher saved in %s", state.best_accuracy, state.best_step,
-                    os.path.join(args.output_dir, BEST_MODEL))
     parallel.finish()
     return state
 

@@ -14,7 +14,7 @@ import signal
 import sys
 
 from .deploy.manifest import AUTO, BACKENDS
-from .errors import InputError, write_error
+from .errors import InputError, missing_dependency, write_error
 from .models.vocab import SEGMENTERS
 
 
@@ -101,8 +101,9 @@ def output_dir(text):
 def add_data_arguments(parser, max_seq_length_help, max_seq_length_limit=512, max_seq_length=128):
     """--task_name --data_dir --max_seq_length --skip_invalid --download_timeout: the training scripts' data flags."""
     data = parser.add_argument_group("data")
-    data.add_argument("--task_name", default="ChnSentiCorp",
-                      help="ChnSentiCorp (built in, case-insensitive), or your own task: a --data_dir with labels.txt")
+    data.add_argument("--task_name",
+                      help="ChnSentiCorp (built in, case-insensitive; the default), or the name of your own task: a "
+                           "--data_dir with labels.txt (default: the folder's name)")
     data.add_argument("--data_dir", help="folder with train.tsv and dev.tsv (default: PaddleNLP's download)")
     data.add_argument("--max_seq_length", type=bounded(int, 3, max_seq_length_limit), default=max_seq_length,
                       help=max_seq_length_help)
@@ -251,12 +252,12 @@ def _stdout_gone():
 
 
 def run_cli(main):
-    """Run a script's main(). An InputError, or an OSError of a full disk or a read-only location, becomes 'error: ...'
-    on stderr and exit status 2. Ctrl-C becomes one line, `interrupted` (with what the script adds, such as how to
-    resume), and the process then ends as Python ends an interrupted one, killed by SIGINT (status 130 in a shell,
-    which also stops a loop running the script), only without the traceback. A standard output closed by its reader
-    (`predict.py ... | head -1`) ends the command quietly with status 1, as Python's documentation advises (the note on
-    SIGPIPE in the signal module's)."""
+    """Run a script's main(). An InputError, an OSError of a full disk or a read-only location, or a missing dependency
+    (with the command that installs it) becomes 'error: ...' on stderr and exit status 2. Ctrl-C becomes one line,
+    `interrupted` (with what the script adds, such as how to resume), and the process then ends as Python ends an
+    interrupted one, killed by SIGINT (status 130 in a shell, which also stops a loop running the script), only without
+    the traceback. A standard output closed by its reader (`predict.py ... | head -1`) ends the command quietly with
+    status 1, as Python's documentation advises (the note on SIGPIPE in the signal module's)."""
     try:
         status = main()
         sys.stdout.flush()  # (here, not at exit: a reader gone is then seen below)
@@ -271,6 +272,12 @@ def run_cli(main):
             if err is None:
                 raise
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:  # a dependency this Python lacks: the command that installs it
+        missing = missing_dependency(err)
+        if missing is None:
+            raise
+        print(f"error: {missing}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         print(f"interrupted: {err}" if str(err) else "interrupted", file=sys.stderr, flush=True)

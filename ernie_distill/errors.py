@@ -1,6 +1,7 @@
 """Errors that mean bad input (a file, a row, a flag), not a bug: scripts print them in one line, without a traceback."""
 import errno
 import os
+import sys
 
 
 class InputError(ValueError):
@@ -34,3 +35,27 @@ def write_error(path, err, verb="write"):
     if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
         return WriteError(path, err.errno, verb)
     return None
+
+
+# a dependency's module -> the extra of this project that installs it (pyproject.toml)
+EXTRA_OF = {**dict.fromkeys(("numpy", "numba", "rjieba", "jieba", "onnxruntime", "httptools", "uvloop",
+                             "prometheus_client"), "deploy"),
+            "paddle": "cpu", **dict.fromkeys(("paddlenlp", "onnx", "paddle2onnx", "ml_dtypes", "matplotlib",
+                                              "requests"), "train"),
+            "sklearn": "bench", "fasttext": "bench"}
+
+
+def missing_dependency(err):
+    """The InputError to print for a ModuleNotFoundError of one of this project's dependencies (None for any other
+    module): it names the module, this Python, and the command that installs it."""
+    name = (err.name or "").split(".")[0]
+    if name not in EXTRA_OF:
+        return None
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    checkout = os.path.isfile(os.path.join(root, "pyproject.toml"))
+    install = f'pip install "{root if checkout else "ernie-gram-distill"}[{EXTRA_OF[name]}]"'
+    if name == "paddle":
+        install += " (or Paddle's GPU build, from Paddle's own package index)"
+    venv = os.path.join(root, ".venv", "bin", "activate")
+    other = f", or use the environment scripts/setup_env.sh made: source {venv}" if os.path.isfile(venv) else ""
+    return InputError(f"{name} is not installed in this Python ({sys.executable}): {install} brings it{other}")

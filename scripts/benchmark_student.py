@@ -44,9 +44,9 @@ def train(seed_dir, command):
     return read_json(metrics_path), seconds
 
 
-def ood_accuracy(model_dir, path):
+def ood_accuracy(model_dir, path, data_dir):
     model, inputs, info = load_student(model_dir)
-    examples, _ = read_tsv(path, load_task(info["task_name"]))
+    examples, _ = read_tsv(path, load_task(info["task_name"], data_dir))
     encoded = [inputs.encode(e.text) for e in examples]
     return student_scores(model, inputs, encoded, [e.label for e in examples], info["label_names"])["accuracy"]
 
@@ -69,7 +69,8 @@ def main():
         command = [sys.executable, os.path.join(ROOT, "distill_lstm.py"), "--data_dir", args.data_dir, "--output_dir",
                    seed_dir, "--device", "cpu", "--seed", str(seed), *args.extra]
         metrics, seconds = train(seed_dir, command)
-        ood = ood_accuracy(os.path.join(seed_dir, "best_model"), args.ood_file) if args.ood_file else None
+        ood = (ood_accuracy(os.path.join(seed_dir, "best_model"), args.ood_file, args.data_dir) if args.ood_file
+               else None)
         runs.append({"seed": seed, "dev": metrics["dev_accuracy"], "dev_macro_f1": metrics["dev_macro_f1"],
                      "dev_per_class_f1": {k: v["f1"] for k, v in metrics["dev_per_class"].items()},
                      "ood": ood, "best_epoch": metrics["best_epoch"],

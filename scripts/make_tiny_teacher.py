@@ -20,7 +20,8 @@ def main():
     parser = ArgumentParser(__doc__)
     parser.add_argument("--data_dir", required=True, help="folder with train.tsv (the vocabulary's source)")
     parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--task_name", default="ChnSentiCorp")
+    parser.add_argument("--task_name",
+                        help="as run_glue.py's (default: ChnSentiCorp, or your --data_dir's folder name)")
     parser.add_argument("--size", choices=list(RANDOM_TEACHER_SIZES), default="tiny")
     parser.add_argument("--max_seq_length", type=bounded(int, 3, 510), default=128)
     parser.add_argument("--seed", type=int, default=42)

@@ -188,7 +188,7 @@ def settings_lines(out, teacher_metrics, args):
     teacher_args = teacher_metrics.get("args", {})
     if teacher_args:
         lines.append(f"- Teacher: `{teacher_args['model_type']}` from `{teacher_args['model_name_or_path']}`, task "
-                     f"{teacher_args['task_name']}, max length {teacher_args['max_seq_length']}, batch "
+                     f"{teacher_metrics['task_name']}, max length {teacher_args['max_seq_length']}, batch "
                      f"{teacher_args['batch_size']}, learning rate {teacher_args['learning_rate']}, "
                      f"{teacher_args['num_train_epochs']} epoch(s), best at step {teacher_metrics['best_step']} of "
                      f"{teacher_metrics['steps']}, {teacher_metrics['wall_time_s']} s.")

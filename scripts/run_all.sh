@@ -6,6 +6,8 @@
 #   QUICK=1 bash scripts/run_all.sh          # offline on CPU in a few minutes: tiny UNTRAINED teacher, data slice
 #   DEVICE=gpu DATA_DIR=... OUTPUT_DIR=... bash scripts/run_all.sh
 #   bash scripts/run_all.sh export predict   # only the named steps (they read what earlier steps wrote)
+#   DISTILL_ARGS="--num_epochs 3" bash scripts/run_all.sh   # more flags for a step: GLUE_ARGS (teacher), STUDENT_ARGS,
+#                                            # DISTILL_ARGS, BENCHMARK_ARGS; they add to QUICK's (a later flag wins)
 #
 # Steps: teacher, student, distill, export (export-teacher, export-student, export-distill), predict, benchmark,
 # report. A step whose outputs are complete and were made by the same command from the same inputs (file contents)
@@ -18,9 +20,9 @@ cd "$ROOT"
 
 QUICK="${QUICK:-0}"
 DEVICE_FROM_USER="${DEVICE:-}"  # (a full run on a CPU is refused below unless asked for)
-TASK_NAME="${TASK_NAME:-ChnSentiCorp}"
+TASK_NAME="${TASK_NAME:-}"  # default: the data folder's name when it has labels.txt (your own task), else ChnSentiCorp
 # Without DATA_DIR: scripts/download_data.py's folder data/TASK, else the project's own machines' copy
-LOCAL_DATA="${LOCAL_DATA_DIR:-$ROOT/data/$(echo "$TASK_NAME" | tr '[:upper:]' '[:lower:]')}"
+LOCAL_DATA="${LOCAL_DATA_DIR:-$ROOT/data/$(echo "${TASK_NAME:-chnsenticorp}" | tr '[:upper:]' '[:lower:]')}"
 SHARED_DATA="${SHARED_DATA_DIR:-$ROOT/../shared/data/chnsenticorp}"
 if [ -z "${DATA_DIR:-}" ] && [ -f "$LOCAL_DATA/train.tsv" ] && [ -f "$LOCAL_DATA/dev.tsv" ]; then DATA_DIR="$LOCAL_DATA"; fi
 if [ -z "${DATA_DIR:-}" ] && [ -f "$SHARED_DATA/train.tsv" ]; then DATA_DIR="$SHARED_DATA"; fi
@@ -32,9 +34,10 @@ if [ "$QUICK" = 1 ]; then
   MODEL_NAME="${MODEL_NAME:-$OUTPUT_DIR/tiny-teacher-init}"  # made below: random weights, never pretrained
   BATCH_SIZE="${BATCH_SIZE:-32}" LEARNING_RATE="${LEARNING_RATE:-1e-3}" EPOCHS="${EPOCHS:-1}"
   SAVE_STEPS="${SAVE_STEPS:-5}"
-  STUDENT_ARGS="${STUDENT_ARGS:---num_epochs 1}"
-  DISTILL_ARGS="${DISTILL_ARGS:---num_epochs 1 --n_iter 2}"
-  BENCHMARK_ARGS="${BENCHMARK_ARGS:---max_texts 100 --latency_texts 40 --serve_clients 4 --serve_requests 40}"
+  # *_ARGS add to QUICK's settings: given later, a flag of yours wins
+  STUDENT_ARGS="--num_epochs 1 ${STUDENT_ARGS:-}"
+  DISTILL_ARGS="--num_epochs 1 --n_iter 2 ${DISTILL_ARGS:-}"
+  BENCHMARK_ARGS="--max_texts 100 --latency_texts 40 --serve_clients 4 --serve_requests 40 ${BENCHMARK_ARGS:-}"
   TRAIN_ROWS="${TRAIN_ROWS:-400}" DEV_ROWS="${DEV_ROWS:-100}"
 else
   DEVICE="${DEVICE:-$(python -c 'from ernie_distill.cli import default_device; print(default_device())')}"
@@ -126,13 +129,17 @@ if [ -z "${DATA_DIR:-}" ] && [ "$QUICK" = 1 ]; then  # the small sentiment fixtu
   echo "== data: no DATA_DIR and no $LOCAL_DATA: using $DATA_DIR"
 fi
 if [ -z "${DATA_DIR:-}" ]; then
-  echo "== data: downloading $TASK_NAME with PaddleNLP into $LOCAL_DATA (set DATA_DIR to use local files)"
-  DATA_DIR="$(python scripts/download_data.py --task_name "$TASK_NAME" --output_dir "$LOCAL_DATA")" || {
+  echo "== data: downloading ${TASK_NAME:-ChnSentiCorp} with PaddleNLP into $LOCAL_DATA (set DATA_DIR to use local files)"
+  DATA_DIR="$(python scripts/download_data.py --task_name "${TASK_NAME:-ChnSentiCorp}" --output_dir "$LOCAL_DATA")" || {
     echo "run_all.sh: could not download the data; set DATA_DIR=folder with train.tsv and dev.tsv" >&2; exit 2; }
 fi
 if [ ! -f "$DATA_DIR/train.tsv" ] || [ ! -f "$DATA_DIR/dev.tsv" ]; then
   echo "run_all.sh: DATA_DIR $DATA_DIR has no train.tsv and dev.tsv: give a folder that has both" >&2
   exit 2
+fi
+if [ -z "$TASK_NAME" ]; then  # named here, before QUICK's slice of it is made
+  if [ -f "$DATA_DIR/labels.txt" ]; then TASK_NAME="$(basename "$(cd "$DATA_DIR" && pwd)")"
+  else TASK_NAME=ChnSentiCorp; fi
 fi
 if [ "$QUICK" = 1 ]; then
   echo "== QUICK mode: tiny RANDOM-INIT teacher, first $TRAIN_ROWS/$DEV_ROWS rows of $DATA_DIR, short training."
@@ -144,12 +151,13 @@ if [ "$QUICK" = 1 ]; then
     --max_seq_length "$MAX_SEQ_LENGTH"
 fi
 
+# shellcheck disable=SC2086  # *_ARGS are word lists on purpose
 RESUMABLE=1 step teacher "$OUTPUT_DIR/metrics.json" "$DATA_DIR $MODEL_NAME" \
   python run_glue.py --model_type "$MODEL_TYPE" --model_name_or_path "$MODEL_NAME" --task_name "$TASK_NAME" \
   --data_dir "$DATA_DIR" --max_seq_length "$MAX_SEQ_LENGTH" --batch_size "$BATCH_SIZE" \
   --learning_rate "$LEARNING_RATE" --num_train_epochs "$EPOCHS" --logging_steps 10 --save_steps "$SAVE_STEPS" \
-  --output_dir "$OUTPUT_DIR" --device "$DEVICE"
-# shellcheck disable=SC2086  # *_ARGS are word lists on purpose
+  --output_dir "$OUTPUT_DIR" --device "$DEVICE" ${GLUE_ARGS:-}
+# shellcheck disable=SC2086
 RESUMABLE=1 step student "$OUTPUT_DIR/student-hard/metrics.json" "$DATA_DIR" \
   python distill_lstm.py --task_name "$TASK_NAME" --data_dir "$DATA_DIR" --output_dir "$OUTPUT_DIR/student-hard" \
   --device "$DEVICE" $STUDENT_ARGS

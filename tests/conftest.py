@@ -88,6 +88,21 @@ def mount_point(request, tmp_path, monkeypatch):
     return path
 
 
+@pytest.fixture
+def log_lines():
+    """What the project's logger says during a test (it writes to the stderr of its import, which capsys misses)."""
+    import logging
+
+    from ernie_distill.log import logger
+
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger.addHandler(handler)
+    yield lines
+    logger.removeHandler(handler)
+
+
 @pytest.fixture(scope="session")
 def tiny_teacher_init(tmp_path_factory):
     from ernie_distill.models.random_teacher import make_random_teacher

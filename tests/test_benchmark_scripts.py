@@ -168,3 +168,25 @@ def test_predict_benchmark_takes_turns_and_checks_every_line(exported_student, t
     assert len(lines) == 300 and len(set(lines)) == 300 and lines[-1].endswith("第299条")
     sample = (tmp_path / "benchmark_input.txt").read_text(encoding="utf-8").splitlines()  # the same texts
     assert 0 < len(sample) < 300 and sample == lines[: len(sample)]
+
+
+def test_a_small_task_of_ones_own_is_made_seeded_and_its_student_scored_on_the_held_out_texts(tmp_path):
+    """make_small_task.py: N texts a class of a few classes, dev and held-out test from the dev split, no text twice;
+    benchmark_student.py then scores its held-out texts (a task named after its folder, not a built-in one)."""
+    topics = os.path.join(ROOT, "tests", "fixtures", "topics")
+    for name in ("a", "b"):
+        run("scripts/make_small_task.py", "--source", topics, "--output_dir", str(tmp_path / name), "--classes", "2",
+            "--per_class", "20", "--dev_per_class", "4", "--test_per_class", "6")
+    files = {f: (tmp_path / "a" / f).read_text() for f in ("labels.txt", "train.tsv", "dev.tsv", "test.tsv")}
+    assert files == {f: (tmp_path / "b" / f).read_text() for f in files}  # seeded
+    labels = files["labels.txt"].split()
+    rows = {split: [line.split("\t") for line in files[f"{split}.tsv"].splitlines()[1:]] for split in
+            ("train", "dev", "test")}
+    assert len(labels) == 2 and [len(rows[s]) for s in ("train", "dev", "test")] == [40, 8, 12]
+    assert all(sum(label == name for label, _ in rows[s]) == len(rows[s]) // 2 for s in rows for name in labels)
+    assert not {t for _, t in rows["dev"]} & {t for _, t in rows["test"]}
+    out = tmp_path / "student"
+    run("scripts/benchmark_student.py", "--data_dir", str(tmp_path / "a"), "--ood_file",
+        str(tmp_path / "a" / "test.tsv"), "--seeds", "1", "--output_dir", str(out), "--", "--num_epochs", "1", *TINY_STUDENT)
+    assert json.loads((out / "summary.json").read_text())["runs"][0]["ood"] is not None
+    assert json.loads((out / "seed-1" / "metrics.json").read_text())["task_name"] == "a"

@@ -47,7 +47,8 @@ def test_label_names_flow_into_every_output(chain):
     metrics = read(root / "student" / "metrics.json")
     assert metrics["label_names"] == NAMES and set(metrics["dev_per_class"]) == set(NAMES)
     assert metrics["dev_accuracy"] > 0.6 and metrics["dev_macro_f1"] is not None  # chance is 1/3
-    assert read(os.path.join(exported, "manifest.json"))["label_names"] == NAMES
+    manifest = read(os.path.join(exported, "manifest.json"))
+    assert manifest["label_names"] == NAMES and manifest["task_name"] == "topics"
 
 
 def test_predict_and_serve_answer_with_label_names(chain):
@@ -80,3 +81,24 @@ def test_the_default_width_is_32_for_two_classes_and_128_for_more(tmp_path, data
                        "1", *TINY_STUDENT[:width], *TINY_STUDENT[width + 2 :]])
     assert read(tmp_path / "best_model" / "student_config.json")["hidden_size"] == hidden_size
     assert read(tmp_path / "metrics.json")["args"]["hidden_size"] == hidden_size
+
+
+def test_default_flags_learn_a_small_task_of_ones_own_and_name_it_after_its_folder(tmp_path, log_lines):
+    """150 texts of 3 classes, no --task_name, no --num_epochs: the data sets the schedule (6 epochs of 5 steps, the
+    old default, left it at 63% dev accuracy) and early stopping ends it; the folder names the task."""
+    distill_lstm.main(["--data_dir", TOPICS, "--output_dir", str(tmp_path), "--embedding_dim", "32", "--hidden_size",
+                       "32", "--vocab_min_freq", "1", "--device", "cpu"])
+    metrics = read(tmp_path / "metrics.json")
+    assert metrics["dev_accuracy"] >= 0.9 and metrics["steps"] > 30 and metrics["stopped_early"]
+    assert metrics["task_name"] == "topics" and read(tmp_path / "best_model" / "student_info.json")["task_name"] == \
+        "topics"
+    assert metrics["guessing"]["warning"] is None and metrics["guessing"]["majority_rate"] == pytest.approx(1 / 3)
+    assert not any("barely better than guessing" in line for line in log_lines)
+
+
+def test_a_student_barely_better_than_guessing_says_so(tmp_path, log_lines):
+    distill_lstm.main(["--data_dir", TOPICS, "--output_dir", str(tmp_path), *TINY_STUDENT, "--num_epochs", "1",
+                       "--learning_rate", "1e-6"])
+    warning = read(tmp_path / "metrics.json")["guessing"]["warning"]
+    assert warning.startswith("barely better than guessing") and "--num_epochs" in warning, warning
+    assert f"this student is {warning}" in log_lines

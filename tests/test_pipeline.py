@@ -149,3 +149,18 @@ def test_a_data_dir_without_the_splits_is_one_error_line(tmp_path):
     done = run_all({"OUTPUT_DIR": str(tmp_path / "run"), "DATA_DIR": str(tmp_path)}, check=False)
     assert done.returncode == 2 and f"DATA_DIR {tmp_path} has no train.tsv and dev.tsv" in done.stderr
     assert not os.path.exists(tmp_path / "run" / "data")
+
+
+def test_step_args_add_to_quicks_settings_and_own_data_keeps_its_name(tmp_path):
+    """GLUE_ARGS and DISTILL_ARGS come after QUICK's flags (argparse: the later one wins), and a data folder of one's
+    own (labels.txt) names the task, not ChnSentiCorp. Flags that fail at parsing stop each step at once."""
+    topics = os.path.join(ROOT, "tests", "fixtures", "topics")
+    env = {"OUTPUT_DIR": str(tmp_path), "DATA_DIR": topics, "GLUE_ARGS": "--num_train_epochs 0",
+           "DISTILL_ARGS": "--n_iter 3 --alpha 7"}
+    done = run_all(env, "teacher", check=False)
+    assert re.search(r"^== teacher: python run_glue.py .*--task_name topics .*--num_train_epochs 1 .*"
+                     r"--num_train_epochs 0$", done.stdout, re.M), done.stdout
+    done = run_all(env, "distill", check=False)
+    assert re.search(r"^== distill: python distill_lstm.py --task_name topics .*--num_epochs 1 --n_iter 2 --n_iter 3 "
+                     r"--alpha 7$", done.stdout, re.M), done.stdout
+    assert "argument --alpha: must be >= 0 and <= 1, got 7" in done.stdout

@@ -152,3 +152,15 @@ def test_course_command_loads_ernie_gram_zh_from_a_filled_paddlenlp_cache(tmp_pa
     assert info["init_from"] == "ernie-gram-zh" and info["pretrained"] is True
     config = read(tmp_path / "out" / "best_model" / "config.json")
     assert config["num_hidden_layers"] == 12 and config["hidden_size"] == 768 and config["vocab_size"] == 18018
+
+
+def test_a_short_run_warns_and_a_teacher_barely_better_than_guessing_says_so(tiny_teacher_init, tmp_path, log_lines):
+    """The course's settings on a small data set make few steps: said before training; a teacher that learnt nothing
+    (random weights, 2 steps) is said to be barely better than guessing, with what to try, in the log and metrics."""
+    run_glue.main(glue_args(tiny_teacher_init, str(tmp_path), "--max_steps", "2", "--learning_rate", "1e-7"))
+    assert any(line.startswith("only 2 optimizer steps (240 training texts, batch 16") and "--num_train_epochs" in line
+               for line in log_lines), log_lines
+    metrics = json.load(open(tmp_path / "metrics.json"))
+    warning = metrics["guessing"]["warning"]
+    assert warning.startswith("barely better than guessing") and "random weights" in warning, warning
+    assert f"this teacher is {warning}" in log_lines and metrics["guessing"]["majority_rate"] >= 0.5

@@ -187,6 +187,8 @@ def main(argv=None):
             out))
     predictor = Predictor.from_settings(args.model_dir, runtime)
     logger.info("the %s from %s, backend %s", predictor.manifest.kind, args.model_dir, predictor.backend)
+    if predictor.manifest.untrained_warning():
+        logger.warning(predictor.manifest.untrained_warning())
     if args.text:
         windows = [([Example(t, -1, f"--text #{i}") for i, t in enumerate(args.text, 1)], [])]
         return to_output(args.output_file, lambda out: predict_windows(predictor, windows, None, args.logits, out=out))

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from ..cli import (ArgumentParser, Terminated, add_runtime_arguments, bounded, positive_float, positive_int, run_cli,
                    settings_from)
-from ..errors import InputError
+from ..errors import InputError, missing_dependency
 
 try:  # httptools comes with the [deploy] extra; without it --help still works, and main() says what to install
     from ..serving.http_server import BACKLOG, ServerState, error, serve_forever
@@ -41,7 +41,7 @@ try:  # httptools comes with the [deploy] extra; without it --help still works, 
 
     MISSING = None
 except ModuleNotFoundError as missing:
-    MISSING = missing.name
+    MISSING = missing
 from ..deploy.inference import DEFAULT_MAX_CHARS, Predictor, RuntimeSettings, text_problem
 from ..log import logger
 from ..serving.micro_batching import MicroBatcher
@@ -336,11 +336,13 @@ def run_workers(settings, sock, on_ready):
 def main(argv=None):
     args = parse_args(argv)
     if MISSING:
-        raise InputError(f"serving needs {MISSING}: pip install 'ernie-gram-distill[deploy]'")
+        raise missing_dependency(MISSING) or MISSING
     sock = listening_socket(args.host, args.port, reuse_port=REUSE_PORT and args.workers > 1)
     runtime = settings_from(RuntimeSettings, args, cpu_threads=max(1, args.cpu_threads // args.workers))
     settings = settings_from(ServeSettings, args, runtime=runtime)
     predictor = Predictor.from_settings(args.model_dir, runtime)  # also checks the model before any worker starts
+    if predictor.manifest.untrained_warning():
+        logger.warning(predictor.manifest.untrained_warning())
     host, port = sock.getsockname()[:2]
     message = ("serving the %s from %s on http://%s:%d (POST /predict, GET /health, /ready, /metrics%s), backend %s, "
                "%d worker(s) x %d thread(s)", predictor.manifest.kind, args.model_dir, host, port,

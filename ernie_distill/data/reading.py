@@ -22,6 +22,7 @@ BUILTIN_TASKS = {
 }
 SPLIT_FILES = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
 LABELS_FILE = "labels.txt"
+DEFAULT_TASK = "ChnSentiCorp"  # the built-in task a --data_dir without labels.txt holds
 
 
 class DataError(InputError):
@@ -48,12 +49,14 @@ class Task:
         return {**{str(i): i for i in range(len(self.labels))}, **{label: i for i, label in enumerate(self.labels)}}
 
 
-def load_task(task_name, data_dir=None):
-    """The task: from DATA_DIR/labels.txt when there is one (your own task), else a built-in task by name."""
+def load_task(task_name=None, data_dir=None):
+    """The task: from DATA_DIR/labels.txt when there is one (your own task, named task_name, else after its folder),
+    else a built-in task by name (default: ChnSentiCorp)."""
     labels_path = os.path.join(data_dir, LABELS_FILE) if data_dir else None
     if labels_path and os.path.isfile(labels_path):
         labels = read_labels_file(labels_path)
-        return Task(task_name.lower(), tuple(labels), tuple(labels))
+        return Task(task_name or os.path.basename(os.path.abspath(data_dir)), tuple(labels), tuple(labels))
+    task_name = task_name or DEFAULT_TASK
     key = task_name.lower()
     if key not in BUILTIN_TASKS:
         raise DataError(f"unknown --task_name {task_name!r}: the built-in task is {', '.join(sorted(BUILTIN_TASKS))}; "

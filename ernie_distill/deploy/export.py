@@ -144,6 +144,7 @@ def write_export(out, source, settings, max_seq_length):
         source_dir=os.path.abspath(settings.model_dir), vocab_size=source.vocab_size,
         max_input_length=source.max_input_length, dev_accuracy=info.get("dev_accuracy"), mode=info.get("mode"),
         pretrained=info.get("pretrained", (info.get("teacher") or {}).get("pretrained")),
+        task_name=info.get("task_name"),
     )
     manifest.write(out)
 

@@ -55,8 +55,20 @@ class Manifest:
     dev_accuracy: Optional[float] = None
     mode: Optional[str] = None  # a student's training mode
     pretrained: Optional[bool] = None  # False: the teacher (or a student's teacher) was never pretrained
+    task_name: Optional[str] = None  # the task it was trained on (None: exported before it was recorded)
     parity: dict = field(default_factory=dict)  # check -> max |logit difference| measured at export
     format_version: int = FORMAT_VERSION
+
+    def untrained_warning(self):
+        """What predict.py and serve.py warn of at load (None for a model that learnt from a pretrained teacher, or
+        from labels alone): a model whose teacher was never pretrained (QUICK=1) answers at random."""
+        if self.pretrained is not False:
+            return None
+        whose = ("this teacher was never pretrained" if self.kind == "teacher" else
+                 "this student learnt from a teacher that was never pretrained")
+        return (f"{whose} (random initial weights, as QUICK=1 makes them): its predictions only show that the chain "
+                "works and say nothing about the texts; bash scripts/run_all.sh on a GPU with internet makes a real "
+                "one")
 
     def write(self, model_dir):
         write_json(os.path.join(model_dir, MANIFEST_FILE), dataclasses.asdict(self))

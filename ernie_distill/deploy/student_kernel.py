@@ -20,11 +20,13 @@ No Paddle here: export_model.py builds the weights from the student's state dict
 KERNEL_FILE, a NumPy .npz that is read without pickle.
 """
 import os
+import time
 import zipfile
 
 import numpy as np
 
 from ..jit import njit_cached
+from ..log import logger
 from .manifest import KERNEL_FILE, ExportError
 
 # kernel weight name -> its number of dimensions
@@ -95,6 +97,22 @@ class StudentKernel:
                               "and students of more than one LSTM layer, have none): re-export with export_model.py, "
                               "or use --backend onnx")
         self.weights = load_kernel_weights(path, vocab_size, ngram_vocab_size, num_classes)
+        self.compile()
+
+    def compile(self):
+        """Compile the kernel for these arrays now, not at the first request: the first time on a machine numba takes
+        seconds (then its cache serves each new process at once), and a silent first prediction looks like a hang."""
+        if bilstm_classifier_logits.signatures:  # compiled in this process
+            return
+        cache_file = getattr(bilstm_classifier_logits._cache, "_cache_file", None)  # None: no cache (jit.py)
+        compiling = cache_file is None or not os.path.isfile(cache_file._index_path)
+        if compiling:
+            logger.info("compiling the student kernel (once; ~10 s)...")
+        started = time.perf_counter()
+        self({"input_ids": np.ones((1, 1), np.int64), "seq_len": np.ones(1, np.int64),
+              "ngram_ids": np.zeros((1, 1), np.int64)})
+        if compiling or sum(bilstm_classifier_logits.stats.cache_misses.values()):  # (a cache of another machine)
+            logger.info("compiled in %.1f s", time.perf_counter() - started)
 
     def __call__(self, inputs):
         ngram_ids = inputs.get("ngram_ids")

@@ -45,6 +45,15 @@ class StudentConfig:
         return cls(**read_json(os.path.join(directory, STUDENT_CONFIG)))
 
 
+def adamw_decaying(model, learning_rate, total_steps, weight_decay, max_grad_norm, linear=True):
+    """(optimizer, scheduler or None): the student's AdamW with gradient clipping, its rate decaying linearly to zero
+    over total_steps (or constant: linear=False)."""
+    scheduler = paddle.optimizer.lr.PolynomialDecay(learning_rate, total_steps, end_lr=0.0) if linear else None
+    optimizer = paddle.optimizer.AdamW(learning_rate=scheduler or learning_rate, parameters=model.parameters(),
+                                       weight_decay=weight_decay,
+                                       grad_clip=paddle.nn.ClipGradByGlobalNorm(max_grad_norm))
+    return optimizer, scheduler
+
 class BiLSTMClassifier(nn.Layer):
     """See the module docstring; forward takes the arrays StudentInputs.batch makes."""
 

@@ -21,22 +21,61 @@ from ..errors import InputError
 from ..log import Progress, logger
 from .checkpoint import load_checkpoint, save_checkpoint
 from .curves import CURVES
+from .scores import guessing_check
 
 BEST_MODEL, CHECKPOINT, METRICS = "best_model", "checkpoint", "metrics.json"
 # Flags that change where or how verbosely a run works, never what it learns: left out of the run's fingerprint.
 NOT_IN_FINGERPRINT = {"output_dir", "resume", "device", "logging_steps", "download_timeout", "cache_dir",
                       "teacher_batch_size", "data_dir", "skip_invalid", "logging_dir"}
+# Schedule.following_data: evaluations in a run of more epochs than that, and those in a row without a better dev
+# accuracy that stop it
+EVALUATIONS, PATIENCE = 20, 5
+# The student's schedule without --num_epochs (docs/results.md): ChnSentiCorp's 9,600 texts make 300 steps an epoch,
+# and 6 epochs suit them on hard labels; its default transfer set (5,200 steps) 3 when distilling, while 960 labels and
+# 8,640 unlabeled texts (450 steps an epoch) gained 2.6 points from 6. A smaller data set gets more epochs.
+STUDENT_LENGTH = {"hard_labels": dict(min_epochs=6, min_steps=1800), "distill": dict(min_epochs=3, min_steps=2400)}
+# Schedule.warn_if_short: a run of fewer optimizer steps warns, saying what to try
+SHORT_RUN_STEPS = 200
+SHORT_RUN_HINTS = {"teacher": "try --num_train_epochs 20 (or --max_steps 300) and watch the dev accuracy; the "
+                              "course's settings suit ChnSentiCorp's 9,600 texts"}
+# write_metrics: what to try when a finished run is barely better than guessing (scores.guessing_check)
+GUESSING_HINTS = {
+    "student": "training longer (--num_epochs 30, or leave out --num_epochs: the data then sets the length), more "
+               "labelled texts, or distilling from a teacher with your unlabeled texts (--teacher_dir, "
+               "--unlabeled_file); check that the labels in train.tsv match the texts",
+    "teacher": "training longer (--num_train_epochs, or --max_steps 300 on a small data set), another --learning_rate "
+               "(2e-5 to 1e-4), or more labelled texts; check that the labels in train.tsv match the texts"}
 
 
 @dataclass
 class Schedule:
-    """How long to train and how often to evaluate; max_steps > 0 overrides the epochs (as in PaddleNLP)."""
+    """How long to train and how often to evaluate; max_steps > 0 overrides the epochs (as in PaddleNLP); patience > 0
+    stops early once that many evaluations in a row found no better dev accuracy (the best model is kept)."""
 
     num_epochs: int
     steps_per_epoch: int
     max_steps: int = 0
     eval_steps: int = 0  # evaluate every eval_steps steps, or at each epoch end when 0; and always at the last step
     logging_steps: int = 50
+    patience: int = 0
+
+    @classmethod
+    def following_data(cls, steps_per_epoch, *, num_epochs=None, min_epochs, min_steps, patience=None, eval_steps=0,
+                       logging_steps=50):
+        """The schedule for a data set of any size. Given num_epochs, exactly those (early stopping only with a
+        `patience`). Else at least min_epochs and min_steps optimizer steps (a small data set gets the steps it
+        needs: 300 texts make 10 steps an epoch), an evaluation each epoch or, with more epochs than EVALUATIONS,
+        EVALUATIONS in the run, and early stopping after `patience` (default PATIENCE) evaluations without a better
+        dev accuracy. A large data set, whose min_epochs make min_steps, trains as it did before early stopping
+        existed: min_epochs (6) leave no room for PATIENCE (5) evaluations after a best one before the end."""
+        if num_epochs:
+            return cls(num_epochs, steps_per_epoch, eval_steps=eval_steps, logging_steps=logging_steps,
+                       patience=patience or 0)
+        epochs = max(min_epochs, math.ceil(min_steps / steps_per_epoch))
+        if not eval_steps and epochs > EVALUATIONS:  # evaluating each epoch would spend the patience in a few steps
+            eval_steps = math.ceil(epochs * steps_per_epoch / EVALUATIONS)
+        return cls(epochs, steps_per_epoch, eval_steps=eval_steps, logging_steps=logging_steps,
+                   patience=PATIENCE if patience is None else patience)
 
     @property
     def total_steps(self):
@@ -45,6 +84,18 @@ class Schedule:
     @property
     def epochs(self):
         return math.ceil(self.total_steps / self.steps_per_epoch)
+
+    def patience_spent(self, state):
+        """True once `patience` evaluations in a row found no better dev accuracy than state's best."""
+        return self.patience > 0 and sum(step > state.best_step for step, _ in state.eval_history) >= self.patience
+
+    def warn_if_short(self, examples, batch_size, kind):
+        """Warn of a run of fewer than SHORT_RUN_STEPS optimizer steps: on a small data set the defaults of a large
+        one stop before the model learns. Says what a `kind` ("teacher") run could try."""
+        if self.total_steps < SHORT_RUN_STEPS:
+            logger.warning("only %d optimizer steps (%d training texts, batch %d, %d epoch(s)): a model on so little "
+                           "data usually needs more; %s", self.total_steps, examples, batch_size, self.epochs,
+                           SHORT_RUN_HINTS[kind])
 
 
 @dataclass
@@ -81,6 +132,7 @@ class TrainState:
     lr_history: list = field(default_factory=list)  # [step, learning rate]
     best_scores: dict = field(default_factory=dict)  # the best evaluation's classification_scores
     fingerprint: dict = field(default_factory=dict)
+    stopped_early: bool = False  # patience spent before the last step
 
 
 def data_digest(examples):
@@ -160,7 +212,9 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
                         state.global_step, state.best_accuracy, state.best_step)
     total, per_epoch = schedule.total_steps, schedule.steps_per_epoch
     progress, started, earlier_wall_time = Progress(total, state.global_step), time.time(), state.wall_time_s
-    logger.info("training %d steps (%d per epoch, %d epoch(s))", total, per_epoch, schedule.epochs)
+    logger.info("training %d steps (%d per epoch, %d epoch(s))%s", total, per_epoch, schedule.epochs,
+                f", stopping early after {schedule.patience} evaluations without a better dev accuracy"
+                if schedule.patience else "")
 
     def evaluate_and_checkpoint(epoch):
         nonlocal checkpointed
@@ -187,8 +241,9 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
 
     scaler = mixed_precision.scaler() if mixed_precision else None
     model.train()
+    stopped = schedule.patience_spent(state)  # a resumed run that had stopped early stays stopped
     try:
-        for epoch in range(state.global_step // per_epoch + 1, schedule.epochs + 1):
+        for epoch in range(state.global_step // per_epoch + 1, 0 if stopped else schedule.epochs + 1):
             for index, batch in enumerate(epoch_batches(epoch)):
                 step = (epoch - 1) * per_epoch + index + 1
                 if step <= state.global_step:
@@ -216,8 +271,11 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
                 due = step % schedule.eval_steps == 0 if schedule.eval_steps else index + 1 == per_epoch
                 if due or step == total:
                     evaluate_and_checkpoint(epoch)
-                if step >= total:
+                    stopped = schedule.patience_spent(state)
+                if step >= total or stopped:
                     break
+            if stopped:
+                break
     except KeyboardInterrupt:  # run_cli prints this as its one line
         if checkpointed is None:
             raise KeyboardInterrupt(f"at step {state.global_step}, before the first checkpoint: the same command "
@@ -227,19 +285,32 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
     finally:
         if curves is not None and is_main_process:
             curves.close()
+    state.stopped_early = stopped and state.global_step < total
+    if state.stopped_early:
+        logger.info("stopped early at step %d of %d: no better dev accuracy in %d evaluations; the best model is from "
+                    "step %d", state.global_step, total, schedule.patience, state.best_step)
     return state
 
 
 def write_metrics(output_dir, state, *, kind, mode, task, num_parameters, settings, teacher=None, **extra):
     """OUTPUT_DIR/metrics.json, one schema for the teacher and every student; report.py and the benchmark read it.
     `settings`: every flag of the run (a dict), kept under "args"."""
+    guessing = guessing_check(state.best_scores, GUESSING_HINTS[kind] + (
+        "; it started from random weights: a pretrained encoder (--model_name_or_path ernie-gram-zh) is what makes a "
+        "teacher" if extra.get("pretrained") is False else "")) if state.best_scores else None
+    logger.info("best dev accuracy %.4f at step %d (epoch %d)%s; the %s is in %s", state.best_accuracy, state.best_step,
+                state.best_epoch, ", stopped early" if state.stopped_early else "", kind,
+                os.path.join(output_dir, BEST_MODEL))
+    if guessing and guessing["warning"]:
+        logger.warning("this %s is %s", kind, guessing["warning"])
     metrics = {
         "kind": kind, "mode": mode, "task_name": task.name, "labels": task.labels, "label_names": task.label_names,
         "dev_accuracy": state.best_accuracy, "dev_macro_f1": state.best_scores.get("macro_f1"),
         "dev_per_class": state.best_scores.get("per_class"), "dev_confusion": state.best_scores.get("confusion"),
         "best_step": state.best_step,
         "best_epoch": state.best_epoch,
-        "steps": state.global_step, "num_parameters": num_parameters,
+        "steps": state.global_step, "stopped_early": state.stopped_early, "guessing": guessing,
+        "num_parameters": num_parameters,
         "model_size_mb": round(num_parameters * 4 / 2**20, 2), "wall_time_s": round(state.wall_time_s, 1),
         "loss_history": state.loss_history, "eval_history": state.eval_history, "lr_history": state.lr_history,
         "teacher": teacher,

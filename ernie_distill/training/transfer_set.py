@@ -222,3 +222,13 @@ def distillation_targets(settings, task, transfer):
                   "cache": transfer.path, "teacher_digests": digests + [o.digest for o in outputs],
                   "unlabeled": transfer.unlabeled_counts}
     return targets, provenance
+
+
+def training_set(settings, task, splits, data_dir, distilling):
+    """What the student trains on: (texts, labels, teacher targets, teacher info, unlabeled texts). On hard labels the
+    training split (no targets, no teacher); distilling, the transfer set and its teachers' logits."""
+    if not distilling:
+        return [e.text for e in splits["train"]], [e.label for e in splits["train"]], None, None, []
+    transfer = transfer_set_for(settings, task, splits, data_dir)
+    targets, teacher = distillation_targets(settings, task, transfer)
+    return transfer.texts, transfer.labels, targets, teacher, transfer.unlabeled_texts
