@@ -653,3 +653,31 @@ def test_a_client_pipelining_without_ever_waiting_for_an_answer_is_disconnected_
     loop.call_soon_threadsafe(loop.stop)
     (reason, at), = disconnected
     assert reason == "unread_answers" and 0.5 < at - began < 1.5
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's receive queue is looked at on Linux")
+def test_a_client_keeping_two_requests_in_flight_and_reading_every_answer_is_not_disconnected():
+    """A sliding window of pipelined requests (the next sent as each answer is read, as h2load -m 2 does): a request
+    always waits behind the answer being made, yet the client reads them all, so it is never taken for one that does
+    not read, however long it goes on."""
+    async def slowly(method, path, body, content_type):
+        await asyncio.sleep(0.005)
+        return await echo(method, path, body, content_type)
+
+    disconnected = []
+    state = ServerState(on_disconnected=lambda reason: disconnected.append(reason))
+    port, _, loop = serve_in_thread(slowly, 0.3, 100, state)
+    connection = socket.create_connection(("127.0.0.1", port), timeout=5)
+    connection.sendall(request(b"GET", b"/a") * 2)
+    received, answered, began = b"", 0, time.monotonic()
+    while time.monotonic() < began + 1.5:  # five times the timeout
+        data = connection.recv(65536)
+        assert data, f"disconnected after {answered} answers: {disconnected}"
+        received += data
+        while b"}" in received:  # (each answer ends with its JSON body)
+            received = received[received.index(b"}") + 1:]
+            answered += 1
+            connection.sendall(request(b"GET", b"/a"))
+    connection.close()
+    loop.call_soon_threadsafe(loop.stop)
+    assert disconnected == [] and answered > 100
