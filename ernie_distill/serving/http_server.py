@@ -598,17 +598,18 @@ def serve_forever(sock, answer, timeout, max_body_bytes, on_listening=None, stop
                 loop.add_signal_handler(signum, on_signal)
             except NotImplementedError:  # Windows: Ctrl-C stops it as KeyboardInterrupt
                 pass
-        def connection():
+
+        def new_connection():
             return HttpConnection(answer, timeout, max_body_bytes, state)
 
-        server = await loop.create_server(connection, sock=sock, backlog=BACKLOG)
+        server = await loop.create_server(new_connection, sock=sock, backlog=BACKLOG)
         if on_listening is not None:
             on_listening()
         await stop.wait()
         state.draining = True
         queued = accept_queued(sock)  # (closing the socket would reset them)
         server.close()  # no new connections
-        await asyncio.gather(*(loop.connect_accepted_socket(connection, client) for client in queued),
+        await asyncio.gather(*(loop.connect_accepted_socket(new_connection, client) for client in queued),
                              return_exceptions=True)
         logger.info("stopping: no new connections; answering what %d open connection(s) sent (at most %g s; a second "
                     "signal stops at once)", len(state.connections), graceful_timeout)
