@@ -677,4 +677,4 @@ def test_a_client_keeping_two_requests_in_flight_and_reading_every_answer_is_not
             connection.sendall(request(b"GET", b"/a"))
     connection.close()
     loop.call_soon_threadsafe(loop.stop)
-    assert disconnected == [] and answered > 100
+    assert disconnected == [] and answered > 20  # (about 200 on a quiet machine)
