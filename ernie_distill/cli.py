@@ -12,6 +12,7 @@ import os
 import select
 import signal
 import sys
+import threading
 
 from .deploy.manifest import AUTO, BACKENDS
 from .errors import InputError, missing_dependency, write_error
@@ -234,7 +235,10 @@ def _terminate(signum, _frame):
 def quiet_signals():
     """From a command's first import (ernie_distill.commands): Ctrl-C ends it with one line, `interrupted`, and SIGTERM
     quietly (Terminated), even while it imports its modules or loads its model, before run_cli runs. In a worker
-    process Ctrl-C is for its parent to report."""
+    process Ctrl-C is for its parent to report. Imported from another thread (a program using a command's functions),
+    nothing: a command's handlers are set in its main thread, and Python allows no other."""
+    if threading.current_thread() is not threading.main_thread():
+        return
     if multiprocessing.current_process().name != "MainProcess":
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.excepthook = _interrupted_in_one_line

@@ -156,3 +156,15 @@ def test_ctrl_c_while_a_command_imports_its_modules_is_one_line(exported_student
     finally:
         process.kill()
         process.communicate()
+
+
+def test_the_commands_can_be_imported_from_a_thread():
+    """Their signal handlers are a command's (set in its main thread); a program importing create_app or main from a
+    worker thread gets them without Python's 'signal only works in main thread'."""
+    code = ("import threading\nfailed = []\n"
+            "def load():\n"
+            "    try:\n        import ernie_distill.commands.predict\n"
+            "    except Exception as err:\n        failed.append(repr(err))\n"
+            "thread = threading.Thread(target=load)\nthread.start()\nthread.join()\nprint(failed)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr

@@ -485,9 +485,10 @@ class HttpConnection(asyncio.Protocol):
             if not self.in_body and not self.not_reading():  # (a body has its own; one behind, the write one)
                 self.set_deadline(self.no_request)  # the next request's headers
             self.read_on()
-            if self.pipelining is not None and not self.busy and not self.unread_requests():
-                self.pipelining.cancel()  # caught up with the client
-                self.pipelining = None
+        if (self.pipelining is not None and not self.transport.is_closing() and not self.pending and not self.unparsed
+                and not self.unread_requests()):
+            self.pipelining.cancel()  # caught up with the client: no request waits behind the one being answered
+            self.pipelining = None
 
     def unread_requests(self):
         """Whether bytes the client sent wait unread in the kernel (FIONREAD; where it cannot be asked, no).
@@ -495,8 +496,9 @@ class HttpConnection(asyncio.Protocol):
         A client's kernel may take megabytes of answers its application never reads (on Linux its receive buffer
         grows as they come, its window stays open: measured, 6.5 MB in 18 s), so the server cannot see that they are
         not read. What it can see is a client pipelining requests that never waits for an answer: one that keeps
-        requests waiting behind its answers, in the parser or the kernel, for `timeout` seconds on end is taken as not
-        reading them, and disconnected."""
+        requests waiting behind its answers, in the parser or the kernel, for `timeout` seconds on end (the server
+        never once down to the one request it is answering) is taken as not reading them, and disconnected; one that
+        keeps a window of requests in flight, sending the next as it reads an answer, lets it get down to one."""
         return self.fd is not None and int.from_bytes(ioctl(self.fd, FIONREAD, bytes(4)), sys.byteorder) > 0
 
     def finish(self):
@@ -596,17 +598,18 @@ def serve_forever(sock, answer, timeout, max_body_bytes, on_listening=None, stop
                 loop.add_signal_handler(signum, on_signal)
             except NotImplementedError:  # Windows: Ctrl-C stops it as KeyboardInterrupt
                 pass
-        def connection():
+
+        def new_connection():
             return HttpConnection(answer, timeout, max_body_bytes, state)
 
-        server = await loop.create_server(connection, sock=sock, backlog=BACKLOG)
+        server = await loop.create_server(new_connection, sock=sock, backlog=BACKLOG)
         if on_listening is not None:
             on_listening()
         await stop.wait()
         state.draining = True
         queued = accept_queued(sock)  # (closing the socket would reset them)
         server.close()  # no new connections
-        await asyncio.gather(*(loop.connect_accepted_socket(connection, client) for client in queued),
+        await asyncio.gather(*(loop.connect_accepted_socket(new_connection, client) for client in queued),
                              return_exceptions=True)
         logger.info("stopping: no new connections; answering what %d open connection(s) sent (at most %g s; a second "
                     "signal stops at once)", len(state.connections), graceful_timeout)

@@ -56,6 +56,8 @@ class MicroBatcher:
 
     async def submit(self, texts):
         """The predictions for `texts`, computed together with whatever other requests are waiting."""
+        if not texts:  # (nothing for the model: shares() would take nothing from it, forever)
+            return []
         loop = asyncio.get_running_loop()
         if self.task is None:  # created on first use, inside the server's event loop
             self.arrived = asyncio.Event()

@@ -370,6 +370,23 @@ def test_the_answers_the_server_makes_itself_are_reported():
     assert refused == [400, 400, 408, 500] and disconnected == ["no_request", "no_request"]
 
 
+
+def pipeline_without_reading(connection, disconnected, pause):
+    """Send requests on `connection` as fast as the server takes them, never reading, until the server reports a
+    disconnection (or resets it) or for 5 s at most; then close it."""
+    connection.setblocking(False)
+    began = time.monotonic()
+    while not disconnected and time.monotonic() < began + 5:
+        try:
+            connection.send(request(b"GET", b"/a") * 50)
+        except BlockingIOError:
+            pass
+        except OSError:  # reset by the server
+            break
+        time.sleep(pause)
+    connection.close()
+
+
 def serve_in_thread(answer, timeout, max_body_bytes, state=None):
     """A server on a free loopback port, in an event loop on a thread of its own: (port, its connections, its loop)."""
     from ernie_distill.serving.http_server import ServerState
@@ -495,18 +512,8 @@ def test_a_client_pipelining_and_never_reading_is_disconnected_whatever_the_kern
 
     state = ServerState(on_disconnected=lambda reason: disconnected.append((reason, time.monotonic())))
     port, _, loop = serve_in_thread(kilobyte, 0.5, 100, state)
-    connection = small_receive_buffer_client(port)
-    connection.setblocking(False)
     began = time.monotonic()
-    while not disconnected and time.monotonic() < began + 5:
-        try:
-            connection.send(request(b"GET", b"/a") * 50)  # as fast as the server takes them, never reading
-        except BlockingIOError:
-            pass
-        except OSError:  # reset by the server
-            break
-        time.sleep(0.005)
-    connection.close()
+    pipeline_without_reading(small_receive_buffer_client(port), disconnected, 0.005)
     loop.call_soon_threadsafe(loop.stop)
     (reason, at), = disconnected
     assert reason == "unread_answers" and 0.5 < at - began < 2.5
@@ -638,18 +645,36 @@ def test_a_client_pipelining_without_ever_waiting_for_an_answer_is_disconnected_
         time.sleep(0.05)
     reader.close()
     assert disconnected == []
-    connection = socket.create_connection(("127.0.0.1", port))
-    connection.setblocking(False)
     began = time.monotonic()
-    while not disconnected and time.monotonic() < began + 5:
-        try:
-            connection.send(request(b"GET", b"/a") * 50)  # as fast as the server takes them, never reading
-        except BlockingIOError:
-            pass
-        except OSError:  # reset by the server
-            break
-        time.sleep(0.002)
-    connection.close()
+    pipeline_without_reading(socket.create_connection(("127.0.0.1", port)), disconnected, 0.002)
     loop.call_soon_threadsafe(loop.stop)
     (reason, at), = disconnected
     assert reason == "unread_answers" and 0.5 < at - began < 1.5
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's receive queue is looked at on Linux")
+def test_a_client_keeping_two_requests_in_flight_and_reading_every_answer_is_not_disconnected():
+    """A sliding window of pipelined requests (the next sent as each answer is read, as h2load -m 2 does): a request
+    always waits behind the answer being made, yet the client reads them all, so it is never taken for one that does
+    not read, however long it goes on."""
+    async def slowly(method, path, body, content_type):
+        await asyncio.sleep(0.005)
+        return await echo(method, path, body, content_type)
+
+    disconnected = []
+    state = ServerState(on_disconnected=lambda reason: disconnected.append(reason))
+    port, _, loop = serve_in_thread(slowly, 0.3, 100, state)
+    connection = socket.create_connection(("127.0.0.1", port), timeout=5)
+    connection.sendall(request(b"GET", b"/a") * 2)
+    received, answered, began = b"", 0, time.monotonic()
+    while time.monotonic() < began + 1.5:  # five times the timeout
+        data = connection.recv(65536)
+        assert data, f"disconnected after {answered} answers: {disconnected}"
+        received += data
+        while b"}" in received:  # (each answer ends with its JSON body)
+            received = received[received.index(b"}") + 1:]
+            answered += 1
+            connection.sendall(request(b"GET", b"/a"))
+    connection.close()
+    loop.call_soon_threadsafe(loop.stop)
+    assert disconnected == [] and answered > 20  # (about 200 on a quiet machine)

@@ -69,3 +69,20 @@ def test_a_failing_model_call_reaches_every_request_of_its_batch_and_the_next_ba
 
     first, later = asyncio.run(main())
     assert all(isinstance(result, RuntimeError) for result in first) and later == ["fine"]
+
+
+@pytest.mark.parametrize("inline", [False, True])
+def test_a_request_of_no_texts_gets_none_and_the_others_are_still_answered(inline):
+    """No model call for it (the server refuses an empty list, but a library caller may send one), and no loop that
+    takes nothing from it forever."""
+    calls = []
+
+    def predict(texts):
+        calls.append(len(texts))
+        return [text.upper() for text in texts]
+
+    async def main():
+        batcher = MicroBatcher(predict, max_batch=4, inline=inline)
+        return await asyncio.wait_for(asyncio.gather(batcher.submit([]), batcher.submit(["a", "b"])), 5)
+
+    assert asyncio.run(main()) == [[], ["A", "B"]] and calls == [2]
