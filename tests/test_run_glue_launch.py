@@ -2,6 +2,7 @@
 the world size said, a resume under the launcher, and exit status 0."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -45,10 +46,11 @@ def test_two_cpu_ranks_train_once_log_once_resume_and_exit_0(tiny_teacher_init, 
     rank0, rank1 = worker_logs(tmp_path / "log2")
     assert "data-parallel: world size 2, batch size 16 a rank, global batch size 32" in rank0
     assert f"resumed from {output_dir}/checkpoint at step {interrupted_at}" in rank0
-    evaluations = [line for line in rank0.splitlines() if "dev accuracy" in line and "(epoch" in line]
+    evaluations = re.findall(r"- step \d+ \(epoch \d+\): dev accuracy", rank0)  # not the closing "best dev accuracy"
     assert len(evaluations) == (100 - interrupted_at) // 10
     assert "INFO" not in rank1 and "Traceback" not in rank1  # one log: rank 1 says warnings only
-    assert sorted(os.listdir(output_dir)) == ["best_model", "checkpoint", "metrics.json"]
+    assert sorted(os.listdir(output_dir)) == ["best_model", "checkpoint", "curves.png", "metrics.json", "runs"]
+    assert len(os.listdir(output_dir / "runs")) == 2  # a VisualDL log a run (the first and the resumed), rank 0 only
     with open(output_dir / "metrics.json") as f:
         metrics = json.load(f)
     assert metrics["steps"] == 100 and metrics["eval_history"][-1][0] == 100

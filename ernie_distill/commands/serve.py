@@ -340,7 +340,11 @@ def main(argv=None):
     sock = listening_socket(args.host, args.port, reuse_port=REUSE_PORT and args.workers > 1)
     runtime = settings_from(RuntimeSettings, args, cpu_threads=max(1, args.cpu_threads // args.workers))
     settings = settings_from(ServeSettings, args, runtime=runtime)
-    predictor = Predictor.from_settings(args.model_dir, runtime)  # also checks the model before any worker starts
+    try:  # also checks the model before any worker starts
+        predictor = Predictor.from_settings(args.model_dir, runtime)
+    except Terminated:  # SIGTERM while it loads (once it serves, SIGTERM drains it): a stop, not a failure
+        logger.info("stopped (SIGTERM) before serving")
+        return 0
     if predictor.manifest.untrained_warning():
         logger.warning(predictor.manifest.untrained_warning())
     host, port = sock.getsockname()[:2]
@@ -355,8 +359,4 @@ def main(argv=None):
 
 
 def run():
-    try:
-        return run_cli(main)
-    except Terminated:  # before serving (once it serves, SIGTERM drains it): a stop, not a failure
-        logger.info("stopped (SIGTERM) before serving")
-        return 0
+    return run_cli(main)
