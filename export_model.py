@@ -13,14 +13,15 @@ directory takes its labels from --task_name/--data_dir when given, else from its
 """
 import sys
 
-from ernie_distill.cli import ArgumentParser, bounded, run_cli, settings_from
+from ernie_distill.cli import ArgumentParser, bounded, existing_dir, run_cli, settings_from
 from ernie_distill.data.reading import load_task
 from ernie_distill.deploy.export import ExportSettings, export
 
 
 def parse_args(argv=None):
     parser = ArgumentParser(__doc__)
-    parser.add_argument("--model_dir", required=True, help="a best_model directory (student or teacher)")
+    parser.add_argument("--model_dir", type=existing_dir, required=True,
+                        help="a best_model directory (student or teacher)")
     parser.add_argument("--output_path", required=True,
                         help="the deployment directory to write; replaces only an earlier export")
     parser.add_argument("--max_seq_length", type=bounded(int, 3, 4096),

@@ -71,7 +71,7 @@ def contents(final_dir):
 def _replace_contents(final_dir, written, last=()):
     """Replace final_dir's contents by those of the complete version `written` (copied inside final_dir first when it
     is on another filesystem), one atomic rename each: `last`, and what the new version lacks or cannot rename over (a
-    directory), set aside into `.NAME.old.X`; the new version renamed `.NAME.new.X`; its entries moved in, `last`
+    directory, or a file the new version has a directory of the same name for), set aside into `.NAME.old.X`; the new version renamed `.NAME.new.X`; its entries moved in, `last`
     last; what was set aside deleted. recover_dir undoes a kill before the `.new` rename and finishes one after it."""
     prefix = f".{os.path.basename(final_dir)}."
     if os.path.dirname(written) != final_dir:
@@ -86,8 +86,9 @@ def _replace_contents(final_dir, written, last=()):
         written = staging
     new = os.listdir(written)
     aside = [entry for entry in last if os.path.lexists(os.path.join(final_dir, entry))]
+    renamed_over = [entry for entry in new if not os.path.isdir(os.path.join(written, entry))]  # (files onto files)
     aside += [entry for entry in contents(final_dir) if entry not in aside and
-              (entry not in new or os.path.isdir(os.path.join(final_dir, entry)))]
+              (entry not in renamed_over or os.path.isdir(os.path.join(final_dir, entry)))]
     trash = tempfile.mkdtemp(prefix=prefix + "old.", dir=final_dir)
     for entry in aside:
         os.replace(os.path.join(final_dir, entry), os.path.join(trash, entry))

@@ -93,6 +93,14 @@ def device(text):
     return text
 
 
+def existing_dir(text):
+    """A directory that must exist (--model_dir): a wrong path is the flag's error, before anything loads."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a directory" if os.path.exists(text) else
+                                         f"{text} does not exist")
+    return text
+
+
 def output_dir(text):
     if os.path.exists(text) and not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text} is a file; give a directory (it is created if missing)")

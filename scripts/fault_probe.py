@@ -42,7 +42,8 @@ import tempfile
 import threading
 import time
 
-from ernie_distill.cli import ArgumentParser, bounded, positive_float, positive_int
+from ernie_distill.cli import ArgumentParser, bounded, positive_float, positive_int, run_cli
+from ernie_distill.errors import InputError
 
 HOST = "127.0.0.1"
 ONE_TEXT = json.dumps({"texts": ["房间很干净，服务也好"]}, ensure_ascii=False).encode()
@@ -442,10 +443,13 @@ def command(args, **kwargs):
 
 def volume(best_model):
     """Exports into a tmpfs mount point (a container volume): the first, a replacement, then one that does not fit."""
-    if os.geteuid() != 0:
-        raise SystemExit("error: volume mounts a tmpfs: run it as root (e.g. in a container)")
     mount = tempfile.mkdtemp(prefix="volume-")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", mount], check=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", mount], capture_output=True,
+                             text=True)
+    if mounted.returncode:
+        os.rmdir(mount)
+        raise InputError(f"volume mounts a tmpfs, and mount failed ({mounted.stderr.strip()}): run it as root with "
+                         "CAP_SYS_ADMIN (a container run with --privileged)")
     try:
         export = f"{sys.executable} export_model.py --model_dir {best_model} --output_path {mount}"
         predict = f"{sys.executable} predict.py --model_dir {mount} --text 很好"
@@ -543,6 +547,8 @@ def main():
         source = args.best_model if args.probe == "volume" else args.model_dir
         if not source:
             parser.error(f"{args.probe} needs {'--best_model' if args.probe == 'volume' else '--model_dir'}")
+        if args.probe == "volume" and os.geteuid() != 0:
+            parser.error("volume mounts a tmpfs: run it as root (e.g. in a container)")
         return COMMAND_PROBES[args.probe](source)
     if args.port is None or args.pid is None:
         parser.error(f"{args.probe} probes a running server: give its --port and --pid")
@@ -578,4 +584,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

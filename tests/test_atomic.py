@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ernie_distill.atomic import recover_dir, save_dir_atomically
+from ernie_distill.atomic import _replace_contents, recover_dir, save_dir_atomically
 
 
 def write_marker(text):
@@ -138,6 +138,22 @@ def test_a_mount_point_gets_its_contents_replaced_the_manifest_last_and_is_never
     assert seen[-1] == second and set(map(str, seen)) <= {str(first), "None", str(second)}
     assert sorted(os.listdir(mount_point)) == ["extra", "lost+found", "manifest.json", "vocab", "weights"]
     assert os.listdir(mount_point.parent) == ["volume"]  # nothing written beside the volume either
+
+
+def test_replacing_contents_swaps_a_file_for_a_directory_of_the_same_name_and_back(tmp_path):
+    """(What a mount point's replacement does, on any directory.) A rename cannot put a directory over a file, nor a
+    file over a directory: the old entry is set aside first."""
+    final = tmp_path / "final"
+    final.mkdir()
+    (final / "tokenizer").write_text("a file")
+    for version, make in (("1", lambda entry: (entry.mkdir(), (entry / "vocab.txt").write_text("a directory"))),
+                          ("2", lambda entry: entry.write_text("a file again"))):
+        written = tmp_path / f"version{version}"
+        written.mkdir()
+        make(written / "tokenizer")
+        _replace_contents(str(final), str(written))
+        assert os.listdir(final) == ["tokenizer"]
+    assert (final / "tokenizer").read_text() == "a file again"
 
 
 def test_a_failed_write_into_a_mount_point_leaves_the_old_version_whole(mount_point):

@@ -75,6 +75,7 @@ def test_the_walk_through_runs_as_printed(tmp_path):
             done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True,
                                   timeout=600)
             assert done.returncode == 0, f"{command}\n{done.stderr[-3000:]}"
+            assert "usually needs more" not in done.stdout + done.stderr, command  # no short-run warning: flags enough
             if command.startswith(("python predict.py", "curl")):
                 answers = [json.loads(line) for line in done.stdout.splitlines()]
                 results = answers[0]["results"] if command.startswith("curl") else answers

@@ -29,7 +29,7 @@ import stat
 import sys
 import time
 
-from ..cli import ArgumentParser, add_runtime_arguments, positive_int, run_cli, settings_from
+from ..cli import ArgumentParser, add_runtime_arguments, existing_dir, positive_int, run_cli, settings_from
 from ..data.reading import STDIN, Example, open_binary, text_windows
 from ..deploy.inference import Predictor, RuntimeSettings, text_problem
 from ..deploy.ray_engine import RaySettings
@@ -39,7 +39,7 @@ from ..log import logger
 
 def parse_args(argv=None):
     parser = ArgumentParser(__doc__)
-    parser.add_argument("--model_dir", required=True, help="a directory written by export_model.py")
+    parser.add_argument("--model_dir", type=existing_dir, required=True, help="a directory written by export_model.py")
     source = parser.add_argument_group("input (default: stdin)")
     source.add_argument("--text", action="append", help="a text to classify; repeatable")
     source.add_argument("--input_file", help="one text per line, or a TSV with a header (label\\ttext_a); a file, a "

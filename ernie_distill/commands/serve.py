@@ -30,8 +30,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..cli import (ArgumentParser, Terminated, add_runtime_arguments, bounded, positive_float, positive_int, run_cli,
-                   settings_from)
+from ..cli import (ArgumentParser, Terminated, add_runtime_arguments, bounded, existing_dir, positive_float,
+                   positive_int, run_cli, settings_from)
 from ..errors import InputError, missing_dependency
 
 try:  # httptools comes with the [deploy] extra; without it --help still works, and main() says what to install
@@ -53,7 +53,7 @@ OTHER_VALUES = 64  # JSON values a request may hold besides its texts (PaddleNLP
 
 def parse_args(argv=None):
     parser = ArgumentParser(__doc__)
-    parser.add_argument("--model_dir", required=True, help="a directory written by export_model.py")
+    parser.add_argument("--model_dir", type=existing_dir, required=True, help="a directory written by export_model.py")
     network = parser.add_argument_group("network")
     network.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to accept other machines")
     network.add_argument("--port", type=bounded(int, 0, 65535), default=8189, help="0: any free port")

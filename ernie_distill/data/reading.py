@@ -43,6 +43,7 @@ class Task:
     name: str
     labels: tuple
     label_names: tuple
+    labels_file: str = ""  # your own task's labels.txt (none for a built-in task)
 
     def label_index(self):
         """Label value -> id. A file may give a label by its value or by its integer id; the value wins a clash."""
@@ -55,7 +56,7 @@ def load_task(task_name=None, data_dir=None):
     labels_path = os.path.join(data_dir, LABELS_FILE) if data_dir else None
     if labels_path and os.path.isfile(labels_path):
         labels = read_labels_file(labels_path)
-        return Task(task_name or os.path.basename(os.path.abspath(data_dir)), tuple(labels), tuple(labels))
+        return Task(task_name or os.path.basename(os.path.abspath(data_dir)), tuple(labels), tuple(labels), labels_path)
     task_name = task_name or DEFAULT_TASK
     key = task_name.lower()
     if key not in BUILTIN_TASKS:
@@ -240,8 +241,9 @@ def _tsv_row(raw_line, lineno, name, columns):
     if label_col is not None:
         value = fields[label_col].strip()
         if value not in label_index:
+            fix = f" of {task.labels_file}: add it there if it is a label" if task.labels_file else ""
             raise DataError(f"{where}: label {value!r} is not one of {list(task.labels)} (nor an id 0-"
-                            f"{len(task.labels) - 1})")
+                            f"{len(task.labels) - 1}){fix}")
         label = label_index[value]
     return Example(text, label, where)
 

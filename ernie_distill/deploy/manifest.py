@@ -66,9 +66,10 @@ class Manifest:
             return None
         whose = ("this teacher was never pretrained" if self.kind == "teacher" else
                  "this student learnt from a teacher that was never pretrained")
-        return (f"{whose} (random initial weights, as QUICK=1 makes them): its predictions only show that the chain "
-                "works and say nothing about the texts; bash scripts/run_all.sh on a GPU with internet makes a real "
-                "one")
+        return (f"{whose} (random initial weights, as QUICK=1 and scripts/make_tiny_teacher.py make them): its "
+                "predictions only show that the chain works and say nothing about the texts; a teacher fine-tuned "
+                "from a pretrained model (run_glue.py --model_name_or_path ernie-gram-zh, on a GPU with internet; "
+                "bash scripts/run_all.sh for ChnSentiCorp) makes a real one")
 
     def write(self, model_dir):
         write_json(os.path.join(model_dir, MANIFEST_FILE), dataclasses.asdict(self))

@@ -575,7 +575,13 @@ def accept_queued(sock):
     while True:
         try:
             queued.append(sock.accept()[0])
-        except OSError:  # (BlockingIOError once the queue is empty)
+        except BlockingIOError:  # the queue is empty
+            return queued
+        except (ConnectionAbortedError, InterruptedError):  # one its client reset while it waited: on to the next
+            continue
+        except OSError as err:  # out of file descriptors or memory: those accepted are answered, the rest dropped
+            logger.warning("stopping: could not accept the queued connections past the first %d (%s)", len(queued),
+                           err.strerror or err)
             return queued
 
 

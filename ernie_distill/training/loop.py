@@ -34,6 +34,9 @@ EVALUATIONS, PATIENCE = 20, 5
 # and 6 epochs suit them on hard labels; its default transfer set (5,200 steps) 3 when distilling, while 960 labels and
 # 8,640 unlabeled texts (450 steps an epoch) gained 2.6 points from 6. A smaller data set gets more epochs.
 STUDENT_LENGTH = {"hard_labels": dict(min_epochs=6, min_steps=1800), "distill": dict(min_epochs=3, min_steps=2400)}
+# best_model's config files, what its readers check first: where best_model is a mount point (its contents replaced
+# entry by entry, atomic.save_dir_atomically), they are put in place last
+BEST_MODEL_CONFIGS = ("config.json", "student_config.json")
 # Schedule.warn_if_short: a run of fewer optimizer steps warns, saying what to try
 SHORT_RUN_STEPS = 200
 SHORT_RUN_HINTS = {"teacher": "try --num_train_epochs 20 (or --max_steps 300) and watch the dev accuracy; the "
@@ -233,7 +236,7 @@ def train(model, optimizer, schedule, epoch_batches, compute_loss, evaluate, sav
                     state.best_accuracy, state.best_step)
         state.wall_time_s = earlier_wall_time + time.time() - started
         if improved:
-            save_dir_atomically(best_dir, lambda directory: save_best(directory, state))
+            save_dir_atomically(best_dir, lambda directory: save_best(directory, state), last=BEST_MODEL_CONFIGS)
         save_checkpoint(ckpt_dir, model, optimizer, asdict(state))
         checkpointed = state.global_step
         if curves is not None:

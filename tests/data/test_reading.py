@@ -148,7 +148,8 @@ def test_bad_labels_file_names_file_and_line(tmp_path, labels, message):
 
 def test_unknown_label_and_class_without_training_examples(tmp_path):
     data_dir = make_task_dir(tmp_path, train="label\ttext_a\n体育\t球赛\n娱乐\t电影\n")
-    with pytest.raises(DataError, match=r"train.tsv:3: label '娱乐' is not one of \['体育', '财经', '科技'\]"):
+    with pytest.raises(DataError, match=r"train.tsv:3: label '娱乐' is not one of \['体育', '财经', '科技'\] \(nor an id "
+                                        r"0-2\) of .*labels.txt: add it there if it is a label \(fix the row, or "):
         load_splits(load_task("news", data_dir), data_dir)
     data_dir = make_task_dir(tmp_path, train="label\ttext_a\n体育\t球赛\n财经\t股票\n")
     with pytest.raises(DataError, match=r"no training example of label\(s\) \['科技'\]"):

@@ -407,6 +407,10 @@ def test_max_seq_length_over_the_teacher_position_table_is_refused(exported_teac
 
 @pytest.mark.parametrize("main, args, error", [
     (predict.main, ["--batch_size", "0", "--text", "好"], "error: argument --batch_size: must be >= 1, got 0"),
+    (predict.main, ["--model_dir", "no/such/export", "--text", "好"],  # (the last --model_dir counts)
+     "error: argument --model_dir: no/such/export does not exist"),
+    (export_model.main, ["--model_dir", "no/such/best_model", "--output_path", "unused"],
+     "error: argument --model_dir: no/such/best_model does not exist"),
     (export_model.main, ["--output_path", "unused", "--opset_version", "22"],  # paddle2onnx would abort the process
      "error: argument --opset_version: must be >= 7 and <= 21, got 22"),
 ])

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from conftest import exchange
-from ernie_distill.serving.http_server import MAX_HEADER_BYTES, HttpConnection, ServerState
+from ernie_distill.log import logger
+from ernie_distill.serving.http_server import MAX_HEADER_BYTES, HttpConnection, ServerState, accept_queued
 
 
 async def echo(method, path, body, content_type):
@@ -678,3 +679,29 @@ def test_a_client_keeping_two_requests_in_flight_and_reading_every_answer_is_not
     connection.close()
     loop.call_soon_threadsafe(loop.stop)
     assert disconnected == [] and answered > 20  # (about 200 on a quiet machine)
+
+
+class QueuedSocket:
+    """A listening socket's stand-in whose accept() calls give, in turn, a connection or raise an error."""
+
+    def __init__(self, *outcomes):
+        self.outcomes = list(outcomes)
+
+    def setblocking(self, flag):
+        pass
+
+    def accept(self):
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome, ("127.0.0.1", 1)
+
+
+def test_the_drain_accepts_every_queued_connection_past_one_its_client_reset(caplog, monkeypatch):
+    """A connection reset while it waited in the accept queue (ECONNABORTED) is skipped, not the end of the queue;
+    running out of file descriptors ends it, logged."""
+    monkeypatch.setattr(logger, "propagate", True)  # into caplog
+    assert accept_queued(QueuedSocket("a", ConnectionAbortedError(), "b", InterruptedError(), "c",
+                                      BlockingIOError(), "never")) == ["a", "b", "c"]
+    assert accept_queued(QueuedSocket("a", OSError(24, "Too many open files"), "never")) == ["a"]
+    assert "past the first 1 (Too many open files)" in caplog.text

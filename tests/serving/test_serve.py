@@ -219,7 +219,8 @@ def test_workers_refuse_a_port_that_workers_of_another_server_hold(exported_stud
 
 
 @pytest.mark.parametrize("args, error", [
-    (["--model_dir", "no/such/export", "--port", "0"], "error: no/such/export does not exist\n"),
+    (["--model_dir", "no/such/export", "--port", "0"],
+     "error: argument --model_dir: no/such/export does not exist (see serve.py --help)\n"),
     (["--model_dir", ".", "--port", "99999"],
      "error: argument --port: must be >= 0 and <= 65535, got 99999 (see serve.py --help)\n"),
 ])

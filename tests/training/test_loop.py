@@ -2,6 +2,7 @@
 import numpy as np
 import paddle
 
+from ernie_distill.training import loop
 from ernie_distill.training.loop import MixedPrecision, Schedule, train
 
 
@@ -32,6 +33,15 @@ def test_mixed_precision_runs_paddles_amp_calls_and_is_float32_on_a_cpu(tmp_path
     amp = tiny_run(tmp_path / "amp", MixedPrecision(init_loss_scaling=1024.0))
     np.testing.assert_allclose(amp, plain, rtol=1e-6)
     assert not np.allclose(plain, tiny_run(tmp_path / "other", None, seed=1))
+
+
+def test_the_best_models_config_is_put_in_place_last(tmp_path, monkeypatch):
+    """Where best_model is a mount point, replaced file by file, a reader sees its config (what it checks first) only
+    once the weights are in place: the old model, or the new one, never a mix."""
+    lasts = []
+    monkeypatch.setattr(loop, "save_dir_atomically", lambda path, write, last=(): lasts.append(last))
+    tiny_run(tmp_path, None)
+    assert lasts and all(set(last) == {"config.json", "student_config.json"} for last in lasts)
 
 
 def test_the_loss_goes_through_the_scaler(tmp_path, monkeypatch):
