@@ -236,8 +236,17 @@ class Terminated(SystemExit):
     shell reports a process the signal ended, without a traceback."""
 
 
+_TERMINATED = []  # the SIGTERMs quiet_signals' handler received
+
+
 def _terminate(signum, _frame):
+    _TERMINATED.append(signum)  # kept: a library's bare `except:` may swallow the exception on its way
     raise Terminated(128 + signum)
+
+
+def terminated():
+    """Whether SIGTERM came (quiet_signals' handler), even where the Terminated it raised was swallowed."""
+    return bool(_TERMINATED)
 
 
 def quiet_signals():

@@ -125,12 +125,12 @@ def test_this_environment_is_set_up_and_described():
     assert bad.returncode == 2 and bad.stderr.startswith("error: usage:")
 
 
-def test_serve_without_the_deploy_extra_is_one_error_line_after_its_help():
+def test_serve_without_the_deploy_extra_is_one_error_line_after_its_help(tmp_path):
     """Where httptools is missing (no [deploy] extra) serve's --help still works and serving is one error line."""
     block = "import sys; sys.modules['httptools'] = None; from ernie_distill.commands.serve import run; sys.exit(run())"
     command = [sys.executable, "-c", block]
     assert "--max_texts" in subprocess.run(command + ["--help"], capture_output=True, text=True, check=True).stdout
-    done = subprocess.run(command + ["--model_dir", "m"], capture_output=True, text=True)
+    done = subprocess.run(command + ["--model_dir", str(tmp_path)], capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.startswith('error: httptools is not installed') and '[deploy]' in done.stderr
 

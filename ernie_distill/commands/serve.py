@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 
 from ..cli import (ArgumentParser, Terminated, add_runtime_arguments, bounded, existing_dir, positive_float,
-                   positive_int, run_cli, settings_from)
+                   positive_int, run_cli, settings_from, terminated)
 from ..errors import InputError, missing_dependency
 
 try:  # httptools comes with the [deploy] extra; without it --help still works, and main() says what to install
@@ -284,7 +284,8 @@ def serve(settings, sock, predictor=None, ready=None, parent_pid=None, announce=
             logger.info(*announce)
 
     serve_forever(sock, app, settings.request_timeout, max_body_bytes, on_listening,
-                  stop_on_interrupt=parent_pid is None, state=state, graceful_timeout=settings.graceful_timeout)
+                  stop_on_interrupt=parent_pid is None, state=state, graceful_timeout=settings.graceful_timeout,
+                  stop_requested=terminated)
 
 
 def stop_when_orphaned(parent_pid):
@@ -333,6 +334,14 @@ def run_workers(settings, sock, on_ready):
     return 0
 
 
+def announcement(predictor, args, sock, cpu_threads):
+    """The arguments of the log line that says the server answers."""
+    host, port = sock.getsockname()[:2]
+    return ("serving the %s from %s on http://%s:%d (POST /predict, GET /health, /ready, /metrics%s), backend %s, "
+            "%d worker(s) x %d thread(s)", predictor.manifest.kind, args.model_dir, host, port,
+            "" if args.no_ui else "; a page to try it: GET /", predictor.backend, args.workers, cpu_threads)
+
+
 def main(argv=None):
     args = parse_args(argv)
     if MISSING:
@@ -340,22 +349,20 @@ def main(argv=None):
     sock = listening_socket(args.host, args.port, reuse_port=REUSE_PORT and args.workers > 1)
     runtime = settings_from(RuntimeSettings, args, cpu_threads=max(1, args.cpu_threads // args.workers))
     settings = settings_from(ServeSettings, args, runtime=runtime)
-    try:  # also checks the model before any worker starts
+    try:  # SIGTERM until the server takes it over (while the model loads, checked before any worker starts): a stop
         predictor = Predictor.from_settings(args.model_dir, runtime)
-    except Terminated:  # SIGTERM while it loads (once it serves, SIGTERM drains it): a stop, not a failure
-        logger.info("stopped (SIGTERM) before serving")
-        return 0
-    if predictor.manifest.untrained_warning():
-        logger.warning(predictor.manifest.untrained_warning())
-    host, port = sock.getsockname()[:2]
-    message = ("serving the %s from %s on http://%s:%d (POST /predict, GET /health, /ready, /metrics%s), backend %s, "
-               "%d worker(s) x %d thread(s)", predictor.manifest.kind, args.model_dir, host, port,
-               "" if args.no_ui else "; a page to try it: GET /", predictor.backend, args.workers, runtime.cpu_threads)
-    if args.workers == 1:
-        serve(settings, sock, predictor, announce=message)
-    else:
+        if terminated():  # its Terminated was swallowed on the way (a library's bare `except:`)
+            raise Terminated(143)
+        if predictor.manifest.untrained_warning():
+            logger.warning(predictor.manifest.untrained_warning())
+        message = announcement(predictor, args, sock, runtime.cpu_threads)
+        if args.workers == 1:
+            return serve(settings, sock, predictor, announce=message)
         del predictor
         return run_workers(settings, sock, lambda: logger.info(*message))
+    except Terminated:
+        logger.info("stopped (SIGTERM) before serving")
+        return 0
 
 
 def run():

@@ -229,17 +229,23 @@ async def slow(method, path, body, content_type):
 
 sock = socket.create_server(("127.0.0.1", 0))
 serve_forever(sock, slow, 5.0, 100, lambda: print(sock.getsockname()[1], flush=True),
-              graceful_timeout=float(sys.argv[1]))
+              graceful_timeout=float(sys.argv[1]), stop_requested=lambda: sys.argv[2:] == ["stopped"])
 """
 
 
-def slow_server(graceful_timeout):
+def slow_server(graceful_timeout, *flags):
     import subprocess
     import sys
 
-    server = subprocess.Popen([sys.executable, "-c", SLOW_SERVER, str(graceful_timeout)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, "-c", SLOW_SERVER, str(graceful_timeout), *flags],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return server, int(server.stdout.readline())
+
+
+def test_a_stop_requested_before_the_loop_took_the_signals_over_drains_the_server_at_once():
+    """A SIGTERM whose exception was swallowed before serve_forever ran (cli.terminated() says it came)."""
+    server, _ = slow_server(10, "stopped")
+    assert server.wait(5) == 0 and server.stderr.read().endswith("- stopped\n")
 
 
 def send(port, data):
