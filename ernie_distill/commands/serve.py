@@ -334,12 +334,13 @@ def run_workers(settings, sock, on_ready):
     return 0
 
 
-def announcement(predictor, args, sock, cpu_threads):
+def announcement(predictor, settings, sock):
     """The arguments of the log line that says the server answers."""
     host, port = sock.getsockname()[:2]
     return ("serving the %s from %s on http://%s:%d (POST /predict, GET /health, /ready, /metrics%s), backend %s, "
-            "%d worker(s) x %d thread(s)", predictor.manifest.kind, args.model_dir, host, port,
-            "" if args.no_ui else "; a page to try it: GET /", predictor.backend, args.workers, cpu_threads)
+            "%d worker(s) x %d thread(s)", predictor.manifest.kind, settings.model_dir, host, port,
+            "" if settings.no_ui else "; a page to try it: GET /", predictor.backend, settings.workers,
+            settings.runtime.cpu_threads)
 
 
 def main(argv=None):
@@ -355,7 +356,7 @@ def main(argv=None):
             raise Terminated(143)
         if predictor.manifest.untrained_warning():
             logger.warning(predictor.manifest.untrained_warning())
-        message = announcement(predictor, args, sock, runtime.cpu_threads)
+        message = announcement(predictor, settings, sock)
         if args.workers == 1:
             return serve(settings, sock, predictor, announce=message)
         del predictor
