@@ -236,17 +236,25 @@ class Terminated(SystemExit):
     shell reports a process the signal ended, without a traceback."""
 
 
-_TERMINATED = []  # the SIGTERMs quiet_signals' handler received
+_terminated_by = None  # the signal quiet_signals' handler received, for the life of the process
 
 
 def _terminate(signum, _frame):
-    _TERMINATED.append(signum)  # kept: a library's bare `except:` may swallow the exception on its way
+    global _terminated_by
+    _terminated_by = signum  # kept: a library's broad `except` may swallow the exception on its way
     raise Terminated(128 + signum)
 
 
 def terminated():
-    """Whether SIGTERM came (quiet_signals' handler), even where the Terminated it raised was swallowed."""
-    return bool(_TERMINATED)
+    """Whether SIGTERM came (quiet_signals' handler) in this process, even where the Terminated it raised was
+    swallowed."""
+    return _terminated_by is not None
+
+
+def raise_if_terminated():
+    """Terminated again where SIGTERM came and its exception was swallowed (imports in numba's did, 1 start in 6)."""
+    if _terminated_by is not None:
+        raise Terminated(128 + _terminated_by)
 
 
 def quiet_signals():

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 
 from ..cli import (ArgumentParser, Terminated, add_runtime_arguments, bounded, existing_dir, positive_float,
-                   positive_int, run_cli, settings_from, terminated)
+                   positive_int, raise_if_terminated, run_cli, settings_from, terminated)
 from ..errors import InputError, missing_dependency
 
 try:  # httptools comes with the [deploy] extra; without it --help still works, and main() says what to install
@@ -269,6 +269,7 @@ def serve(settings, sock, predictor=None, ready=None, parent_pid=None, announce=
         sock = listening_socket(settings.host, sock, reuse_port=True, check_free=False)
     predictor = predictor or Predictor.from_settings(settings.model_dir, settings.runtime)
     predictor.predict(["好"])  # the segmenter and lookup tables load on first use: not in a client's request
+    raise_if_terminated()
     state = ServerState(max_buffered_bytes=int(settings.max_buffered_mb * 2**20))
     app = create_app(predictor, settings.max_texts, settings.max_chars, settings.batch_texts, settings.batch_wait_ms,
                      state, not settings.no_ui)
@@ -350,10 +351,9 @@ def main(argv=None):
     sock = listening_socket(args.host, args.port, reuse_port=REUSE_PORT and args.workers > 1)
     runtime = settings_from(RuntimeSettings, args, cpu_threads=max(1, args.cpu_threads // args.workers))
     settings = settings_from(ServeSettings, args, runtime=runtime)
-    try:  # SIGTERM until the server takes it over (while the model loads, checked before any worker starts): a stop
+    try:  # SIGTERM before the server takes it over (loading, checking the model, warming up, starting workers): a stop
         predictor = Predictor.from_settings(args.model_dir, runtime)
-        if terminated():  # its Terminated was swallowed on the way (a library's bare `except:`)
-            raise Terminated(143)
+        raise_if_terminated()
         if predictor.manifest.untrained_warning():
             logger.warning(predictor.manifest.untrained_warning())
         message = announcement(predictor, settings, sock)

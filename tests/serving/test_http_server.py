@@ -217,7 +217,7 @@ def test_a_half_closed_client_gets_its_answer(port):
 
 
 SLOW_SERVER = """
-import asyncio, socket, sys, time
+import asyncio, os, signal, socket, sys, time
 from ernie_distill.serving.http_server import serve_forever
 
 async def slow(method, path, body, content_type):
@@ -227,9 +227,14 @@ async def slow(method, path, body, content_type):
         await asyncio.sleep(float(path.strip("/")))
     return 200, {"slept": path}, []
 
+def stop_requested():  # "stopped": a SIGTERM came before; "signalled": one comes as the loop asks
+    if sys.argv[2:] == ["signalled"]:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return sys.argv[2:] == ["stopped"]
+
 sock = socket.create_server(("127.0.0.1", 0))
 serve_forever(sock, slow, 5.0, 100, lambda: print(sock.getsockname()[1], flush=True),
-              graceful_timeout=float(sys.argv[1]), stop_requested=lambda: sys.argv[2:] == ["stopped"])
+              graceful_timeout=float(sys.argv[1]), stop_requested=stop_requested)
 """
 
 
@@ -242,10 +247,16 @@ def slow_server(graceful_timeout, *flags):
     return server, int(server.stdout.readline())
 
 
-def test_a_stop_requested_before_the_loop_took_the_signals_over_drains_the_server_at_once():
-    """A SIGTERM whose exception was swallowed before serve_forever ran (cli.terminated() says it came)."""
-    server, _ = slow_server(10, "stopped")
-    assert server.wait(5) == 0 and server.stderr.read().endswith("- stopped\n")
+@pytest.mark.parametrize("stop", ["stopped", "signalled"])
+def test_a_stop_requested_before_the_loop_took_the_signals_over_drains_the_server_at_once(stop):
+    """"stopped": a SIGTERM whose exception was swallowed before serve_forever ran (cli.terminated() says it came).
+    "signalled": the loop asks once it has taken SIGTERM over, so one that comes then drains it too (asked before, the
+    signal's default action would kill the server)."""
+    server, _ = slow_server(10, stop)
+    try:
+        assert server.wait(5) == 0 and server.stderr.read().endswith("- stopped\n")
+    finally:
+        server.kill()
 
 
 def send(port, data):

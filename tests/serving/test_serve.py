@@ -210,15 +210,14 @@ def test_sigterm_while_the_model_loads_stops_the_server_quietly(exported_student
 
 
 SWALLOWING_LOADER = """
-import os, signal, sys, time
+import os, signal, sys
 from ernie_distill.commands import serve
 
 loaded = serve.Predictor.from_settings
 
 def load_swallowing_a_sigterm(*args):
-    try:  # as an import inside numba's does, 1 time in 6 (measured)
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(5)
+    try:  # as an import inside numba's does, 1 start in 6 (measured)
+        os.kill(os.getpid(), signal.SIGTERM)  # (its handler raises Terminated before os.kill returns)
     except BaseException:
         pass
     return loaded(*args)
@@ -228,12 +227,9 @@ sys.exit(serve.run())
 """
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_a_sigterm_whose_exception_a_library_swallowed_while_the_model_loads_still_stops_the_server(exported_student,
-                                                                                                   workers):
+def test_a_sigterm_a_library_swallowed_while_the_model_loads_still_stops_the_server(exported_student):
     done = subprocess.run([sys.executable, "-c", SWALLOWING_LOADER, "--model_dir", exported_student, "--port",
-                           str(free_port()), "--workers", workers], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+                           str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stderr.endswith("stopped (SIGTERM) before serving\n")
     assert "serving the" not in done.stderr and "Traceback" not in done.stderr
 
