@@ -21,6 +21,7 @@ each named with a digest of those three: a changed command, code or input makes 
 import hashlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -86,10 +87,10 @@ class Teacher:
     """The mean of three default students' logits and char TF-IDF + LR's log-probabilities, all trained on all the
     labels (on dev: 92.75, against 92.58 for one student with TF-IDF, and 92.67 for TF-IDF alone)."""
 
-    def __init__(self, runs_dir, data_dir, splits):
+    def __init__(self, runs_dir, data_dir, splits, run_args=()):
         self.students = []
         for seed in TEACHER_STUDENT_SEEDS:
-            student = distill(runs_dir, "teacher-student", data_dir, seed)
+            student = distill(runs_dir, "teacher-student", data_dir, seed, *run_args)
             export = f"{os.path.dirname(student)}-export"
             if not os.path.isfile(os.path.join(export, "manifest.json")) or \
                     os.path.getmtime(os.path.join(export, "manifest.json")) < os.path.getmtime(student):
@@ -153,27 +154,32 @@ def main():
     parser.add_argument("--pretrained_embeddings",
                         default=os.path.join(SHARED, "pretrained", "tencent_ailab_char_200d.txt"))
     parser.add_argument("--seeds", type=positive_int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--run_args", type=shlex.split, default=[],
+                        help="distill_lstm.py arguments for every run, controls and teacher's students included (in "
+                             "quotes: --run_args='--num_epochs 1' for a quick trial)")
     parser.add_argument("extra", nargs="*", help="more distill_lstm.py arguments for the variant (after --)")
     args = parser.parse_args()
+    every = args.run_args
     out, runs = args.output_dir or os.path.join(ROOT, "tmp", "benchmark-distill", args.experiment), args.runs_dir
     task = load_task("chnsenticorp", args.data_dir)
     splits = load_splits(task, args.data_dir, ("train", "dev"))
     evaluation = {"dev": splits["dev"], "online_shopping_dev": read_tsv(args.ood_file, task)[0]}
 
     best_models, teacher = {}, None
-    full = [distill(runs, "hard", args.data_dir, seed) for seed in args.seeds]
+    full = [distill(runs, "hard", args.data_dir, seed, *every) for seed in args.seeds]
     if args.experiment == "embeddings":
         best_models["control"] = full
         best_models["embeddings"] = [distill(runs, "embeddings", args.data_dir, seed, "--pretrained_embeddings",
-                                             args.pretrained_embeddings, *args.extra) for seed in args.seeds]
+                                             args.pretrained_embeddings, *every, *args.extra) for seed in args.seeds]
     else:
-        teacher = Teacher(runs, args.data_dir, splits)
+        teacher = Teacher(runs, args.data_dir, splits, every)
         data_dir, unlabeled = (few_labels_data(out, splits) if args.experiment == "few_labels"
                                else (args.data_dir, args.unlabeled_file))
         best_models["control"] = (full if args.experiment == "unlabeled" else
-                                  [distill(runs, "few-hard", data_dir, seed) for seed in args.seeds])
+                                  [distill(runs, "few-hard", data_dir, seed, *every) for seed in args.seeds])
         best_models["distilled"] = [distilled(runs, f"{args.experiment}-distilled", data_dir, seed, teacher,
-                                              "--unlabeled_file", unlabeled, *args.extra) for seed in args.seeds]
+                                              "--unlabeled_file", unlabeled, *every, *args.extra)
+                                    for seed in args.seeds]
         if args.experiment == "few_labels":
             best_models["full_labels"] = full
 
@@ -190,7 +196,8 @@ def main():
     mcnemar = {split: mcnemar_exact(np.concatenate(correct[variant][split]), np.concatenate(correct["control"][split]))
                for split in evaluation}
     summary = {"experiment": args.experiment, "models": models, f"mcnemar_{variant}_vs_control": mcnemar,
-               "goals": goals(args.experiment, models), "extra": args.extra}
+               "goals": goals(args.experiment, models), "run_args": every,
+               "extra": args.extra}
     lines = ["| model | dev % (mean ± sd, seeds) | online_shopping_dev % |", "|---|---|---|"]
     lines += [f"| {name} | {m['dev']['mean']:.2f} ± {m['dev']['std']:.2f} ({', '.join(map(str, m['dev']['per_seed']))})"
               f" | {m['online_shopping_dev']['mean']:.2f} ± {m['online_shopping_dev']['std']:.2f} |"

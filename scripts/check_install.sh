@@ -8,9 +8,9 @@
 #    ".[deploy]"` from a built wheel into an empty venv; its commands and Python API, run from outside the checkout,
 #    give the floor's student export the floor's own predictions.
 # 3. Python 3.12 and 3.13: the project's own .venv way (setup_env.sh; 3.12 at constraints/py312-paddle3.3.1.txt, 3.13
-#    with PaddleNLP installed without paddle2onnx); the chain imports.
+#    with PaddleNLP installed without paddle2onnx), then the QUICK chain (run_all.sh) on each.
 # The exact versions come from constraints/py310-paddle2.6.2.txt (PIP_CONSTRAINT), so a run is reproducible.
-#   bash scripts/check_install.sh      # about 4 minutes; FLOOR_PYTHON picks the Python 3.10 interpreter
+#   bash scripts/check_install.sh      # about 9 minutes on 2 cores; FLOOR_PYTHON picks the Python 3.10 interpreter
 #   FLOOR_PYTHON=python3.11 FLOOR_PADDLE=3.3.1 bash scripts/check_install.sh   # the same with Paddle 3 preinstalled
 # (a Python and Paddle without a constraints/pyPYVER-paddleVERSION.txt get pyproject's ranges, as a user would)
 set -euo pipefail
@@ -149,13 +149,13 @@ EOF
 )
 elapsed "deploy (Python $("$DEPLOY/bin/python" -V | cut -d' ' -f2)): ernie-distill-predict, ernie-distill-serve and the Python API work without Paddle"
 # --- 3. Python 3.12 and 3.13: the project's own venv way (3.12 at constraints/py312-paddle3.3.1.txt, without which pip
-# backtracks for long; 3.13 with PaddleNLP installed without the requirements that have no 3.13 build); the chain imports
+# backtracks for long; 3.13 with PaddleNLP installed without the requirements that have no 3.13 build), then QUICK
 for version in 3.12.1 3.13.0; do
   python="$( (pyenv prefix "$version" 2>/dev/null || true) | sed 's|$|/bin/python|')"
   [ -x "$python" ] || python="$(command -v "python${version%.*}" || true)"
   if [ ! -x "$python" ]; then echo "== no Python $version found: its install is not checked"; continue; fi
-  env -u PIP_CONSTRAINT VENV="$WORK/py$version" PYTHON="$python" bash -c 'source scripts/setup_env.sh && cd "$ROOT" &&
-    python -c "import ernie_distill, paddle, paddlenlp, onnxruntime, numba" && python run_glue.py --help > /dev/null'
-  elapsed "Python $version: the chain installs the project's way and imports"
+  env -u PIP_CONSTRAINT VENV="$WORK/py$version" PYTHON="$python" QUICK=1 OUTPUT_DIR="$WORK/quick$version" \
+    bash scripts/run_all.sh > "$WORK/quick$version.log" 2>&1 || { tail -n 30 "$WORK/quick$version.log"; exit 1; }
+  elapsed "Python $version: the project's own venv installed and QUICK run_all.sh finished"
 done
 echo "check_install.sh: all install paths passed"

@@ -75,10 +75,11 @@ def test_distillation_experiments_write_one_summary_schema_and_share_their_runs(
     summaries = {}
     for experiment in ("few_labels", "unlabeled", "embeddings"):
         done = run("scripts/benchmark_distill.py", "--experiment", experiment, "--output_dir",
-                   str(tmp_path / experiment), *common, "--", "--num_epochs", "1")
+                   str(tmp_path / experiment), *common, "--run_args", "--num_epochs 1")
         summaries[experiment] = json.loads((tmp_path / experiment / "summary.json").read_text())
         assert "| control |" in done.stdout
     assert list(summaries["few_labels"]["models"]) == ["control", "distilled", "full_labels", "teacher"]
+    assert summaries["few_labels"]["run_args"] == ["--num_epochs", "1"]  # (every run's flags, recorded)
     assert list(summaries["unlabeled"]["models"]) == ["control", "distilled", "teacher"]
     assert list(summaries["embeddings"]["models"]) == ["control", "embeddings"]
     few = summaries["few_labels"]["models"]
@@ -124,7 +125,8 @@ def test_a_distillation_experiment_reruns_after_a_code_change_into_another_outpu
     def experiment(output_dir):
         done = subprocess.run([sys.executable, str(checkout / "scripts" / "benchmark_distill.py"), "--experiment",
                                "few_labels", "--output_dir", str(tmp_path / output_dir), "--data_dir", FIXTURE_DIR,
-                               "--ood_file", dev, "--seeds", "1", "--runs_dir", str(runs), "--", "--num_epochs", "1"],
+                               "--ood_file", dev, "--seeds", "1", "--runs_dir", str(runs),
+                               "--run_args=--num_epochs 1"],
                               cwd=checkout, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stderr, json.loads((tmp_path / output_dir / "summary.json").read_text())["models"]
