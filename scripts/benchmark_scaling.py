@@ -9,10 +9,14 @@ workers; one thread a process throughout.
 The inputs are the texts of --input_file cycled to --teacher_lines and --student_lines lines, each made distinct by a
 suffix (第N条). Each figure is a whole command's wall time, start-up included; the teacher's time once every rank
 has loaded the model (from the ranks' logs, to the second) and Ray's embedded cluster start are also printed apart.
+Each run's CPU seconds are the whole machine's (from /proc/stat: Ray's workers, driver and daemons included), so
+texts per CPU second compare the engines' cost where a machine has too few cores to give each process its own
+(predict.py's one model thread has an encoding thread beside it); run it on an idle machine.
 The outputs are checked against the single process's (same rows; logits within 1e-4). Goals: 2 ranks >= 1.8x one rank; Ray's texts/s per CPU >= 80% of the one predict.py process. Writes --output_dir/summary.json.
 """
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -31,13 +35,35 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREDICT = os.path.join(ROOT, "predict.py")
 
 
+def busy_cpu_seconds():
+    """CPU seconds the whole machine has spent busy since boot (every process: Ray's workers and daemons too), from
+    /proc/stat; None where there is none. Only meaningful on an otherwise idle machine."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            user, nice, system, idle, iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
+    except OSError:
+        return None
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def machine():
+    """The CPU's model name and count, as lscpu gives them."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            name = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.MULTILINE).group(1)
+    except (OSError, AttributeError):
+        name = platform.processor() or platform.machine()
+    return f"{name}, {os.cpu_count()} CPUs"
+
+
 def timed(name, command):
-    """Seconds the command took (one thread a process); its stderr. A failure is an InputError naming it."""
-    began = time.perf_counter()
+    """Seconds the command took (one thread a process), the machine's busy CPU seconds meanwhile (None off Linux) and
+    its stderr. A failure is an InputError naming it."""
+    began, busy = time.perf_counter(), busy_cpu_seconds()
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if done.returncode != 0:
         raise InputError(f"{name} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-    return time.perf_counter() - began, done.stderr
+    return time.perf_counter() - began, busy and busy_cpu_seconds() - busy, done.stderr
 
 
 def logged_at(log_dir, rank, message):
@@ -76,9 +102,10 @@ def main():
         if os.path.exists(path):  # (this script's own outputs of an earlier run)
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
-    seconds, after_loading = {}, {}
+    load_before = os.getloadavg()[0]
+    seconds, cpu_seconds, after_loading = {}, {}, {}
     for ranks in (1, 2):  # 8 parts: the 2 ranks get 4 each
-        seconds[f"teacher-{ranks}"], _ = timed(f"the teacher pass on {ranks} rank(s)", [
+        seconds[f"teacher-{ranks}"], cpu_seconds[f"teacher-{ranks}"], _ = timed(f"the teacher pass on {ranks} rank(s)", [
             sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(ranks), "--log_dir",
             logs[ranks], PREDICT, "--model_dir", args.teacher_dir, "--input_file", out["teacher_input.txt"],
             "--logits", "--cpu_threads", "1", "--part_lines", str(-(-args.teacher_lines // 8)), "--output_file",
@@ -91,8 +118,8 @@ def main():
         raise InputError("the 2 ranks' teacher outputs differ from the single rank's")
 
     student = [PREDICT, "--model_dir", args.student_dir, "--input_file", out["student_input.txt"], "--cpu_threads", "1"]
-    seconds["student-1"], _ = timed("predict.py", [sys.executable, *student, "--output_file", out["student-1.jsonl"]])
-    seconds["student-ray"], stderr = timed("predict.py --engine ray", [
+    seconds["student-1"], cpu_seconds["student-1"], _ = timed("predict.py", [sys.executable, *student, "--output_file", out["student-1.jsonl"]])
+    seconds["student-ray"], cpu_seconds["student-ray"], stderr = timed("predict.py --engine ray", [
         sys.executable, *student, "--engine", "ray", "--num_workers", "2", "--output_file", out["student-ray.jsonl"]])
     ray_start = float(re.search(r"Ray cluster of [\d.]+ CPUs ready in ([\d.]+) s", stderr).group(1))
     with open(out["student-1.jsonl"], "rb") as a, open(out["student-ray.jsonl"], "rb") as b:
@@ -102,7 +129,9 @@ def main():
     rate = {name: (args.teacher_lines if name.startswith("teacher") else args.student_lines) / s
             for name, s in seconds.items()}
     ray_steady = args.student_lines / (seconds["student-ray"] - ray_start)
+    per_cpu_second = {name: rate[name] * seconds[name] / cpu for name, cpu in cpu_seconds.items() if cpu}
     summary = {
+        "machine": machine(), "load_average_before": load_before,
         "teacher_lines": args.teacher_lines, "student_lines": args.student_lines, "seconds": seconds,
         "texts_per_s": rate, "ray_cluster_start_s": ray_start,
         "teacher_speedup_2_ranks": rate["teacher-2"] / rate["teacher-1"],
@@ -110,16 +139,25 @@ def main():
         "teacher_speedup_2_ranks_after_loading": after_loading["teacher-1"] / after_loading["teacher-2"],
         "ray_per_cpu_vs_one_process": rate["student-ray"] / 2 / rate["student-1"],
         "ray_per_cpu_vs_one_process_without_cluster_start": ray_steady / 2 / rate["student-1"],
+        "cpu_seconds": cpu_seconds, "texts_per_cpu_second": per_cpu_second,
+        "ray_texts_per_cpu_second_vs_one_process": (per_cpu_second["student-ray"] / per_cpu_second["student-1"]
+                                                    if len(per_cpu_second) == 4 else None),
     }
-    print("| run | texts | seconds | texts/s |\n|---|---|---|---|\n" + "".join(
-        f"| {name} | {args.teacher_lines if name.startswith('teacher') else args.student_lines:,} | {s:.1f} | "
-        f"{rate[name]:,.1f} |\n" for name, s in seconds.items()))
+    print(f"{summary['machine']}; load average {load_before:.2f} before the runs (the CPU seconds count every "
+          "process on the machine: they mean something only on an otherwise idle one)")
+    print("| run | texts | seconds | texts/s | CPU seconds | texts per CPU second |\n|---|---|---|---|---|---|\n" +
+          "".join(f"| {name} | {args.teacher_lines if name.startswith('teacher') else args.student_lines:,} | "
+                  f"{s:.1f} | {rate[name]:,.1f} | {cpu_seconds[name] or 0:.1f} | {per_cpu_second.get(name, 0):,.1f} |\n"
+                  for name, s in seconds.items()))
     print(f"teacher pass, 2 ranks / 1 rank: {summary['teacher_speedup_2_ranks']:.2f}x (goal: at least 1.8x); "
           f"{summary['teacher_speedup_2_ranks_after_loading']:.2f}x once the ranks have loaded the model "
           f"({after_loading['teacher-1']:.0f} s and {after_loading['teacher-2']:.0f} s)")
     print(f"Ray texts/s per CPU / one predict.py process: {summary['ray_per_cpu_vs_one_process']:.0%} (goal: at least "
           f"80%); {summary['ray_per_cpu_vs_one_process_without_cluster_start']:.0%} without the cluster's start "
           f"({ray_start:.1f} s)")
+    if summary["ray_texts_per_cpu_second_vs_one_process"]:
+        print(f"Ray texts per CPU second (all its processes) / one predict.py process's: "
+              f"{summary['ray_texts_per_cpu_second_vs_one_process']:.0%}")
     write_json(os.path.join(args.output_dir, "summary.json"), summary)
 
 
