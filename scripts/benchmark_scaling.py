@@ -11,8 +11,9 @@ suffix (第N条). Each figure is a whole command's wall time, start-up included;
 has loaded the model (from the ranks' logs, to the second) and Ray's embedded cluster start are also printed apart.
 Each run's CPU seconds are the whole machine's (from /proc/stat: Ray's workers, driver and daemons included), so
 texts per CPU second compare the engines' cost where a machine has too few cores to give each process its own
-(predict.py's one model thread has an encoding thread beside it); run it on an idle machine.
-The outputs are checked against the single process's (same rows; logits within 1e-4). Goals: 2 ranks >= 1.8x one rank; Ray's texts/s per CPU >= 80% of the one predict.py process. Writes --output_dir/summary.json.
+(predict.py's one model thread has an encoding thread beside it); run it on an idle Linux machine.
+The outputs are checked against the single process's (same rows; logits within 1e-4). Goals: 2 ranks >= 1.8x one rank;
+Ray's texts/s per CPU >= 80% of the one predict.py process. Writes --output_dir/summary.json.
 """
 import json
 import os
@@ -40,20 +41,20 @@ def busy_cpu_seconds():
     /proc/stat; None where there is none. Only meaningful on an otherwise idle machine."""
     try:
         with open("/proc/stat", encoding="ascii") as f:
-            user, nice, system, idle, iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
+            user, nice, system, _idle, _iowait, irq, softirq = map(int, f.readline().split()[1:8])
     except OSError:
         return None
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def machine():
-    """The CPU's model name and count, as lscpu gives them."""
+    """The CPU's model name (from /proc/cpuinfo, as lscpu shows it) and the CPUs this process may use."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             name = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.MULTILINE).group(1)
     except (OSError, AttributeError):
         name = platform.processor() or platform.machine()
-    return f"{name}, {os.cpu_count()} CPUs"
+    return f"{name}, {len(os.sched_getaffinity(0))} CPUs"
 
 
 def timed(name, command):
@@ -63,7 +64,11 @@ def timed(name, command):
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if done.returncode != 0:
         raise InputError(f"{name} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}")
-    return time.perf_counter() - began, busy and busy_cpu_seconds() - busy, done.stderr
+    return time.perf_counter() - began, None if busy is None else busy_cpu_seconds() - busy, done.stderr
+
+
+def or_na(value, spec):
+    return "n/a" if value is None else format(value, spec)
 
 
 def logged_at(log_dir, rank, message):
@@ -105,20 +110,22 @@ def main():
     load_before = os.getloadavg()[0]
     seconds, cpu_seconds, after_loading = {}, {}, {}
     for ranks in (1, 2):  # 8 parts: the 2 ranks get 4 each
-        seconds[f"teacher-{ranks}"], cpu_seconds[f"teacher-{ranks}"], _ = timed(f"the teacher pass on {ranks} rank(s)", [
+        name = f"teacher-{ranks}"
+        seconds[name], cpu_seconds[name], _ = timed(f"the teacher pass on {ranks} rank(s)", [
             sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(ranks), "--log_dir",
             logs[ranks], PREDICT, "--model_dir", args.teacher_dir, "--input_file", out["teacher_input.txt"],
             "--logits", "--cpu_threads", "1", "--part_lines", str(-(-args.teacher_lines // 8)), "--output_file",
-            out[f"teacher-{ranks}.jsonl"]])
+            out[f"{name}.jsonl"]])
         loaded = max(logged_at(logs[ranks], rank, "the teacher from") for rank in range(ranks))
-        after_loading[f"teacher-{ranks}"] = logged_at(logs[ranks], 0, "wrote ") - loaded
+        after_loading[name] = logged_at(logs[ranks], 0, "wrote ") - loaded
     one, two = rows(out["teacher-1.jsonl"]), rows(out["teacher-2.jsonl"])
     if [r["text"] for r in one] != [r["text"] for r in two] or not np.allclose(
             [r["logits"] for r in one], [r["logits"] for r in two], atol=1e-4):
         raise InputError("the 2 ranks' teacher outputs differ from the single rank's")
 
     student = [PREDICT, "--model_dir", args.student_dir, "--input_file", out["student_input.txt"], "--cpu_threads", "1"]
-    seconds["student-1"], cpu_seconds["student-1"], _ = timed("predict.py", [sys.executable, *student, "--output_file", out["student-1.jsonl"]])
+    seconds["student-1"], cpu_seconds["student-1"], _ = timed(
+        "predict.py", [sys.executable, *student, "--output_file", out["student-1.jsonl"]])
     seconds["student-ray"], cpu_seconds["student-ray"], stderr = timed("predict.py --engine ray", [
         sys.executable, *student, "--engine", "ray", "--num_workers", "2", "--output_file", out["student-ray.jsonl"]])
     ray_start = float(re.search(r"Ray cluster of [\d.]+ CPUs ready in ([\d.]+) s", stderr).group(1))
@@ -141,13 +148,14 @@ def main():
         "ray_per_cpu_vs_one_process_without_cluster_start": ray_steady / 2 / rate["student-1"],
         "cpu_seconds": cpu_seconds, "texts_per_cpu_second": per_cpu_second,
         "ray_texts_per_cpu_second_vs_one_process": (per_cpu_second["student-ray"] / per_cpu_second["student-1"]
-                                                    if len(per_cpu_second) == 4 else None),
+                                                    if all(cpu_seconds.values()) else None),
     }
     print(f"{summary['machine']}; load average {load_before:.2f} before the runs (the CPU seconds count every "
           "process on the machine: they mean something only on an otherwise idle one)")
     print("| run | texts | seconds | texts/s | CPU seconds | texts per CPU second |\n|---|---|---|---|---|---|\n" +
           "".join(f"| {name} | {args.teacher_lines if name.startswith('teacher') else args.student_lines:,} | "
-                  f"{s:.1f} | {rate[name]:,.1f} | {cpu_seconds[name] or 0:.1f} | {per_cpu_second.get(name, 0):,.1f} |\n"
+                  f"{s:.1f} | {rate[name]:,.1f} | {or_na(cpu_seconds[name], '.1f')} | "
+                  f"{or_na(per_cpu_second.get(name), ',.1f')} |\n"
                   for name, s in seconds.items()))
     print(f"teacher pass, 2 ranks / 1 rank: {summary['teacher_speedup_2_ranks']:.2f}x (goal: at least 1.8x); "
           f"{summary['teacher_speedup_2_ranks_after_loading']:.2f}x once the ranks have loaded the model "

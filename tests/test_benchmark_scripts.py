@@ -192,3 +192,17 @@ def test_a_small_task_of_ones_own_is_made_seeded_and_its_student_scored_on_the_h
         str(tmp_path / "a" / "test.tsv"), "--seeds", "1", "--output_dir", str(out), "--", "--num_epochs", "1", *TINY_STUDENT)
     assert json.loads((out / "summary.json").read_text())["runs"][0]["ood"] is not None
     assert json.loads((out / "seed-1" / "metrics.json").read_text())["task_name"] == "a"
+
+
+def test_the_scaling_benchmark_counts_the_machines_busy_cpu_seconds_as_psutil_does():
+    psutil = require("psutil", "train")  # (visualdl brings it)
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    try:
+        import benchmark_scaling
+    finally:
+        sys.path.remove(os.path.join(ROOT, "scripts"))
+    busy = lambda t: t.user + t.nice + t.system + t.irq + t.softirq  # noqa: E731
+    before, ours, after = psutil.cpu_times(), benchmark_scaling.busy_cpu_seconds(), psutil.cpu_times()
+    assert busy(before) - 1e-6 <= ours <= busy(after) + 1e-6
+    assert benchmark_scaling.machine().endswith(f", {len(os.sched_getaffinity(0))} CPUs")
+    assert benchmark_scaling.or_na(None, ".1f") == "n/a" and benchmark_scaling.or_na(1234.5, ",.1f") == "1,234.5"

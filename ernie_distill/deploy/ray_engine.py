@@ -3,9 +3,10 @@ workers each loads the Predictor once and scores batches, and the driver gets th
 
 The input is one text a line (UTF-8, lines ending at \\n or \\r\\n), a local path or any URI pyarrow's file systems
 open (s3://, gs://, hdfs://). It is read in byte ranges of RANGE_BYTES, each a Ray Data read task that starts at the
-first line beginning in its range and yields BLOCK_LINES lines at a time, so an input larger than memory streams. One
-read task runs at a time for every WORKERS_A_READER workers (a task reads about 20x the lines a worker scores; unbounded,
-Ray Data started a process for every range at once, costing a small machine a third of its time).
+first line beginning in its range and yields BLOCK_LINES lines at a time, so an input larger than memory streams.
+One read task runs at a time for every WORKERS_A_READER workers: a task reads a local file about 20x as fast as a worker
+scores it, and unbounded, Ray Data started a process for every range at once, costing a small machine a third of its
+time. (Over a slow object store one reader may keep fewer workers busy.)
 (`ray.data.read_text` reads a whole file into one block, and splits lines at more characters than predict.py does.)
 Ray Data's streaming executor keeps the blocks' order (DataContext's preserve_order) and retries the task of a worker
 that died on a new worker: a row is never lost or scored twice in the output. A line that cannot be predicted is
@@ -163,7 +164,7 @@ def scored_batches(input_path, model_dir, runtime: RuntimeSettings, ray_settings
     # Reading takes no CPU of its own: the workers hold the cluster's CPUs, and a read task waiting for one would wait
     # for ever.
     dataset = ray.data.read_datasource(line_ranges(input_path), num_cpus=0,
-                                       concurrency=-(-workers // WORKERS_A_READER)).map_batches(
+                                       concurrency=math.ceil(workers / WORKERS_A_READER)).map_batches(
         scorer, fn_constructor_args=(model_dir, runtime, to_lines, with_logits), batch_size=runtime.batch_size * 32,
         batch_format="numpy", concurrency=workers, num_cpus=runtime.cpu_threads)
     for row in dataset.iter_rows():
