@@ -16,6 +16,7 @@ The outputs are checked against the single process's (same rows; logits within 1
 Ray's texts/s per CPU >= 80% of the one predict.py process. Writes --output_dir/summary.json.
 """
 import json
+import math
 import os
 import platform
 import re
@@ -54,7 +55,8 @@ def machine():
             name = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.MULTILINE).group(1)
     except (OSError, AttributeError):
         name = platform.processor() or platform.machine()
-    return f"{name}, {len(os.sched_getaffinity(0))} CPUs"
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count())
+    return f"{name}, {len(usable)} CPUs"
 
 
 def timed(name, command):
@@ -114,7 +116,7 @@ def main():
         seconds[name], cpu_seconds[name], _ = timed(f"the teacher pass on {ranks} rank(s)", [
             sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", str(ranks), "--log_dir",
             logs[ranks], PREDICT, "--model_dir", args.teacher_dir, "--input_file", out["teacher_input.txt"],
-            "--logits", "--cpu_threads", "1", "--part_lines", str(-(-args.teacher_lines // 8)), "--output_file",
+            "--logits", "--cpu_threads", "1", "--part_lines", str(math.ceil(args.teacher_lines / 8)), "--output_file",
             out[f"{name}.jsonl"]])
         loaded = max(logged_at(logs[ranks], rank, "the teacher from") for rank in range(ranks))
         after_loading[name] = logged_at(logs[ranks], 0, "wrote ") - loaded
