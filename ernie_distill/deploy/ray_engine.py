@@ -41,10 +41,18 @@ def _open(path):
 
 
 def input_size(path):
-    """The input's size in bytes; a TSV with a header (predict.py reads its text_a column, Ray does not) is refused."""
-    filesystem, inner = _open(path)
-    with filesystem.open_input_file(inner) as f:
-        head = io.BufferedReader(f).readline(65536)
+    """The input's size in bytes; a TSV with a header (predict.py reads its text_a column, Ray does not) is refused, as
+    is an input that cannot be opened (an InputError naming it, before Ray starts)."""
+    import pyarrow
+
+    try:
+        filesystem, inner = _open(path)
+        with filesystem.open_input_file(inner) as f:
+            head = io.BufferedReader(f).readline(65536)
+    except FileNotFoundError:
+        raise InputError(f"--input_file {path}: file not found") from None
+    except (OSError, pyarrow.ArrowException) as err:  # a directory, permissions, an unknown scheme, a store's refusal
+        raise InputError(f"--input_file {path} cannot be read: {err}") from None
     if b"text_a" in head.removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n").split(b"\t"):
         raise InputError(f"--input_file {path} is a TSV with a header: --engine ray reads one text a line; give it "
                          "the text_a column alone (cut -f2 for label<TAB>text_a), or run predict.py without Ray")

@@ -115,6 +115,21 @@ def test_a_tsv_with_a_header_is_one_error_line(exported_student, tmp_path, capsy
     assert not out.exists()
 
 
+@pytest.mark.parametrize("name, message", [("missing.txt", "file not found"), (".", "cannot be read: "),
+                                           ("nowhere://bucket/x.txt", "cannot be read: ")])
+def test_an_input_that_cannot_be_opened_is_one_error_line_before_ray_starts(exported_student, tmp_path, capsys,
+                                                                            monkeypatch, name, message):
+    from ernie_distill.cli import run_cli
+
+    monkeypatch.setattr(ray_engine, "start", lambda *args: pytest.fail("Ray started"))
+    path, out = name if "://" in name else str(tmp_path / name), tmp_path / "out.jsonl"
+    argv = ["--model_dir", exported_student, "--input_file", path, "--output_file", str(out), "--engine", "ray"]
+    assert run_cli(lambda: predict.main(argv)) == 2
+    err = capsys.readouterr().err
+    assert f"error: --input_file {path}{':' if message == 'file not found' else ''} {message}" in err
+    assert "Traceback" not in err and not out.exists()
+
+
 def test_engine_ray_needs_an_input_and_an_output_file(exported_student, capsys):
     with pytest.raises(SystemExit):
         predict.main(["--model_dir", exported_student, "--text", "好", "--engine", "ray"])
